@@ -1,0 +1,1 @@
+//! End-to-end tests: the whole stack in a real headless Chromium.

@@ -1,0 +1,112 @@
+//! The HTTP API's bodies: the hello response and the error body in API Management's shape.
+
+use serde::{Deserialize, Serialize};
+
+/// `GET /api/hello` as JSON: the seed's greeting plus who called.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HelloResponse {
+    /// `Hello World, time and date are <date and time>` — the seed function's text.
+    pub message: String,
+    /// Who the validated token says called.
+    pub caller: Caller,
+    /// Server time of the answer, RFC 3339 in UTC.
+    pub time: String,
+}
+
+/// The identity behind a call, as the hello function saw it after validating the token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct Caller {
+    /// `name` claim, when the token has one (user tokens do, client-credential tokens do not).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `sub` claim: the user's object id, or the calling app for client credentials.
+    pub subject: String,
+    /// Delegated permissions (`scp`), empty for app tokens.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    /// Application permissions (`roles`), empty for user tokens.
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+/// Error body in API Management's shape, e.g.
+/// `{"statusCode": 401, "message": "Unauthorized. Access token is missing or invalid."}`.
+///
+/// The gateway and the function answer every error with it, so the SPA has one thing to parse.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiError {
+    pub status_code: u16,
+    pub message: String,
+}
+
+impl ApiError {
+    pub fn new(status_code: u16, message: impl Into<String>) -> Self {
+        Self {
+            status_code,
+            message: message.into(),
+        }
+    }
+
+    /// APIM's validate-jwt failure, with the seed's message.
+    pub fn unauthorized() -> Self {
+        Self::new(401, messages::UNAUTHORIZED)
+    }
+
+    /// APIM's rate-limit-by-key failure.
+    pub fn rate_limited(retry_after_seconds: u64) -> Self {
+        Self::new(429, messages::rate_limited(retry_after_seconds))
+    }
+}
+
+/// The exact texts API Management answers with; the SPA and the tests rely on them.
+pub mod messages {
+    pub const UNAUTHORIZED: &str = "Unauthorized. Access token is missing or invalid.";
+
+    pub fn rate_limited(retry_after_seconds: u64) -> String {
+        format!("Rate limit is exceeded. Try again in {retry_after_seconds} seconds.")
+    }
+
+    pub fn ip_denied(ip: &str) -> String {
+        format!("Caller IP address {ip} is not allowed. Access denied.")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_body_has_apim_field_names() {
+        let json = serde_json::to_value(ApiError::unauthorized()).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"statusCode": 401, "message": "Unauthorized. Access token is missing or invalid."})
+        );
+    }
+
+    #[test]
+    fn rate_limit_message_matches_apim() {
+        assert_eq!(
+            ApiError::rate_limited(42).message,
+            "Rate limit is exceeded. Try again in 42 seconds."
+        );
+    }
+
+    #[test]
+    fn hello_round_trips_and_omits_missing_name() {
+        let hello = HelloResponse {
+            message: "Hello World, time and date are 2026-11-23 12:00:00".into(),
+            caller: Caller {
+                name: None,
+                subject: "app".into(),
+                scopes: vec![],
+                roles: vec!["access:test-api".into()],
+            },
+            time: "2026-11-23T12:00:00Z".into(),
+        };
+        let text = serde_json::to_string(&hello).unwrap();
+        assert!(!text.contains("\"name\""));
+        assert_eq!(serde_json::from_str::<HelloResponse>(&text).unwrap(), hello);
+    }
+}

@@ -1,0 +1,169 @@
+//! The SPA's run-time configuration, `config.json` beside `index.html`.
+//!
+//! One `dist/` serves every environment: deployment writes this file, nobody rebuilds.
+//! Field names are those of the seed's MSAL config, so a B2C user recognises them.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SpaConfig {
+    /// The SPA app registration's client id.
+    pub client_id: String,
+    /// The user flow's authority, e.g. `https://{tenant}.b2clogin.com/tfp/{tenant}.onmicrosoft.com/{policy}`
+    /// (MSAL's B2C form) or an issuer URL; discovery appends `/v2.0/.well-known/openid-configuration`
+    /// or `/.well-known/openid-configuration` as the form requires.
+    pub authority: String,
+    /// Hosts (`host[:port]`) the authority is allowed to live on, as MSAL's `knownAuthorities`.
+    pub known_authorities: Vec<String>,
+    /// Where the IdP sends the browser back; defaults to the page's own URL.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    /// Where the IdP sends the browser after sign-out; defaults to the redirect URI.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uri: Option<String>,
+    /// API scopes (full URIs), requested beside `openid offline_access`.
+    pub scopes: Vec<String>,
+    /// The gateway's `/api/hello`.
+    pub api_url: String,
+}
+
+/// Why a `config.json` cannot be used; shown on the page as is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaConfigError {
+    Parse(String),
+    Empty(&'static str),
+    NotAbsoluteUrl { field: &'static str, value: String },
+    UnknownAuthority { host: String },
+}
+
+impl fmt::Display for SpaConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Parse(why) => write!(f, "config.json is not valid: {why}"),
+            Self::Empty(field) => write!(f, "config.json: `{field}` must not be empty"),
+            Self::NotAbsoluteUrl { field, value } => {
+                write!(f, "config.json: `{field}` must be an http(s) URL, got `{value}`")
+            }
+            Self::UnknownAuthority { host } => write!(
+                f,
+                "config.json: the authority's host `{host}` is not listed in `knownAuthorities`"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for SpaConfigError {}
+
+impl SpaConfig {
+    /// Parses and validates `config.json`'s text.
+    pub fn from_json(text: &str) -> Result<Self, SpaConfigError> {
+        let config: Self =
+            serde_json::from_str(text).map_err(|e| SpaConfigError::Parse(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    /// Checks what serde cannot: non-empty values, absolute URLs, and that the authority is known
+    /// (MSAL refuses an authority outside `knownAuthorities`; so do we).
+    pub fn validate(&self) -> Result<(), SpaConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(SpaConfigError::Empty("clientId"));
+        }
+        if self.scopes.is_empty() || self.scopes.iter().any(|s| s.trim().is_empty()) {
+            return Err(SpaConfigError::Empty("scopes"));
+        }
+        let authority_host = url_host("authority", &self.authority)?;
+        url_host("apiUrl", &self.api_url)?;
+        for (field, value) in [
+            ("redirectUri", &self.redirect_uri),
+            ("postLogoutRedirectUri", &self.post_logout_redirect_uri),
+        ] {
+            if let Some(value) = value {
+                url_host(field, value)?;
+            }
+        }
+        let known = self
+            .known_authorities
+            .iter()
+            .any(|k| k.trim().eq_ignore_ascii_case(authority_host));
+        if !known {
+            return Err(SpaConfigError::UnknownAuthority {
+                host: authority_host.to_owned(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// The `host[:port]` of an absolute http(s) URL, without pulling a URL parser into the wasm.
+fn url_host<'a>(field: &'static str, value: &'a str) -> Result<&'a str, SpaConfigError> {
+    let bad = || SpaConfigError::NotAbsoluteUrl {
+        field,
+        value: value.to_owned(),
+    };
+    let rest = value
+        .strip_prefix("https://")
+        .or_else(|| value.strip_prefix("http://"))
+        .ok_or_else(bad)?;
+    let host = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    if host.is_empty() || host.contains('@') || host.contains(char::is_whitespace) {
+        return Err(bad());
+    }
+    Ok(host)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DEV: &str = r#"{
+        "clientId": "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b",
+        "authority": "http://127.0.0.1:7010/tfp/devtenant.onmicrosoft.com/B2C_1_signupsignin",
+        "knownAuthorities": ["127.0.0.1:7010"],
+        "scopes": ["https://devtenant.onmicrosoft.com/hello-api/accessapp"],
+        "apiUrl": "http://127.0.0.1:7080/api/hello"
+    }"#;
+
+    #[test]
+    fn parses_the_dev_config() {
+        let config = SpaConfig::from_json(DEV).unwrap();
+        assert_eq!(config.known_authorities, ["127.0.0.1:7010"]);
+        assert_eq!(config.redirect_uri, None);
+    }
+
+    #[test]
+    fn refuses_an_authority_that_is_not_known() {
+        let text = DEV.replace(r#"["127.0.0.1:7010"]"#, r#"["contoso.b2clogin.com"]"#);
+        assert_eq!(
+            SpaConfig::from_json(&text).unwrap_err(),
+            SpaConfigError::UnknownAuthority {
+                host: "127.0.0.1:7010".into()
+            }
+        );
+    }
+
+    #[test]
+    fn refuses_bad_json_unknown_fields_and_relative_urls() {
+        assert!(matches!(
+            SpaConfig::from_json("{"),
+            Err(SpaConfigError::Parse(_))
+        ));
+        let typo = DEV.replace("\"apiUrl\"", "\"apiURL\"");
+        assert!(matches!(
+            SpaConfig::from_json(&typo),
+            Err(SpaConfigError::Parse(_))
+        ));
+        let relative = DEV.replace("http://127.0.0.1:7080/api/hello", "/api/hello");
+        assert!(matches!(
+            SpaConfig::from_json(&relative),
+            Err(SpaConfigError::NotAbsoluteUrl { field: "apiUrl", .. })
+        ));
+        let no_client = DEV.replace("6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b", " ");
+        assert_eq!(
+            SpaConfig::from_json(&no_client).unwrap_err(),
+            SpaConfigError::Empty("clientId")
+        );
+    }
+}
