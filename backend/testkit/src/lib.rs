@@ -1,1 +1,20 @@
 //! Test support: an in-test OpenID issuer, free ports, process spawning and readiness waits.
+//!
+//! - [`TestIssuer`] serves OpenID discovery and a JWKS on a free loopback port, mints B2C-shaped
+//!   RS256 tokens, rotates keys, goes down on demand and counts fetches.
+//! - [`TestIssuer::attack_tokens`] builds one token per attack class of `platform.md`, so every
+//!   validating layer (token-validation, hello, gateway) is tested against the same list.
+//! - [`free_port`], [`wait_for_http_ok`] and [`ChildServer`] run real binaries in tests.
+//!
+//! Everything here panics on set-up failures: it is test code, and a failed set-up must fail the test.
+
+mod attacks;
+mod issuer;
+mod process;
+
+pub use attacks::Attack;
+pub use issuer::{
+    API_CLIENT_ID, API_SCOPE, APP_ROLE, DAEMON_CLIENT_ID, POLICY, SPA_CLIENT_ID, TENANT, TENANT_ID,
+    TestIssuer, now,
+};
+pub use process::{ChildServer, free_port, run_to_exit, wait_for_http_ok};

@@ -1,0 +1,379 @@
+//! The Authorization Code + PKCE flow's messages: the authorize URL, the redirect back, and the
+//! token endpoint's form bodies. No I/O here, so every refusal is unit-tested.
+
+use crate::discovery::ProviderMetadata;
+use crate::pkce;
+use oauth2::{AuthorizationCode, ClientId, CsrfToken, PkceCodeVerifier, RefreshToken, Scope};
+use serde::{Deserialize, Serialize};
+use shared::SpaConfig;
+use std::fmt;
+use url::form_urlencoded;
+
+/// What a started sign-in leaves in sessionStorage until the browser comes back: the `state` the
+/// answer must carry, the `nonce` the ID token must carry, and the PKCE verifier.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PendingSignIn {
+    pub state: CsrfToken,
+    pub nonce: CsrfToken,
+    pub verifier: PkceCodeVerifier,
+    pub redirect_uri: String,
+}
+
+/// `openid offline_access` (an ID token and a refresh token) plus the API scopes from config.json.
+pub fn scopes(config: &SpaConfig) -> Vec<Scope> {
+    let mut names = vec!["openid".to_owned(), "offline_access".to_owned()];
+    for scope in &config.scopes {
+        if !names.contains(scope) {
+            names.push(scope.clone());
+        }
+    }
+    names.into_iter().map(Scope::new).collect()
+}
+
+fn scope_param(config: &SpaConfig) -> String {
+    let scopes = scopes(config);
+    let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
+    names.join(" ")
+}
+
+/// Starts a sign-in: fresh state, nonce and PKCE pair, and the URL to send the browser to.
+pub fn begin(
+    metadata: &ProviderMetadata,
+    config: &SpaConfig,
+    redirect_uri: &str,
+) -> (String, PendingSignIn) {
+    let (challenge, verifier) = pkce::new_pair();
+    let pending = PendingSignIn {
+        state: CsrfToken::new_random(),
+        nonce: CsrfToken::new_random(),
+        verifier,
+        redirect_uri: redirect_uri.to_owned(),
+    };
+    let client_id = ClientId::new(config.client_id.clone());
+    let query = form_urlencoded::Serializer::new(String::new())
+        .append_pair("client_id", client_id.as_str())
+        .append_pair("response_type", "code")
+        .append_pair("redirect_uri", redirect_uri)
+        // The fragment never reaches the static host's logs (and is what MSAL uses with B2C).
+        .append_pair("response_mode", "fragment")
+        .append_pair("scope", &scope_param(config))
+        .append_pair("state", pending.state.secret())
+        .append_pair("nonce", pending.nonce.secret())
+        .append_pair("code_challenge", challenge.as_str())
+        .append_pair("code_challenge_method", challenge.method().as_str())
+        .finish();
+    (with_query(&metadata.authorization_endpoint, &query), pending)
+}
+
+/// Appends a query to an endpoint that may already have one (B2C's `?p=policy` form).
+fn with_query(endpoint: &str, query: &str) -> String {
+    let separator = if endpoint.contains('?') { '&' } else { '?' };
+    format!("{endpoint}{separator}{query}")
+}
+
+/// What the identity provider put on the redirect URI, read from the fragment or the query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Redirect {
+    Code {
+        code: String,
+        state: Option<String>,
+    },
+    Error {
+        error: String,
+        description: Option<String>,
+        state: Option<String>,
+    },
+}
+
+/// Reads `code`/`error` and `state` from `location.hash` or `location.search`; `None` on an
+/// ordinary page load.
+pub fn parse_redirect(search: &str, hash: &str) -> Option<Redirect> {
+    [hash.trim_start_matches('#'), search.trim_start_matches('?')]
+        .into_iter()
+        .find_map(parse_params)
+}
+
+fn parse_params(params: &str) -> Option<Redirect> {
+    let (mut code, mut state, mut error, mut description) = (None, None, None, None);
+    for (key, value) in form_urlencoded::parse(params.as_bytes()) {
+        let slot = match key.as_ref() {
+            "code" => &mut code,
+            "state" => &mut state,
+            "error" => &mut error,
+            "error_description" => &mut description,
+            _ => continue,
+        };
+        slot.get_or_insert(value.into_owned());
+    }
+    match (error, code) {
+        (Some(error), _) => Some(Redirect::Error {
+            error,
+            description,
+            state,
+        }),
+        (None, Some(code)) => Some(Redirect::Code { code, state }),
+        (None, None) => None,
+    }
+}
+
+/// Why a sign-in did not complete; `Display` is the sentence the page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignInError {
+    /// A redirect arrived, but this tab started no sign-in (or already used its state).
+    NoPendingSignIn,
+    StateMissing,
+    StateMismatch,
+    /// The identity provider refused; already in plain words.
+    Provider(String),
+    /// The token endpoint refused or answered something unusable.
+    Token(String),
+    /// The ID token failed a check (nonce, iss, aud, exp, shape).
+    IdToken(String),
+}
+
+impl fmt::Display for SignInError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NoPendingSignIn => f.write_str(
+                "Sign-in failed: this answer does not belong to a sign-in started in this tab. Please sign in again.",
+            ),
+            Self::StateMissing => f.write_str(
+                "Sign-in failed: the identity provider's answer has no state. Please sign in again.",
+            ),
+            Self::StateMismatch => f.write_str(
+                "Sign-in failed: the identity provider's answer does not match this sign-in. Please sign in again.",
+            ),
+            Self::Provider(text) => f.write_str(text),
+            Self::Token(why) => write!(f, "Sign-in failed: {why}"),
+            Self::IdToken(why) => write!(f, "Sign-in failed: the ID token was refused ({why})."),
+        }
+    }
+}
+
+/// Checks the redirect against the sign-in this tab started and yields the authorization code.
+/// State is compared for errors too, so nobody can put words on the page with a crafted link.
+pub fn accept_redirect(
+    redirect: Redirect,
+    pending: Option<&PendingSignIn>,
+) -> Result<AuthorizationCode, SignInError> {
+    let pending = pending.ok_or(SignInError::NoPendingSignIn)?;
+    let state = match &redirect {
+        Redirect::Code { state, .. } | Redirect::Error { state, .. } => state.as_deref(),
+    };
+    let state = state.ok_or(SignInError::StateMissing)?;
+    if state != pending.state.secret() {
+        return Err(SignInError::StateMismatch);
+    }
+    match redirect {
+        Redirect::Code { code, .. } => Ok(AuthorizationCode::new(code)),
+        Redirect::Error {
+            error, description, ..
+        } => Err(SignInError::Provider(crate::status::idp_error_text(
+            &error,
+            description.as_deref(),
+        ))),
+    }
+}
+
+/// The token endpoint's form for redeeming the code (RFC 6749 §4.1.3 + RFC 7636 §4.5).
+pub fn code_exchange_body(
+    config: &SpaConfig,
+    code: &AuthorizationCode,
+    pending: &PendingSignIn,
+) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "authorization_code")
+        .append_pair("client_id", &config.client_id)
+        .append_pair("code", code.secret())
+        .append_pair("redirect_uri", &pending.redirect_uri)
+        .append_pair("code_verifier", pending.verifier.secret())
+        .append_pair("scope", &scope_param(config))
+        .finish()
+}
+
+/// The token endpoint's form for silent renewal (RFC 6749 §6).
+pub fn refresh_body(config: &SpaConfig, refresh_token: &RefreshToken) -> String {
+    form_urlencoded::Serializer::new(String::new())
+        .append_pair("grant_type", "refresh_token")
+        .append_pair("client_id", &config.client_id)
+        .append_pair("refresh_token", refresh_token.secret())
+        .append_pair("scope", &scope_param(config))
+        .finish()
+}
+
+/// The end-session URL (OpenID Connect RP-Initiated Logout) or `None` if the provider has none.
+pub fn end_session_url(
+    metadata: &ProviderMetadata,
+    config: &SpaConfig,
+    post_logout_redirect_uri: &str,
+    id_token: Option<&str>,
+) -> Option<String> {
+    let endpoint = metadata.end_session_endpoint.as_deref()?;
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    query
+        .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
+        .append_pair("client_id", &config.client_id);
+    if let Some(id_token) = id_token {
+        query.append_pair("id_token_hint", id_token);
+    }
+    Some(with_query(endpoint, &query.finish()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    pub(crate) fn config() -> SpaConfig {
+        SpaConfig::from_json(include_str!("../config.json")).unwrap()
+    }
+
+    fn metadata(authorize: &str) -> ProviderMetadata {
+        ProviderMetadata {
+            issuer: "http://127.0.0.1:7010/tenant/v2.0/".into(),
+            authorization_endpoint: authorize.into(),
+            token_endpoint: "http://127.0.0.1:7010/token".into(),
+            end_session_endpoint: Some("http://127.0.0.1:7010/logout".into()),
+        }
+    }
+
+    fn query_of(url: &str) -> Vec<(String, String)> {
+        let query = url.split_once('?').unwrap().1;
+        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+    }
+
+    fn get<'a>(params: &'a [(String, String)], key: &str) -> &'a str {
+        params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap()
+    }
+
+    #[test]
+    fn authorize_url_carries_pkce_state_nonce_and_scopes() {
+        let (url, pending) = begin(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            "http://127.0.0.1:8080/",
+        );
+        assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
+        let params = query_of(&url);
+        assert_eq!(get(&params, "response_type"), "code");
+        assert_eq!(get(&params, "client_id"), "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b");
+        assert_eq!(get(&params, "redirect_uri"), "http://127.0.0.1:8080/");
+        assert_eq!(
+            get(&params, "scope"),
+            "openid offline_access https://devtenant.onmicrosoft.com/hello-api/accessapp"
+        );
+        assert_eq!(get(&params, "state"), pending.state.secret());
+        assert_eq!(get(&params, "nonce"), pending.nonce.secret());
+        assert_eq!(get(&params, "code_challenge_method"), "S256");
+        assert_eq!(
+            get(&params, "code_challenge"),
+            pkce::challenge_for(&pending.verifier).unwrap().as_str()
+        );
+        assert_ne!(pending.state.secret(), pending.nonce.secret());
+    }
+
+    #[test]
+    fn authorize_url_keeps_a_policy_query() {
+        let (url, _) = begin(
+            &metadata("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x"),
+            &config(),
+            "http://127.0.0.1:8080/",
+        );
+        assert!(url.contains("authorize?p=B2C_1_x&client_id="));
+    }
+
+    fn pending() -> PendingSignIn {
+        PendingSignIn {
+            state: CsrfToken::new("the-state".into()),
+            nonce: CsrfToken::new("the-nonce".into()),
+            verifier: PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
+            redirect_uri: "http://127.0.0.1:8080/".into(),
+        }
+    }
+
+    #[test]
+    fn redirect_with_matching_state_yields_the_code() {
+        let redirect = parse_redirect("", "#code=abc%2Bdef&state=the-state").unwrap();
+        let code = accept_redirect(redirect, Some(&pending())).unwrap();
+        assert_eq!(code.secret(), "abc+def");
+        // The query form works too.
+        let redirect = parse_redirect("?state=the-state&code=xyz", "").unwrap();
+        assert_eq!(accept_redirect(redirect, Some(&pending())).unwrap().secret(), "xyz");
+    }
+
+    #[test]
+    fn redirect_with_wrong_or_missing_state_is_refused() {
+        let wrong = parse_redirect("", "#code=abc&state=other").unwrap();
+        assert_eq!(
+            accept_redirect(wrong, Some(&pending())).unwrap_err(),
+            SignInError::StateMismatch
+        );
+        let missing = parse_redirect("", "#code=abc").unwrap();
+        assert_eq!(
+            accept_redirect(missing, Some(&pending())).unwrap_err(),
+            SignInError::StateMissing
+        );
+        let unexpected = parse_redirect("", "#code=abc&state=the-state").unwrap();
+        assert_eq!(
+            accept_redirect(unexpected, None).unwrap_err(),
+            SignInError::NoPendingSignIn
+        );
+    }
+
+    #[test]
+    fn provider_errors_come_back_in_plain_words_only_for_our_state() {
+        let cancelled = parse_redirect(
+            "",
+            "#error=access_denied&error_description=AADB2C90091%3A+The+user+has+cancelled+entering+self-asserted+information.&state=the-state",
+        )
+        .unwrap();
+        match accept_redirect(cancelled, Some(&pending())).unwrap_err() {
+            SignInError::Provider(text) => assert!(text.contains("cancelled"), "{text}"),
+            other => panic!("{other:?}"),
+        }
+        let forged = parse_redirect("?error=access_denied&error_description=Call+0800+now", "").unwrap();
+        assert_eq!(
+            accept_redirect(forged, Some(&pending())).unwrap_err(),
+            SignInError::StateMissing
+        );
+    }
+
+    #[test]
+    fn ordinary_page_loads_are_not_redirects() {
+        assert_eq!(parse_redirect("", ""), None);
+        assert_eq!(parse_redirect("?foo=bar", "#section"), None);
+    }
+
+    #[test]
+    fn token_bodies_carry_verifier_and_refresh_token() {
+        let body = code_exchange_body(&config(), &AuthorizationCode::new("c o".into()), &pending());
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        assert_eq!(get(&params, "grant_type"), "authorization_code");
+        assert_eq!(get(&params, "code"), "c o");
+        assert_eq!(
+            get(&params, "code_verifier"),
+            "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+        );
+        assert_eq!(get(&params, "redirect_uri"), "http://127.0.0.1:8080/");
+        let body = refresh_body(&config(), &RefreshToken::new("rt".into()));
+        let params: Vec<(String, String)> =
+            form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        assert_eq!(get(&params, "grant_type"), "refresh_token");
+        assert_eq!(get(&params, "refresh_token"), "rt");
+    }
+
+    #[test]
+    fn end_session_url_has_hint_and_return_address() {
+        let url = end_session_url(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            "http://127.0.0.1:8080/",
+            Some("the.id.token"),
+        )
+        .unwrap();
+        let params = query_of(&url);
+        assert_eq!(get(&params, "post_logout_redirect_uri"), "http://127.0.0.1:8080/");
+        assert_eq!(get(&params, "id_token_hint"), "the.id.token");
+    }
+}

@@ -1,0 +1,56 @@
+# Sourced by the scripts: one place for tool versions, PATH and the wasm build route.
+# shellcheck shell=bash
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+
+# trunk 0.21.14 builds with the stable toolchain of this machine kind (0.22 needs rustc >= 1.96.1).
+TRUNK_VERSION="0.21.14"
+# wasm-bindgen's CLI must equal the library version that Cargo.lock resolved.
+WASM_BINDGEN_VERSION="$(awk '/^name = "wasm-bindgen"$/ {getline; gsub(/version = |"/, ""); print; exit}' "$ROOT/Cargo.lock")"
+export TRUNK_VERSION WASM_BINDGEN_VERSION
+
+# Tools installed by scripts/setup: cargo-installed binaries and npm's binaryen (wasm-opt).
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ROOT/target}"
+# trunk must never try to download wasm-bindgen or wasm-opt: both are pinned in Trunk.toml.
+export TRUNK_OFFLINE=true
+
+# Where scripts/setup records which way the wasm32 standard library is available:
+#   A — rustup's wasm32-unknown-unknown target;  B — Debian's rustc-web and build-std (see docs/toolchain.md).
+WASM_ROUTE_FILE="$ROOT/target/.wasm-route"
+
+wasm_route() {
+    if rustup target list --installed 2>/dev/null | grep -qx wasm32-unknown-unknown; then
+        echo A
+    elif [ -f "$WASM_ROUTE_FILE" ]; then
+        cat "$WASM_ROUTE_FILE"
+    else
+        echo none
+    fi
+}
+
+# Runs a command (trunk, or cargo for the wasm32 target) with the environment of the wasm route in use.
+with_wasm_env() {
+    case "$(wasm_route)" in
+    A) "$@" ;;
+    B)
+        # Debian's compiler first on PATH; build-std only for this call, so native builds never see it.
+        PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
+            CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
+            CARGO_TARGET_DIR="$ROOT/target/wasm-route-b" "$@"
+        ;;
+    *)
+        echo "no wasm32 toolchain: run scripts/setup" >&2
+        return 1
+        ;;
+    esac
+}
+
+# scripts/dev runs trunk in a child bash: it needs these too.
+export WASM_ROUTE_FILE
+export -f wasm_route with_wasm_env
+
+step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
+ok() { printf '    ok: %s\n' "$*"; }
