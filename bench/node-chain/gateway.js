@@ -2,6 +2,7 @@
 // express-rate-limit by client IP and by the verified subject, and http-proxy-middleware forwarding to the
 // function with the function key. Same pipeline order as API Management. Comparison point only.
 'use strict';
+const http = require('node:http');
 const express = require('express');
 const cors = require('cors');
 const { rateLimit } = require('express-rate-limit');
@@ -72,6 +73,8 @@ async function main() {
       target: backendUrl,
       changeOrigin: true,
       xfwd: true,
+      // Pooled upstream connections, as the Rust gateway has; without an agent http-proxy closes each one.
+      agent: new http.Agent({ keepAlive: true, maxSockets: 256 }),
       proxyTimeout: 30000,
       on: {
         proxyReq: (proxyReq) => {

@@ -11,7 +11,7 @@ use url::form_urlencoded;
 
 /// What a started sign-in leaves in sessionStorage until the browser comes back: the `state` the
 /// answer must carry, the `nonce` the ID token must carry, and the PKCE verifier.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize)]
 pub struct PendingSignIn {
     pub state: CsrfToken,
     pub nonce: CsrfToken,

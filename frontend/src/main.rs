@@ -1,6 +1,6 @@
-//! The SPA (skeleton; see issue 7).
-use leptos::prelude::*;
+//! Entry point: trunk builds this for wasm32 and calls `main` once the module has loaded.
 
 fn main() {
-    mount_to_body(|| view! { <p>"Please sign in to continue"</p> });
+    #[cfg(target_arch = "wasm32")]
+    frontend::app::mount();
 }

@@ -23,13 +23,15 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
+    /// RFC 7636 Appendix B. (Issue 7 quotes the challenge as `…URWbuiGvHoadoc`; the RFC's and
+    /// SHA-256's answer is `…URWbuGJSstw-cM`, which this test pins.)
     #[test]
     fn rfc7636_appendix_b_pair() {
         let verifier = PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into());
         let challenge = challenge_for(&verifier).unwrap();
         assert_eq!(
             challenge.as_str(),
-            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuiGvHoadoc"
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
         assert_eq!(challenge.method().as_str(), "S256");
     }

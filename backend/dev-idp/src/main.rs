@@ -1,4 +1,97 @@
-fn main() {
-    eprintln!("not yet implemented");
-    std::process::exit(1);
+//! `dev-idp` — serve (default), `rotate-keys`, `retire-keys`. See the crate docs.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use dev_idp::config::{Config, EnvOverrides};
+use dev_idp::store::Store;
+use dev_idp::{AppState, keys, now};
+
+const USAGE: &str = "usage: dev-idp [serve | rotate-keys | retire-keys]";
+
+fn fail(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("dev-idp: {message}");
+    ExitCode::from(2)
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+
+    let command = std::env::args().nth(1);
+    let config = match Config::load(&EnvOverrides::from_env()) {
+        Ok(c) => c,
+        Err(e) => return fail(e),
+    };
+    match command.as_deref() {
+        None | Some("serve") => serve(config),
+        Some("rotate-keys") => with_store(&config, |store| {
+            let kid = keys::rotate(store, now()).map_err(|e| e.to_string())?;
+            println!("new signing key {kid}; running servers sign with it from their next request");
+            Ok(())
+        }),
+        Some("retire-keys") => with_store(&config, |store| {
+            let retired = store.retire_old_keys(now()).map_err(|e| e.to_string())?;
+            println!("retired {retired} signing key(s); only the newest stays published");
+            Ok(())
+        }),
+        Some(_) => fail(USAGE),
+    }
+}
+
+fn with_store(config: &Config, f: impl FnOnce(&Store) -> Result<(), String>) -> ExitCode {
+    let dir = &config.data_dir;
+    if let Err(e) = std::fs::create_dir_all(dir) {
+        return fail(format!("DEVIDP_DATA_DIR: {}: {e}", dir.display()));
+    }
+    let store = match Store::open(dir) {
+        Ok(s) => s,
+        Err(e) => return fail(format!("DEVIDP_DATA_DIR: {}: {e}", dir.display())),
+    };
+    match f(&store) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+fn serve(config: Config) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(r) => r,
+        Err(e) => return fail(format!("runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        let addr = SocketAddr::new(config.bind_address, config.port);
+        let listener = match tokio::net::TcpListener::bind(addr).await {
+            Ok(l) => l,
+            Err(e) => return fail(format!("DEVIDP_PORT: cannot listen on {addr}: {e}")),
+        };
+        let local = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => return fail(format!("DEVIDP_PORT: {e}")),
+        };
+        let state = match tokio::task::spawn_blocking(move || AppState::new(config, local)).await {
+            Ok(Ok(state)) => Arc::new(state),
+            Ok(Err(e)) => return fail(e),
+            Err(e) => return fail(format!("start-up: {e}")),
+        };
+        let policy = state.config.tenant.policies.first().cloned().unwrap_or_default();
+        println!(
+            "dev-idp listening on {} — discovery: {}/v2.0/.well-known/openid-configuration",
+            state.base_url,
+            state.policy_url(&policy)
+        );
+        let shutdown = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        match dev_idp::serve_state(state, listener, shutdown).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        }
+    })
 }

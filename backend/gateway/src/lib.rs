@@ -1,1 +1,160 @@
-//! The API gateway in API Management's role: CORS, validate-jwt, rate limits, forwarding with the function key.
+//! The API gateway in API Management's role, for the SPA → gateway → function path.
+//!
+//! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
+//! `validate-jwt` → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) — and is
+//! then forwarded to the function app with the function key the browser never sees. The
+//! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
+//! APIM XML ([`policy::render`]).
+
+pub mod access_log;
+pub mod auth;
+pub mod config;
+pub mod cors;
+pub mod error;
+pub mod forward;
+pub mod policy;
+pub mod rate_limit;
+pub mod request_id;
+#[path = "tv_shim.rs"]
+pub mod token_validation;
+
+use axum::Router;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::get;
+use config::Config;
+use cors::CorsPolicy;
+use error::GatewayError;
+use forward::Backend;
+use rate_limit::{Limiter, RedisCounters};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use crate::token_validation::{Validator, ValidatorConfig};
+use tower::ServiceBuilder;
+use tower_http::limit::RequestBodyLimitLayer;
+
+/// Everything the pipeline holds, built once from [`Config`].
+#[derive(Clone)]
+pub struct Gateway {
+    pub cors: Arc<CorsPolicy>,
+    pub validator: Validator,
+    pub per_ip: Arc<Limiter>,
+    pub per_subject: Arc<Limiter>,
+    pub backend: Arc<Backend>,
+    /// Present with `GATEWAY_REDIS_URL`.
+    pub redis: Option<Arc<RedisCounters>>,
+}
+
+/// Why the gateway could not be assembled from a valid configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("Redis client: {0}")]
+    Redis(#[from] redis::RedisError),
+}
+
+impl Gateway {
+    pub async fn new(config: &Config) -> Result<Self, StartError> {
+        let policy = &config.policy;
+        let validator = Validator::new(ValidatorConfig {
+            openid_config_urls: policy
+                .openid_config_urls
+                .iter()
+                .map(|u| u.to_string())
+                .collect(),
+            issuers: policy.issuers.clone(),
+            audiences: policy.audiences.clone(),
+            clock_skew: policy.clock_skew,
+            ..ValidatorConfig::default()
+        })
+        .await;
+        let redis = match &config.redis_url {
+            Some(url) => Some(RedisCounters::connect(url)?),
+            None => None,
+        };
+        let limiter = |name, limit, headers| {
+            Arc::new(Limiter::new(
+                name,
+                limit,
+                config.rate_limit_max_keys,
+                redis.clone(),
+                headers,
+            ))
+        };
+        Ok(Self {
+            cors: Arc::new(CorsPolicy::new(policy.allowed_origins.clone())),
+            validator,
+            per_ip: limiter(
+                "ip",
+                policy.per_ip,
+                (
+                    rate_limit::IP_REMAINING_HEADER,
+                    rate_limit::IP_LIMIT_HEADER,
+                ),
+            ),
+            per_subject: limiter(
+                "subject",
+                policy.per_subject,
+                (
+                    rate_limit::SUBJECT_REMAINING_HEADER,
+                    rate_limit::SUBJECT_LIMIT_HEADER,
+                ),
+            ),
+            backend: Arc::new(Backend::new(config)?),
+            redis: redis.clone(),
+        })
+    }
+}
+
+/// The whole server: the API route behind APIM's inbound pipeline, `/healthz`, and JSON 404s.
+/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the IP limit and
+/// `X-Forwarded-For` use the socket peer).
+pub fn router(gateway: &Gateway) -> Router {
+    // APIM's inbound order, outermost first. A preflight stops in `cors`.
+    let inbound = ServiceBuilder::new()
+        .layer(from_fn_with_state(gateway.cors.clone(), cors::apply))
+        .layer(from_fn_with_state(
+            gateway.validator.clone(),
+            auth::validate_jwt,
+        ))
+        .layer(from_fn_with_state(gateway.per_ip.clone(), rate_limit::by_ip))
+        .layer(from_fn_with_state(
+            gateway.per_subject.clone(),
+            rate_limit::by_subject,
+        ));
+    let api = Router::new()
+        .route(
+            "/api/hello",
+            get(forward::hello).fallback(|| async { GatewayError::MethodNotAllowed }),
+        )
+        .layer(inbound)
+        .with_state(gateway.backend.clone());
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .fallback(|| async { GatewayError::NotFound })
+        .layer(
+            ServiceBuilder::new()
+                .layer(from_fn(request_id::assign))
+                .layer(from_fn(access_log::record))
+                // GET carries no body; refuse large uploads before anything reads them.
+                .layer(RequestBodyLimitLayer::new(16 * 1024)),
+        )
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    gateway: Gateway,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(&gateway).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -1,1 +1,270 @@
 //! Validates bearer tokens from an OpenID Connect issuer: discovery, JWKS cache, hardened JWT checks, typed principal.
+//!
+//! Used by the gateway (API Management's `validate-jwt`) and the hello function (EasyAuth).
+//! jsonwebtoken verifies signatures and the time claims; this crate closes its unsafe
+//! defaults (see `platform.md`):
+//!
+//! - the header is read here first: only `RS256`, a `kid` is required, `jku`/`x5u`/`jwk`/`x5c`
+//!   and `crit`/`zip` refuse the token; keys come only from the issuer's JWKS;
+//! - `exp`, `iss` and `aud` are required, `nbf` is checked, both with the configured skew;
+//!   `iss` must be one of the allowed issuers, `aud` any allowed audience;
+//! - wrongly typed claims and ID tokens (`nonce`, `at_hash`, `c_hash`) are refused;
+//! - tokens above `max_token_bytes` are refused before any parsing.
+//!
+//! A token that passed is remembered by its SHA-256 until it expires, so a repeated token costs
+//! a hash and a lookup instead of an RSA verification.
+
+mod bearer;
+mod config;
+mod error;
+mod header;
+mod jwks;
+mod principal;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use jsonwebtoken::{Algorithm, Validation};
+use moka::sync::Cache;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use bearer::bearer_token;
+pub use config::{RequiredClaim, ValidatorConfig};
+pub use error::ValidationError;
+pub use jwks::ProviderMetadata;
+pub use principal::Principal;
+
+use jwks::KeyStore;
+
+/// Validates tokens against one configuration. Cheap to clone (an `Arc` inside); clones share
+/// keys and cache. Dropping the last clone stops the background key refresh.
+#[derive(Clone)]
+pub struct Validator {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    config: ValidatorConfig,
+    keys: Arc<KeyStore>,
+    cache: Option<Cache<[u8; 32], Arc<CachedToken>>>,
+}
+
+/// A validated token, remembered until `valid_until` while its key stays published.
+struct CachedToken {
+    principal: Principal,
+    kid: String,
+    valid_until: i64,
+}
+
+/// Entries leave the cache when their token stops being valid.
+struct UntilTokenExpiry;
+
+impl moka::Expiry<[u8; 32], Arc<CachedToken>> for UntilTokenExpiry {
+    fn expire_after_create(
+        &self,
+        _key: &[u8; 32],
+        value: &Arc<CachedToken>,
+        _created_at: std::time::Instant,
+    ) -> Option<Duration> {
+        Some(Duration::from_secs(
+            value.valid_until.saturating_sub(unix_now()).max(0) as u64,
+        ))
+    }
+}
+
+impl Validator {
+    /// Starts loading the issuers' keys in the background and returns at once: an IdP that is
+    /// down delays nothing and fails nothing here (tokens are refused until keys load).
+    /// Must be called inside a Tokio runtime.
+    pub async fn new(config: ValidatorConfig) -> Validator {
+        if config.audiences.is_empty() {
+            tracing::warn!("no audience configured: every token will be refused");
+        }
+        let keys = Arc::new(KeyStore::new(
+            config.openid_config_urls.clone(),
+            config.http_timeout,
+            config.min_refetch_interval,
+        ));
+        KeyStore::spawn_refresh(&keys, config.refresh_interval);
+        let cache = (config.token_cache_capacity > 0).then(|| {
+            Cache::builder()
+                .max_capacity(config.token_cache_capacity)
+                .expire_after(UntilTokenExpiry)
+                .build()
+        });
+        Validator {
+            inner: Arc::new(Inner {
+                config,
+                keys,
+                cache,
+            }),
+        }
+    }
+
+    /// Whether signing keys of at least one issuer are loaded.
+    pub fn keys_loaded(&self) -> bool {
+        self.inner.keys.snapshot().loaded()
+    }
+
+    /// Waits until the first key fetch has finished (successfully or not), at most `limit`.
+    /// Useful at start-up; `validate` does this by itself for the first tokens.
+    pub async fn wait_for_first_fetch(&self, limit: Duration) {
+        self.inner.keys.first_round(limit).await;
+    }
+
+    /// The metadata of each configured URL loaded so far (in configuration order).
+    pub fn metadata(&self) -> Vec<ProviderMetadata> {
+        self.inner
+            .keys
+            .snapshot()
+            .providers
+            .iter()
+            .flatten()
+            .map(|p| p.metadata.clone())
+            .collect()
+    }
+
+    /// The first loaded metadata's `authorization_endpoint` (EasyAuth's login redirect target).
+    pub fn authorization_endpoint(&self) -> Option<String> {
+        self.metadata()
+            .into_iter()
+            .find_map(|m| m.authorization_endpoint)
+    }
+
+    pub fn config(&self) -> &ValidatorConfig {
+        &self.inner.config
+    }
+
+    /// Validates a bearer token (without the `Bearer ` prefix); see the crate docs for the rules.
+    pub async fn validate(&self, token: &str) -> Result<Principal, ValidationError> {
+        let result = self.validate_uncached_or_cached(token).await;
+        if let Err(why) = &result {
+            // The reason only: never the token, and never the attacker-chosen kid.
+            tracing::info!(reason = %why, "bearer token refused");
+        }
+        result
+    }
+
+    async fn validate_uncached_or_cached(&self, token: &str) -> Result<Principal, ValidationError> {
+        let config = &self.inner.config;
+        if token.len() > config.max_token_bytes {
+            return Err(ValidationError::TooLarge {
+                max: config.max_token_bytes,
+            });
+        }
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(cache) = &self.inner.cache
+            && let Some(hit) = cache.get(&digest)
+        {
+            // Re-check what can change after caching: time, and the key being withdrawn.
+            if hit.valid_until > unix_now() && self.inner.keys.snapshot().key(&hit.kid).is_some() {
+                return Ok(hit.principal.clone());
+            }
+            cache.invalidate(&digest);
+        }
+
+        let kid = header::inspect(token)?;
+        let (key, snapshot) = self.key_for(&kid).await?;
+        let validation = self.validation(&snapshot);
+        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
+            .map_err(from_jsonwebtoken)?
+            .claims;
+        let principal = principal::principal(claims, &config.audiences)?;
+        principal::check_required(&principal.claims, &config.required_claims)?;
+
+        if let Some(cache) = &self.inner.cache {
+            let skew = config.clock_skew.as_secs() as i64;
+            cache.insert(
+                digest,
+                Arc::new(CachedToken {
+                    principal: principal.clone(),
+                    kid,
+                    valid_until: principal.expires_at.saturating_add(skew),
+                }),
+            );
+        }
+        Ok(principal)
+    }
+
+    /// The published key named `kid`, refetching the JWKS once (rate-limited) when unknown.
+    async fn key_for(
+        &self,
+        kid: &str,
+    ) -> Result<(Arc<jsonwebtoken::DecodingKey>, Arc<jwks::Snapshot>), ValidationError> {
+        let keys = &self.inner.keys;
+        let mut snapshot = keys.snapshot();
+        if !snapshot.loaded() {
+            // Right after start the first fetch may still be running: wait for it, bounded.
+            keys.first_round(self.inner.config.http_timeout * 2).await;
+            snapshot = keys.snapshot();
+        }
+        if let Some(key) = snapshot.key(kid) {
+            return Ok((key, snapshot));
+        }
+        keys.refetch_if_due().await;
+        let snapshot = keys.snapshot();
+        match snapshot.key(kid) {
+            Some(key) => Ok((key, snapshot)),
+            None if !snapshot.loaded() => Err(ValidationError::KeysUnavailable),
+            None => Err(ValidationError::UnknownKey),
+        }
+    }
+
+    /// jsonwebtoken's checks with its lax defaults replaced.
+    fn validation(&self, snapshot: &jwks::Snapshot) -> Validation {
+        let config = &self.inner.config;
+        let mut validation = Validation::new(Algorithm::RS256);
+        validation.leeway = config.clock_skew.as_secs();
+        validation.validate_exp = true;
+        validation.validate_nbf = true;
+        validation.validate_aud = true;
+        validation.set_required_spec_claims(&["exp", "iss", "aud"]);
+        validation.set_audience(&config.audiences);
+        if config.issuers.is_empty() {
+            validation.set_issuer(&snapshot.issuers());
+        } else {
+            validation.set_issuer(&config.issuers);
+        }
+        validation
+    }
+}
+
+fn from_jsonwebtoken(error: jsonwebtoken::errors::Error) -> ValidationError {
+    use jsonwebtoken::errors::ErrorKind;
+    match error.kind() {
+        ErrorKind::InvalidSignature => ValidationError::InvalidSignature,
+        ErrorKind::ExpiredSignature => ValidationError::Expired,
+        ErrorKind::ImmatureSignature => ValidationError::NotYetValid,
+        ErrorKind::InvalidIssuer => ValidationError::InvalidIssuer,
+        ErrorKind::InvalidAudience => ValidationError::InvalidAudience,
+        ErrorKind::InvalidAlgorithm | ErrorKind::MissingAlgorithm => {
+            ValidationError::UnsupportedAlgorithm
+        }
+        ErrorKind::MissingRequiredClaim(claim) => ValidationError::MissingClaim(spec_claim(claim)),
+        ErrorKind::InvalidClaimFormat(claim) => ValidationError::InvalidClaim(spec_claim(claim)),
+        ErrorKind::Json(_) => ValidationError::Malformed("the claims are not a JSON object"),
+        ErrorKind::Base64(_) | ErrorKind::Utf8(_) => {
+            ValidationError::Malformed("a part is not base64url")
+        }
+        _ => ValidationError::Malformed("the token cannot be decoded"),
+    }
+}
+
+fn spec_claim(name: &str) -> &'static str {
+    match name {
+        "exp" => "exp",
+        "nbf" => "nbf",
+        "iss" => "iss",
+        "aud" => "aud",
+        "sub" => "sub",
+        _ => "unknown",
+    }
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default()
+}

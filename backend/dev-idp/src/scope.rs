@@ -1,0 +1,75 @@
+//! Which scopes an app may get: OpenID scopes, its own client id, and the delegated
+//! permissions its registration lists — all for at most one API (one audience per token).
+
+use crate::config::{ApiApp, Config, SpaApp};
+
+const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Scopes granted to a user sign-in.
+#[derive(Debug, Clone)]
+pub struct Granted {
+    /// Canonical spellings, in request order: what the token response's `scope` lists.
+    pub scopes: Vec<String>,
+    /// The API the access token is for, and the short scope names for `scp`.
+    pub api: Option<(String, Vec<String>)>,
+}
+
+impl Granted {
+    pub fn has(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+
+    pub fn joined(&self) -> String {
+        self.scopes.join(" ")
+    }
+}
+
+/// Checks a space-separated `scope` against the SPA's registration; the error is the
+/// `error_description` for `invalid_scope`.
+pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    let mut api: Option<(&ApiApp, Vec<String>)> = None;
+    for raw in requested.split_whitespace() {
+        let canonical = if let Some(oidc) = OIDC_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw)) {
+            (*oidc).to_owned()
+        } else if raw.eq_ignore_ascii_case(&spa.client_id) {
+            spa.client_id.clone()
+        } else {
+            let Some(permission) = spa.api_permissions.iter().find(|p| p.eq_ignore_ascii_case(raw)) else {
+                return Err(format!(
+                    "The scope '{raw}' is not exposed to application '{}' by its registration.",
+                    spa.client_id
+                ));
+            };
+            let (owner, short) = config
+                .apis
+                .iter()
+                .find_map(|a| {
+                    a.scopes
+                        .iter()
+                        .find(|s| a.scope_uri(s) == *permission)
+                        .map(|s| (a, s.clone()))
+                })
+                .ok_or_else(|| format!("The scope '{raw}' is not exposed by any API."))?;
+            match &mut api {
+                Some((current, names)) if current.client_id == owner.client_id => names.push(short),
+                Some(_) => return Err("Scopes for more than one resource were requested.".into()),
+                None => api = Some((owner, vec![short])),
+            }
+            permission.clone()
+        };
+        if !scopes.contains(&canonical) {
+            scopes.push(canonical);
+        }
+    }
+    if scopes.is_empty() {
+        return Err("The request must include a scope, e.g. 'openid'.".into());
+    }
+    if scopes.iter().all(|s| s == "offline_access") {
+        return Err("'offline_access' alone grants nothing: add 'openid' or an API scope.".into());
+    }
+    Ok(Granted {
+        scopes,
+        api: api.map(|(a, names)| (a.client_id.clone(), names)),
+    })
+}

@@ -1,0 +1,540 @@
+//! Persistence in one SQLite file in the data directory: users, sign-in failures, sessions,
+//! authorization codes, refresh-token families and signing keys.
+//!
+//! One connection behind a mutex: every write is serialised, so concurrent sign-ups cannot lose
+//! each other's rows, and the refresh-token rotation check-and-set is atomic. Secrets (codes,
+//! refresh tokens, session ids) are stored only as SHA-256 hashes. Callers run these methods on a
+//! blocking thread ([`Store::run`]) and never hash passwords while holding the lock.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("database lock poisoned")]
+    Poisoned,
+    #[error("background task failed")]
+    Join,
+}
+
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+#[derive(Debug, Clone)]
+pub struct User {
+    pub id: String,
+    pub email: String,
+    pub display_name: String,
+    pub password_hash: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Inserted {
+    Created,
+    EmailTaken,
+}
+
+/// Failed sign-ins for one sign-in name, whether or not such an account exists.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Failures {
+    pub count: u32,
+    pub locks: u32,
+    pub locked_until: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub auth_time: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub code_challenge: String,
+    pub nonce: Option<String>,
+    pub user_id: String,
+    pub scopes: String,
+    pub policy: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+pub enum Redemption {
+    Valid(CodeRecord),
+    /// Already redeemed once: everything issued from it has now been revoked.
+    Reused,
+    Unknown,
+}
+
+#[derive(Debug, Clone)]
+pub struct Family {
+    pub id: String,
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: String,
+    pub policy: String,
+    pub auth_time: i64,
+    pub expires_at: i64,
+}
+
+pub enum Rotation {
+    Rotated(Family),
+    /// A refresh token used a second time: its whole family is now revoked.
+    Reused,
+    /// Unknown, expired, revoked, or issued to another client.
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+pub struct StoredKey {
+    pub kid: String,
+    pub pkcs8: Vec<u8>,
+    pub created_at: i64,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    id TEXT PRIMARY KEY,
+    email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+    display_name TEXT NOT NULL,
+    password_hash TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS signin_failures (
+    name TEXT PRIMARY KEY,
+    count INTEGER NOT NULL,
+    locks INTEGER NOT NULL,
+    locked_until INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    hash TEXT PRIMARY KEY,
+    user_id TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS codes (
+    hash TEXT PRIMARY KEY,
+    client_id TEXT NOT NULL,
+    redirect_uri TEXT NOT NULL,
+    code_challenge TEXT NOT NULL,
+    nonce TEXT,
+    user_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    used INTEGER NOT NULL DEFAULT 0,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS families (
+    id TEXT PRIMARY KEY,
+    origin_code TEXT,
+    user_id TEXT NOT NULL,
+    client_id TEXT NOT NULL,
+    scopes TEXT NOT NULL,
+    policy TEXT NOT NULL,
+    auth_time INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    revoked INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS families_origin ON families(origin_code);
+CREATE TABLE IF NOT EXISTS refresh_tokens (
+    hash TEXT PRIMARY KEY,
+    family_id TEXT NOT NULL REFERENCES families(id),
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE TABLE IF NOT EXISTS signing_keys (
+    kid TEXT PRIMARY KEY,
+    pkcs8 BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    retired_at INTEGER
+);
+";
+
+impl Store {
+    /// Opens (creating if needed) `devidp.sqlite3` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open(dir.join("devidp.sqlite3"))?;
+        // Another process (`dev-idp rotate-keys`) may write at the same time.
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
+        Ok(f(&mut conn)?)
+    }
+
+    /// Runs `f` on a blocking thread: SQLite calls may wait on disk or on another process's lock.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Store) -> Result<T, StoreError> + Send + 'static,
+    {
+        let store = Arc::clone(self);
+        tokio::task::spawn_blocking(move || f(&store))
+            .await
+            .map_err(|_| StoreError::Join)?
+    }
+
+    /// Changes whenever *another* connection (another process) has committed since the last
+    /// call on this one: the running server's cheap signal that `dev-idp rotate-keys` ran.
+    pub fn data_version(&self) -> Result<i64, StoreError> {
+        self.with(|c| c.query_row("PRAGMA data_version", [], |r| r.get(0)))
+    }
+
+    // --- users ---
+
+    pub fn insert_user(&self, user: &User, now: i64) -> Result<Inserted, StoreError> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT INTO users (id, email, display_name, password_hash, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(email) DO NOTHING",
+                params![user.id, user.email, user.display_name, user.password_hash, now],
+            )?;
+            Ok(if n == 1 { Inserted::Created } else { Inserted::EmailTaken })
+        })
+    }
+
+    pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("email = ?1", email)
+    }
+
+    pub fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
+        self.user_where("id = ?1", id)
+    }
+
+    fn user_where(&self, condition: &str, value: &str) -> Result<Option<User>, StoreError> {
+        let sql = format!("SELECT id, email, display_name, password_hash FROM users WHERE {condition}");
+        self.with(|c| {
+            c.query_row(&sql, [value], |r| {
+                Ok(User {
+                    id: r.get(0)?,
+                    email: r.get(1)?,
+                    display_name: r.get(2)?,
+                    password_hash: r.get(3)?,
+                })
+            })
+            .optional()
+        })
+    }
+
+    pub fn user_count(&self) -> Result<i64, StoreError> {
+        self.with(|c| c.query_row("SELECT count(*) FROM users", [], |r| r.get(0)))
+    }
+
+    // --- failed sign-ins ---
+
+    pub fn failures(&self, name: &str) -> Result<Failures, StoreError> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT count, locks, locked_until FROM signin_failures WHERE name = ?1",
+                [name],
+                |r| Ok(Failures { count: r.get(0)?, locks: r.get(1)?, locked_until: r.get(2)? }),
+            )
+            .optional()?
+            .unwrap_or_default())
+        })
+    }
+
+    /// Counts one failure; `decide` turns the new state into the stored one (lock or not).
+    pub fn record_failure(
+        &self,
+        name: &str,
+        decide: impl FnOnce(Failures) -> Failures,
+    ) -> Result<Failures, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let mut f = tx
+                .query_row(
+                    "SELECT count, locks, locked_until FROM signin_failures WHERE name = ?1",
+                    [name],
+                    |r| Ok(Failures { count: r.get(0)?, locks: r.get(1)?, locked_until: r.get(2)? }),
+                )
+                .optional()?
+                .unwrap_or_default();
+            f.count += 1;
+            let f = decide(f);
+            tx.execute(
+                "INSERT INTO signin_failures (name, count, locks, locked_until) VALUES (?1, ?2, ?3, ?4)
+                 ON CONFLICT(name) DO UPDATE SET count = ?2, locks = ?3, locked_until = ?4",
+                params![name, f.count, f.locks, f.locked_until],
+            )?;
+            tx.commit()?;
+            Ok(f)
+        })
+    }
+
+    pub fn clear_failures(&self, name: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM signin_failures WHERE name = ?1", [name]).map(drop))
+    }
+
+    // --- sessions ---
+
+    pub fn create_session(&self, hash: &str, session: &Session, expires_at: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                params![hash, session.user_id, session.auth_time, expires_at],
+            )
+            .map(drop)
+        })
+    }
+
+    pub fn session(&self, hash: &str, now: i64) -> Result<Option<Session>, StoreError> {
+        self.with(|c| {
+            c.query_row(
+                "SELECT user_id, auth_time FROM sessions WHERE hash = ?1 AND expires_at > ?2",
+                params![hash, now],
+                |r| Ok(Session { user_id: r.get(0)?, auth_time: r.get(1)? }),
+            )
+            .optional()
+        })
+    }
+
+    pub fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
+        self.with(|c| c.execute("DELETE FROM sessions WHERE hash = ?1", [hash]).map(drop))
+    }
+
+    // --- authorization codes ---
+
+    pub fn insert_code(&self, hash: &str, code: &CodeRecord) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO codes (hash, client_id, redirect_uri, code_challenge, nonce, user_id, scopes,
+                                    policy, auth_time, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+                params![
+                    hash,
+                    code.client_id,
+                    code.redirect_uri,
+                    code.code_challenge,
+                    code.nonce,
+                    code.user_id,
+                    code.scopes,
+                    code.policy,
+                    code.auth_time,
+                    code.expires_at
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Marks the code used. A second redemption revokes the code and every family it started.
+    pub fn redeem_code(&self, hash: &str) -> Result<Redemption, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let row = tx
+                .query_row(
+                    "SELECT client_id, redirect_uri, code_challenge, nonce, user_id, scopes, policy,
+                            auth_time, expires_at, used
+                     FROM codes WHERE hash = ?1",
+                    [hash],
+                    |r| {
+                        Ok((
+                            CodeRecord {
+                                client_id: r.get(0)?,
+                                redirect_uri: r.get(1)?,
+                                code_challenge: r.get(2)?,
+                                nonce: r.get(3)?,
+                                user_id: r.get(4)?,
+                                scopes: r.get(5)?,
+                                policy: r.get(6)?,
+                                auth_time: r.get(7)?,
+                                expires_at: r.get(8)?,
+                            },
+                            r.get::<_, bool>(9)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let outcome = match row {
+                None => Redemption::Unknown,
+                Some((_, true)) => {
+                    tx.execute("UPDATE codes SET revoked = 1 WHERE hash = ?1", [hash])?;
+                    tx.execute("UPDATE families SET revoked = 1 WHERE origin_code = ?1", [hash])?;
+                    Redemption::Reused
+                }
+                Some((record, false)) => {
+                    tx.execute("UPDATE codes SET used = 1 WHERE hash = ?1", [hash])?;
+                    Redemption::Valid(record)
+                }
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    // --- refresh-token families ---
+
+    /// Starts a family with its first refresh token. Returns false (and stores nothing) when the
+    /// originating code was revoked in the meantime by a reuse.
+    pub fn create_family(
+        &self,
+        family: &Family,
+        origin_code: Option<&str>,
+        token_hash: &str,
+    ) -> Result<bool, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            if let Some(code) = origin_code {
+                let revoked: bool = tx
+                    .query_row("SELECT revoked FROM codes WHERE hash = ?1", [code], |r| r.get(0))
+                    .optional()?
+                    .unwrap_or(true);
+                if revoked {
+                    return Ok(false);
+                }
+            }
+            tx.execute(
+                "INSERT INTO families (id, origin_code, user_id, client_id, scopes, policy, auth_time, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    family.id,
+                    origin_code,
+                    family.user_id,
+                    family.client_id,
+                    family.scopes,
+                    family.policy,
+                    family.auth_time,
+                    family.expires_at
+                ],
+            )?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (hash, family_id) VALUES (?1, ?2)",
+                params![token_hash, family.id],
+            )?;
+            tx.commit()?;
+            Ok(true)
+        })
+    }
+
+    /// Exchanges a refresh token for its successor in one transaction.
+    pub fn rotate_refresh(
+        &self,
+        hash: &str,
+        new_hash: &str,
+        client_id: &str,
+        now: i64,
+    ) -> Result<Rotation, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let token: Option<(String, bool)> = tx
+                .query_row(
+                    "SELECT family_id, used FROM refresh_tokens WHERE hash = ?1",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((family_id, used)) = token else {
+                return Ok(Rotation::Invalid);
+            };
+            if used {
+                tx.execute("UPDATE families SET revoked = 1 WHERE id = ?1", [&family_id])?;
+                tx.commit()?;
+                return Ok(Rotation::Reused);
+            }
+            let family: Option<(Family, bool)> = tx
+                .query_row(
+                    "SELECT id, user_id, client_id, scopes, policy, auth_time, expires_at, revoked
+                     FROM families WHERE id = ?1",
+                    [&family_id],
+                    |r| {
+                        Ok((
+                            Family {
+                                id: r.get(0)?,
+                                user_id: r.get(1)?,
+                                client_id: r.get(2)?,
+                                scopes: r.get(3)?,
+                                policy: r.get(4)?,
+                                auth_time: r.get(5)?,
+                                expires_at: r.get(6)?,
+                            },
+                            r.get(7)?,
+                        ))
+                    },
+                )
+                .optional()?;
+            let Some((family, revoked)) = family else {
+                return Ok(Rotation::Invalid);
+            };
+            // A token presented by the wrong client is not consumed: the rightful holder keeps it.
+            if revoked || family.expires_at <= now || family.client_id != client_id {
+                return Ok(Rotation::Invalid);
+            }
+            tx.execute("UPDATE refresh_tokens SET used = 1 WHERE hash = ?1", [hash])?;
+            tx.execute(
+                "INSERT INTO refresh_tokens (hash, family_id) VALUES (?1, ?2)",
+                params![new_hash, family.id],
+            )?;
+            tx.commit()?;
+            Ok(Rotation::Rotated(family))
+        })
+    }
+
+    // --- signing keys ---
+
+    /// Keys still published, newest first; the first one signs.
+    pub fn active_keys(&self) -> Result<Vec<StoredKey>, StoreError> {
+        self.with(|c| {
+            let mut stmt = c.prepare(
+                "SELECT kid, pkcs8, created_at FROM signing_keys WHERE retired_at IS NULL
+                 ORDER BY created_at DESC, rowid DESC",
+            )?;
+            let rows = stmt.query_map([], |r| {
+                Ok(StoredKey { kid: r.get(0)?, pkcs8: r.get(1)?, created_at: r.get(2)? })
+            })?;
+            rows.collect()
+        })
+    }
+
+    pub fn insert_key(&self, key: &StoredKey) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO signing_keys (kid, pkcs8, created_at) VALUES (?1, ?2, ?3)",
+                params![key.kid, key.pkcs8, key.created_at],
+            )
+            .map(drop)
+        })
+    }
+
+    /// Retires every published key except the newest; returns how many were retired.
+    pub fn retire_old_keys(&self, now: i64) -> Result<usize, StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE signing_keys SET retired_at = ?1 WHERE retired_at IS NULL AND rowid NOT IN
+                   (SELECT rowid FROM signing_keys WHERE retired_at IS NULL
+                    ORDER BY created_at DESC, rowid DESC LIMIT 1)",
+                [now],
+            )
+        })
+    }
+
+    /// Deletes expired codes, sessions and families so the file does not grow without bound.
+    pub fn purge_expired(&self, now: i64) -> Result<(), StoreError> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            // Used codes are kept past expiry for a while so a late reuse is still detected.
+            tx.execute("DELETE FROM codes WHERE expires_at < ?1 - 86400", [now])?;
+            tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+            tx.execute(
+                "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM families WHERE expires_at < ?1)",
+                [now],
+            )?;
+            tx.execute("DELETE FROM families WHERE expires_at < ?1", [now])?;
+            tx.commit()
+        })
+    }
+}

@@ -1,0 +1,514 @@
+//! The token endpoint: `authorization_code` (with PKCE), `refresh_token` (rotated on every use,
+//! reuse revokes the family) and `client_credentials` (confidential clients, app roles).
+//! Errors are RFC 6749 §5.2 JSON.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD as B64};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::authorize::parse_params;
+use crate::config::{DaemonApp, SpaApp};
+use crate::keys::KeyError;
+use crate::scope::{self, Granted};
+use crate::store::{Family, Redemption, Rotation, StoreError};
+use crate::tokens::{self, UserGrant};
+use crate::{AppState, now, pkce, random_token, secret_hash};
+
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    #[error("invalid_request: {0}")]
+    InvalidRequest(String),
+    #[error("invalid_client: {description}")]
+    InvalidClient { description: String, basic: bool },
+    #[error("invalid_grant: {0}")]
+    InvalidGrant(String),
+    #[error("unauthorized_client: {0}")]
+    UnauthorizedClient(String),
+    #[error("unsupported_grant_type: {0}")]
+    UnsupportedGrantType(String),
+    #[error("invalid_scope: {0}")]
+    InvalidScope(String),
+    #[error("server_error: {0}")]
+    Server(String),
+}
+
+impl From<StoreError> for TokenError {
+    fn from(e: StoreError) -> Self {
+        Self::Server(e.to_string())
+    }
+}
+
+impl From<KeyError> for TokenError {
+    fn from(e: KeyError) -> Self {
+        Self::Server(e.to_string())
+    }
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: &'a str,
+    error_description: &'a str,
+}
+
+impl IntoResponse for TokenError {
+    fn into_response(self) -> Response {
+        let (status, code, description) = match &self {
+            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.as_str()),
+            Self::InvalidClient { description, .. } => (StatusCode::UNAUTHORIZED, "invalid_client", description.as_str()),
+            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.as_str()),
+            Self::UnauthorizedClient(d) => (StatusCode::BAD_REQUEST, "unauthorized_client", d.as_str()),
+            Self::UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.as_str()),
+            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.as_str()),
+            Self::Server(detail) => {
+                tracing::error!(%detail, "token endpoint failed");
+                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server had a problem; try again.")
+            }
+        };
+        let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
+        let headers = response.headers_mut();
+        no_store(headers);
+        if matches!(self, Self::InvalidClient { basic: true, .. }) {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"dev-idp\""));
+        }
+        response
+    }
+}
+
+fn no_store(headers: &mut HeaderMap) {
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+}
+
+/// A successful response: B2C's fields, including `scope` (MSAL caches tokens under it).
+#[derive(Serialize, Default)]
+struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: u64,
+    ext_expires_in: u64,
+    not_before: i64,
+    expires_on: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token_expires_in: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token_expires_in: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_info: Option<String>,
+}
+
+impl IntoResponse for TokenResponse {
+    fn into_response(self) -> Response {
+        let mut response = Json(self).into_response();
+        no_store(response.headers_mut());
+        response
+    }
+}
+
+/// The authenticated (or, for SPAs, identified) caller.
+enum Client<'a> {
+    Spa(&'a SpaApp),
+    Daemon(&'a DaemonApp),
+}
+
+fn sha256(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+/// `client_secret_basic`, `client_secret_post`, or a public client's bare `client_id`.
+fn authenticate<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Client<'a>, TokenError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
+    let invalid = |basic: bool, description: &str| TokenError::InvalidClient { description: description.into(), basic };
+    let (client_id, secret, via_basic) = match basic {
+        Some(encoded) => {
+            if form.contains_key("client_secret") {
+                return Err(TokenError::InvalidRequest(
+                    "Use one client authentication method, not both Basic and client_secret.".into(),
+                ));
+            }
+            let decoded = STANDARD
+                .decode(encoded.trim())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| invalid(true, "The Basic credentials are not valid base64."))?;
+            let (id, secret) = decoded
+                .split_once(':')
+                .ok_or_else(|| invalid(true, "The Basic credentials have no ':'."))?;
+            // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+            let unescape = |s: &str| -> String {
+                url::form_urlencoded::parse(format!("x={s}").as_bytes())
+                    .next()
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap_or_default()
+            };
+            let id = unescape(id);
+            if form.get("client_id").is_some_and(|f| *f != id) {
+                return Err(TokenError::InvalidRequest("client_id differs from the Basic credentials.".into()));
+            }
+            (id, Some(unescape(secret)), true)
+        }
+        None => {
+            let id = form
+                .get("client_id")
+                .cloned()
+                .ok_or_else(|| invalid(false, "The request has no client_id and no client authentication."))?;
+            (id, form.get("client_secret").cloned(), false)
+        }
+    };
+    if let Some(secret) = secret {
+        let daemon = state
+            .config
+            .daemons
+            .iter()
+            .find(|d| d.client_id.eq_ignore_ascii_case(&client_id));
+        // Compare digests in constant time; an unknown client still costs one comparison.
+        let expected = sha256(daemon.map_or("", |d| d.client_secret.as_str()));
+        let ok = bool::from(expected.ct_eq(&sha256(&secret)));
+        return match daemon {
+            Some(d) if ok => Ok(Client::Daemon(d)),
+            _ => Err(invalid(via_basic, "The client id or secret is not valid.")),
+        };
+    }
+    if let Some(spa) = state.config.spas.iter().find(|s| s.client_id.eq_ignore_ascii_case(&client_id)) {
+        return Ok(Client::Spa(spa));
+    }
+    if state.config.daemons.iter().any(|d| d.client_id.eq_ignore_ascii_case(&client_id)) {
+        return Err(invalid(false, "This confidential client must authenticate with its secret."));
+    }
+    Err(invalid(false, &format!("The application '{client_id}' is not registered in this tenant.")))
+}
+
+/// `POST /{tenant}/{policy}/oauth2/v2.0/token`
+pub async fn by_policy(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, policy)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TokenError> {
+    let policy = state
+        .resolve(&tenant, &policy)
+        .ok_or_else(|| TokenError::InvalidRequest(format!("The tenant or user flow '{tenant}/{policy}' does not exist.")))?;
+    handle(&state, Some(policy), &headers, &body).await
+}
+
+/// `POST /{tenant}/oauth2/v2.0/token` (Entra's tenant-level endpoint).
+pub async fn by_tenant(
+    State(state): State<Arc<AppState>>,
+    Path(tenant): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, TokenError> {
+    if !state.is_tenant(&tenant) {
+        return Err(TokenError::InvalidRequest(format!("The tenant '{tenant}' does not exist.")));
+    }
+    handle(&state, None, &headers, &body).await
+}
+
+async fn handle(
+    state: &Arc<AppState>,
+    policy: Option<String>,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<Response, TokenError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+    if !is_form {
+        return Err(TokenError::InvalidRequest(
+            "The body must be application/x-www-form-urlencoded.".into(),
+        ));
+    }
+    let form = parse_params(body).map_err(TokenError::InvalidRequest)?;
+    let grant_type = form
+        .get("grant_type")
+        .cloned()
+        .ok_or_else(|| TokenError::InvalidRequest("The request has no grant_type.".into()))?;
+    let client = authenticate(state, headers, &form)?;
+    let response = match (grant_type.as_str(), client) {
+        ("authorization_code", Client::Spa(spa)) => authorization_code(state, spa, policy, &form).await?,
+        ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
+        ("client_credentials", Client::Daemon(daemon)) => client_credentials(state, daemon, &form).await?,
+        ("authorization_code" | "refresh_token", Client::Daemon(_)) => {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "This confidential client is registered for client_credentials only, not {grant_type}."
+            )));
+        }
+        ("client_credentials", Client::Spa(_)) => {
+            return Err(TokenError::UnauthorizedClient(
+                "A public client (SPA) cannot use client_credentials: it has no secret.".into(),
+            ));
+        }
+        (other, _) => {
+            return Err(TokenError::UnsupportedGrantType(format!("The grant_type '{other}' is not supported.")));
+        }
+    };
+    Ok(response.into_response())
+}
+
+fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
+    form.get(name)
+        .map(String::as_str)
+        .filter(|v| !v.is_empty())
+        .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
+}
+
+fn client_info(state: &AppState, user_id: &str, policy: &str) -> String {
+    let info = serde_json::json!({
+        "uid": format!("{user_id}-{}", policy.to_ascii_lowercase()),
+        "utid": state.config.tenant.id,
+    });
+    B64.encode(info.to_string())
+}
+
+async fn authorization_code(
+    state: &Arc<AppState>,
+    spa: &SpaApp,
+    policy: Option<String>,
+    form: &HashMap<String, String>,
+) -> Result<TokenResponse, TokenError> {
+    let code = required(form, "code")?;
+    let redirect_uri = required(form, "redirect_uri")?;
+    let verifier = required(form, "code_verifier")?;
+    let code_hash = secret_hash(code);
+    let lookup = code_hash.clone();
+    let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
+        Redemption::Valid(record) => record,
+        Redemption::Unknown => {
+            return Err(TokenError::InvalidGrant("The authorization code is not valid.".into()));
+        }
+        Redemption::Reused => {
+            tracing::warn!("authorization code reused; its grant is revoked");
+            return Err(TokenError::InvalidGrant(
+                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
+                    .into(),
+            ));
+        }
+    };
+    let now = now();
+    if record.expires_at <= now {
+        return Err(TokenError::InvalidGrant("AADB2C90080: The authorization code has expired.".into()));
+    }
+    if record.client_id != spa.client_id {
+        return Err(TokenError::InvalidGrant("The authorization code was issued to another client.".into()));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(TokenError::InvalidGrant(
+            "The redirect_uri does not match the one the code was issued for.".into(),
+        ));
+    }
+    if policy.as_ref().is_some_and(|p| *p != record.policy) {
+        return Err(TokenError::InvalidGrant("The authorization code was issued by another user flow.".into()));
+    }
+    if !pkce::verify(verifier, &record.code_challenge) {
+        return Err(TokenError::InvalidGrant(
+            "AADB2C90183: The code_verifier does not match the code_challenge.".into(),
+        ));
+    }
+    let granted = scope::resolve(&state.config, spa, &record.scopes).map_err(TokenError::InvalidGrant)?;
+    let user_id = record.user_id.clone();
+    let user = state
+        .store
+        .run(move |s| s.user_by_id(&user_id))
+        .await?
+        .ok_or_else(|| TokenError::InvalidGrant("The account no longer exists.".into()))?;
+    let ring = state.keys.ring().await?;
+    let minted = tokens::user_tokens(
+        state,
+        &ring,
+        &UserGrant {
+            user: &user,
+            client_id: &spa.client_id,
+            policy: &record.policy,
+            auth_time: record.auth_time,
+            granted: &granted,
+            nonce: record.nonce.as_deref(),
+            code: Some(code),
+        },
+        now,
+    )?;
+    let mut response = user_response(state, &granted, minted, now);
+    response.client_info = Some(client_info(state, &user.id, &record.policy));
+    if granted.has("offline_access") {
+        let refresh = random_token();
+        let lifetime = state.config.lifetimes.refresh_token_seconds as i64;
+        let family = Family {
+            id: uuid::Uuid::new_v4().to_string(),
+            user_id: user.id.clone(),
+            client_id: spa.client_id.clone(),
+            scopes: record.scopes.clone(),
+            policy: record.policy.clone(),
+            auth_time: record.auth_time,
+            expires_at: now + lifetime,
+        };
+        let refresh_hash = secret_hash(&refresh);
+        let created = state
+            .store
+            .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
+            .await?;
+        if !created {
+            return Err(TokenError::InvalidGrant(
+                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
+                    .into(),
+            ));
+        }
+        response.refresh_token = Some(refresh);
+        response.refresh_token_expires_in = Some(lifetime);
+    }
+    Ok(response)
+}
+
+fn user_response(state: &AppState, granted: &Granted, minted: tokens::Minted, now: i64) -> TokenResponse {
+    let lifetimes = &state.config.lifetimes;
+    TokenResponse {
+        access_token: minted.access_token,
+        token_type: "Bearer",
+        expires_in: lifetimes.access_token_seconds,
+        ext_expires_in: lifetimes.access_token_seconds,
+        not_before: now,
+        expires_on: now + lifetimes.access_token_seconds as i64,
+        scope: Some(granted.joined()),
+        id_token_expires_in: minted.id_token.as_ref().map(|_| lifetimes.id_token_seconds),
+        id_token: minted.id_token,
+        ..Default::default()
+    }
+}
+
+async fn refresh_token(
+    state: &Arc<AppState>,
+    spa: &SpaApp,
+    policy: Option<String>,
+    form: &HashMap<String, String>,
+) -> Result<TokenResponse, TokenError> {
+    let presented = required(form, "refresh_token")?;
+    // A narrower or different scope is checked before the token is consumed.
+    let requested = match form.get("scope").filter(|s| !s.trim().is_empty()) {
+        Some(s) => Some(scope::resolve(&state.config, spa, s).map_err(TokenError::InvalidScope)?),
+        None => None,
+    };
+    let successor = random_token();
+    let (old_hash, new_hash, client_id) = (secret_hash(presented), secret_hash(&successor), spa.client_id.clone());
+    let now = now();
+    let family = match state
+        .store
+        .run(move |s| s.rotate_refresh(&old_hash, &new_hash, &client_id, now))
+        .await?
+    {
+        Rotation::Rotated(family) => family,
+        Rotation::Invalid => {
+            return Err(TokenError::InvalidGrant(
+                "AADB2C90129: The refresh token is not valid, has expired or was revoked.".into(),
+            ));
+        }
+        Rotation::Reused => {
+            tracing::warn!("refresh token reused; its family is revoked");
+            return Err(TokenError::InvalidGrant(
+                "AADB2C90129: The refresh token was already used; every token of this sign-in is revoked.".into(),
+            ));
+        }
+    };
+    if policy.as_ref().is_some_and(|p| *p != family.policy) {
+        return Err(TokenError::InvalidGrant("The refresh token was issued by another user flow.".into()));
+    }
+    let granted = match requested {
+        Some(g) => g,
+        None => scope::resolve(&state.config, spa, &family.scopes).map_err(TokenError::InvalidGrant)?,
+    };
+    let user_id = family.user_id.clone();
+    let user = state
+        .store
+        .run(move |s| s.user_by_id(&user_id))
+        .await?
+        .ok_or_else(|| TokenError::InvalidGrant("The account no longer exists.".into()))?;
+    let ring = state.keys.ring().await?;
+    let minted = tokens::user_tokens(
+        state,
+        &ring,
+        &UserGrant {
+            user: &user,
+            client_id: &spa.client_id,
+            policy: &family.policy,
+            auth_time: family.auth_time,
+            granted: &granted,
+            nonce: None,
+            code: None,
+        },
+        now,
+    )?;
+    let mut response = user_response(state, &granted, minted, now);
+    response.client_info = Some(client_info(state, &user.id, &family.policy));
+    response.refresh_token = Some(successor);
+    // SPA refresh tokens keep the window of the original sign-in: rotation does not extend it.
+    response.refresh_token_expires_in = Some(family.expires_at - now);
+    Ok(response)
+}
+
+async fn client_credentials(
+    state: &Arc<AppState>,
+    daemon: &DaemonApp,
+    form: &HashMap<String, String>,
+) -> Result<TokenResponse, TokenError> {
+    let scope = required(form, "scope")?;
+    let mut scopes = scope.split_whitespace();
+    let (Some(only), None) = (scopes.next(), scopes.next()) else {
+        return Err(TokenError::InvalidScope(
+            "The client credentials grant takes exactly one scope: '{app id uri}/.default'.".into(),
+        ));
+    };
+    let resource = only.strip_suffix("/.default").ok_or_else(|| {
+        TokenError::InvalidScope(format!(
+            "The scope '{only}' is not valid for client credentials; use '{{app id uri}}/.default'."
+        ))
+    })?;
+    let api = state
+        .config
+        .apis
+        .iter()
+        .find(|a| {
+            a.app_id_uri.trim_end_matches('/').eq_ignore_ascii_case(resource)
+                || a.client_id.eq_ignore_ascii_case(resource)
+                || format!("api://{}", a.client_id).eq_ignore_ascii_case(resource)
+        })
+        .ok_or_else(|| TokenError::InvalidScope(format!("No API in this tenant is identified by '{resource}'.")))?;
+    let roles: Vec<String> = daemon
+        .app_roles
+        .iter()
+        .filter(|g| g.api.eq_ignore_ascii_case(&api.client_id))
+        .map(|g| g.role.clone())
+        .collect();
+    let ring = state.keys.ring().await?;
+    let now = now();
+    let access_token = tokens::app_token(state, &ring, &daemon.client_id, &api.client_id, &roles, now)?;
+    let lifetime = state.config.lifetimes.access_token_seconds;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer",
+        expires_in: lifetime,
+        ext_expires_in: lifetime,
+        not_before: now,
+        expires_on: now + lifetime as i64,
+        ..Default::default()
+    })
+}

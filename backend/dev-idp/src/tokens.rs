@@ -1,0 +1,111 @@
+//! The tokens B2C issues, claim for claim (see platform.md): user access tokens, ID tokens and
+//! app-only (client credentials) access tokens.
+
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::keys::{KeyError, KeyRing, half_hash};
+use crate::scope::Granted;
+use crate::store::User;
+
+/// Who signed in, for which app, and what was granted.
+pub struct UserGrant<'a> {
+    pub user: &'a User,
+    pub client_id: &'a str,
+    pub policy: &'a str,
+    pub auth_time: i64,
+    pub granted: &'a Granted,
+    /// Only on the first ID token of a sign-in (code redemption), not on refresh.
+    pub nonce: Option<&'a str>,
+    pub code: Option<&'a str>,
+}
+
+pub struct Minted {
+    pub access_token: String,
+    pub id_token: Option<String>,
+}
+
+pub fn user_tokens(state: &AppState, ring: &KeyRing, grant: &UserGrant<'_>, now: i64) -> Result<Minted, KeyError> {
+    let lifetimes = &state.config.lifetimes;
+    let user = grant.user;
+    let mut access = json!({
+        "iss": state.issuer,
+        "exp": now + lifetimes.access_token_seconds as i64,
+        "nbf": now,
+        "iat": now,
+        "sub": user.id,
+        "oid": user.id,
+        "name": user.display_name,
+        "emails": [user.email],
+        "tfp": grant.policy,
+        "azp": grant.client_id,
+        "ver": "1.0",
+        "auth_time": grant.auth_time,
+    });
+    match &grant.granted.api {
+        Some((api_client_id, scopes)) => {
+            access["aud"] = json!(api_client_id);
+            access["scp"] = json!(scopes.join(" "));
+        }
+        // Only OpenID scopes (or the app's own client id): B2C's token for the app itself.
+        None => access["aud"] = json!(grant.client_id),
+    }
+    let access_token = ring.sign(&access)?;
+
+    let id_token = if grant.granted.has("openid") {
+        let mut id = json!({
+            "iss": state.issuer,
+            "exp": now + lifetimes.id_token_seconds as i64,
+            "nbf": now,
+            "iat": now,
+            "aud": grant.client_id,
+            "sub": user.id,
+            "oid": user.id,
+            "name": user.display_name,
+            "emails": [user.email],
+            "tfp": grant.policy,
+            "ver": "1.0",
+            "auth_time": grant.auth_time,
+            "at_hash": half_hash(&access_token),
+        });
+        if let Some(nonce) = grant.nonce {
+            id["nonce"] = json!(nonce);
+        }
+        if let Some(code) = grant.code {
+            id["c_hash"] = json!(half_hash(code));
+        }
+        Some(ring.sign(&id)?)
+    } else {
+        None
+    };
+    Ok(Minted { access_token, id_token })
+}
+
+/// An app-only token (client credentials): `roles` instead of `scp`, no user.
+pub fn app_token(
+    state: &AppState,
+    ring: &KeyRing,
+    client_id: &str,
+    api_client_id: &str,
+    roles: &[String],
+    now: i64,
+) -> Result<String, KeyError> {
+    let mut claims: Value = json!({
+        "iss": state.issuer,
+        "exp": now + state.config.lifetimes.access_token_seconds as i64,
+        "nbf": now,
+        "iat": now,
+        "aud": api_client_id,
+        // The calling app is the subject; Entra uses its service principal's object id.
+        "sub": client_id,
+        "oid": client_id,
+        "azp": client_id,
+        "azpacr": "1",
+        "tid": state.config.tenant.id,
+        "ver": "1.0",
+    });
+    if !roles.is_empty() {
+        claims["roles"] = json!(roles);
+    }
+    ring.sign(&claims)
+}

@@ -1,0 +1,167 @@
+//! `deploy/function-app`: the zip has the custom-handler layout the Functions host expects, and the
+//! binary inside it, started the way the host starts it (cwd = app root, port in
+//! `FUNCTIONS_CUSTOMHANDLER_PORT`), serves /api/hello behind its function key and EasyAuth checks.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+use support::{Proc, TempDir, wait_for, workspace_binary, workspace_root};
+
+const FUNCTION_KEY: &str = "e2e-function-key-0123456789abcdefghijklmnopq";
+
+/// Entries of a zip with their Unix modes, read with Python's zipfile (no zip crate here).
+fn zip_entries(zip: &Path) -> BTreeMap<String, u32> {
+    let script = "import sys, zipfile\n\
+        for i in zipfile.ZipFile(sys.argv[1]).infolist():\n    print(i.filename, (i.external_attr >> 16) & 0o7777)";
+    let output = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(zip)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout)
+        .unwrap()
+        .lines()
+        .map(|line| {
+            let (name, mode) = line.rsplit_once(' ').unwrap();
+            (name.to_owned(), mode.parse().unwrap())
+        })
+        .collect()
+}
+
+/// Unpacks like the platform does: files with the Unix modes stored in the zip.
+fn unzip(zip: &Path, to: &Path) {
+    let script = "import os, sys, zipfile\n\
+        z = zipfile.ZipFile(sys.argv[1])\n\
+        for i in z.infolist():\n    p = z.extract(i, sys.argv[2])\n    os.chmod(p, (i.external_attr >> 16) & 0o7777)";
+    let status = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(zip)
+        .arg(to)
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+#[tokio::test]
+async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_starts_it() {
+    let work = TempDir::new("function-app");
+    let zip = work.path().join("app.zip");
+    let binary = workspace_binary("hello");
+    let output = tokio::time::timeout(
+        Duration::from_secs(120),
+        tokio::process::Command::new(workspace_root().join("deploy/function-app"))
+            .arg("--binary")
+            .arg(&binary)
+            .arg("--out")
+            .arg(&zip)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("deploy/function-app took over 120 s")
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("FUNCTIONS_WORKER_RUNTIME=Custom"), "{stdout}");
+    assert!(stdout.contains("HELLO_FUNCTION_KEYS="), "{stdout}");
+    assert!(stdout.contains("binary needs: x86_64 Linux with glibc >= 2."), "{stdout}");
+
+    // The layout: host.json names the executable, which is in the zip and executable.
+    let entries = zip_entries(&zip);
+    let app = work.path().join("app");
+    unzip(&zip, &app);
+    let host: Value = serde_json::from_slice(&std::fs::read(app.join("host.json")).unwrap()).unwrap();
+    assert_eq!(host["version"], "2.0");
+    let handler = &host["customHandler"];
+    assert_eq!(handler["enableProxyingHttpRequest"], true);
+    let exe = handler["description"]["defaultExecutablePath"].as_str().unwrap();
+    assert_eq!(entries.get(exe), Some(&0o755), "{entries:?}");
+    assert!(entries.contains_key("host.json"), "{entries:?}");
+    assert_eq!(
+        std::fs::read(app.join(exe)).unwrap(),
+        std::fs::read(&binary).unwrap(),
+        "the packaged binary is the one given"
+    );
+    let function: Value =
+        serde_json::from_slice(&std::fs::read(app.join("hello/function.json")).unwrap()).unwrap();
+    let bindings = function["bindings"].as_array().unwrap();
+    let trigger = bindings.iter().find(|b| b["type"] == "httpTrigger").unwrap();
+    assert_eq!(trigger["authLevel"], "function");
+    assert_eq!(trigger["methods"], serde_json::json!(["get"]));
+    assert!(
+        bindings
+            .iter()
+            .any(|b| b["type"] == "http" && b["direction"] == "out" && b["name"] == "res")
+    );
+    assert_eq!(entries.len(), 3, "host.json, hello/function.json, the binary: {entries:?}");
+
+    // Started as the host does: from the app root, told its port.
+    let issuer = testkit::TestIssuer::start().await;
+    let port = testkit::free_port();
+    let mut command = std::process::Command::new(app.join(exe));
+    command
+        .current_dir(&app)
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("HELLO_FUNCTION_KEYS", FUNCTION_KEY)
+        .env("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url())
+        .env("EASYAUTH_AUDIENCES", testkit::API_CLIENT_ID);
+    let log = support::test_output_dir().join(format!("function-app-{port}.log"));
+    let mut proc = Proc::spawn(command, "hello (from the zip)", log);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(&mut proc, &format!("{base}/healthz"), true, Duration::from_secs(30)).await;
+
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    let hello = format!("{base}/api/hello");
+
+    let no_key = client.get(&hello).send().await.unwrap();
+    assert_eq!(no_key.status(), 401, "no function key");
+
+    // With the key but no token: EasyAuth's default unauthenticated action, a redirect to login.
+    let no_token = client
+        .get(&hello)
+        .header("x-functions-key", FUNCTION_KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(no_token.status(), 302, "key, no token");
+    let location = no_token.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&issuer.authorization_endpoint()),
+        "{location}"
+    );
+
+    let token = issuer.mint(&issuer.user_claims(
+        "alice-object-id",
+        testkit::API_CLIENT_ID,
+        &[testkit::API_SCOPE],
+    ));
+    let ok = client
+        .get(&hello)
+        .header("x-functions-key", FUNCTION_KEY)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert!(
+        ok.text()
+            .await
+            .unwrap()
+            .starts_with("Hello World, time and date are "),
+    );
+}

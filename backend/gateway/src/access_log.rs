@@ -1,0 +1,36 @@
+//! One line per request: method, path (never the query: `code` could carry a key), status,
+//! latency, subject and request id. Never a header value other than the request id.
+
+use crate::auth::AuthenticatedSubject;
+use crate::request_id::REQUEST_ID;
+use axum::extract::Request;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+pub async fn record(request: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = request.method().clone();
+    let path = request.uri().path().to_owned();
+    let request_id = request
+        .headers()
+        .get(&REQUEST_ID)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("-")
+        .to_owned();
+    let response = next.run(request).await;
+    let subject = response
+        .extensions()
+        .get::<AuthenticatedSubject>()
+        .map_or("-", |s| s.0.as_str());
+    tracing::info!(
+        target: "gateway::access",
+        %method,
+        path,
+        status = response.status().as_u16(),
+        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        subject,
+        request_id,
+    );
+    response
+}

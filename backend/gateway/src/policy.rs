@@ -1,0 +1,130 @@
+//! `gateway render-apim-policy`: the API Management policy document that does what this gateway
+//! does with the current settings, in the seed's shape, so one configuration serves both.
+//!
+//! The function key is never printed: the policy refers to the APIM named value `{{function-key}}`
+//! (create it as a secret named value holding `GATEWAY_BACKEND_FUNCTION_KEY`).
+
+use crate::config::{PolicyConfig, RateLimit};
+use crate::cors::{ALLOWED_METHODS, PREFLIGHT_MAX_AGE_SECONDS};
+use crate::rate_limit::{
+    IP_LIMIT_HEADER, IP_REMAINING_HEADER, SUBJECT_LIMIT_HEADER, SUBJECT_REMAINING_HEADER,
+};
+use shared::api::messages;
+use std::fmt::Write;
+
+/// The APIM named value the rendered policy takes the function key from.
+pub const FUNCTION_KEY_NAMED_VALUE: &str = "function-key";
+
+/// The seed's counter keys (APIM policy expressions).
+pub const IP_COUNTER_KEY: &str = "@(context.Request.IpAddress)";
+pub const SUBJECT_COUNTER_KEY: &str =
+    r#"@(context.Request.Headers.GetValueOrDefault("Authorization","").AsJwt()?.Subject)"#;
+
+/// XML text and attribute escaping.
+fn xml(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn rate_limit(out: &mut String, limit: RateLimit, key: &str, headers: (&str, &str)) {
+    // Single quotes around the expression keep the seed's text (with its double quotes) readable.
+    let _ = writeln!(
+        out,
+        "        <rate-limit-by-key calls=\"{}\" renewal-period=\"{}\" counter-key='{}' remaining-calls-header-name=\"{}\" total-calls-header-name=\"{}\" />",
+        limit.calls,
+        limit.period.as_secs(),
+        key.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;"),
+        headers.0,
+        headers.1,
+    );
+}
+
+pub fn render(config: &PolicyConfig) -> String {
+    let mut out = String::new();
+    out.push_str("<policies>\n    <inbound>\n");
+
+    out.push_str("        <cors allow-credentials=\"true\">\n            <allowed-origins>\n");
+    for origin in &config.allowed_origins {
+        let _ = writeln!(out, "                <origin>{}</origin>", xml(origin));
+    }
+    let _ = writeln!(
+        out,
+        "            </allowed-origins>\n            <allowed-methods preflight-result-max-age=\"{PREFLIGHT_MAX_AGE_SECONDS}\">"
+    );
+    for method in ALLOWED_METHODS {
+        let _ = writeln!(out, "                <method>{method}</method>");
+    }
+    out.push_str(concat!(
+        "            </allowed-methods>\n",
+        "            <allowed-headers>\n                <header>*</header>\n            </allowed-headers>\n",
+        "            <expose-headers>\n                <header>*</header>\n            </expose-headers>\n",
+        "        </cors>\n",
+    ));
+
+    let _ = writeln!(
+        out,
+        "        <validate-jwt header-name=\"Authorization\" failed-validation-httpcode=\"401\" failed-validation-error-message=\"{}\" require-expiration-time=\"true\" require-signed-tokens=\"true\" clock-skew=\"{}\">",
+        xml(messages::UNAUTHORIZED),
+        config.clock_skew.as_secs(),
+    );
+    for url in &config.openid_config_urls {
+        let _ = writeln!(out, "            <openid-config url=\"{}\" />", xml(url.as_str()));
+    }
+    out.push_str("            <audiences>\n");
+    for audience in &config.audiences {
+        let _ = writeln!(out, "                <audience>{}</audience>", xml(audience));
+    }
+    out.push_str("            </audiences>\n");
+    if !config.issuers.is_empty() {
+        out.push_str("            <issuers>\n");
+        for issuer in &config.issuers {
+            let _ = writeln!(out, "                <issuer>{}</issuer>", xml(issuer));
+        }
+        out.push_str("            </issuers>\n");
+    }
+    out.push_str("        </validate-jwt>\n");
+
+    rate_limit(
+        &mut out,
+        config.per_ip,
+        IP_COUNTER_KEY,
+        (IP_REMAINING_HEADER, IP_LIMIT_HEADER),
+    );
+    rate_limit(
+        &mut out,
+        config.per_subject,
+        SUBJECT_COUNTER_KEY,
+        (SUBJECT_REMAINING_HEADER, SUBJECT_LIMIT_HEADER),
+    );
+
+    let backend = config.backend_url.as_str().trim_end_matches('/');
+    let _ = writeln!(
+        out,
+        "        <set-backend-service base-url=\"{}\" />",
+        xml(&format!("{backend}/api"))
+    );
+    let _ = writeln!(
+        out,
+        "        <set-header name=\"x-functions-key\" exists-action=\"override\">\n            <value>{{{{{FUNCTION_KEY_NAMED_VALUE}}}}}</value>\n        </set-header>"
+    );
+    out.push_str(concat!(
+        "        <set-query-parameter name=\"code\" exists-action=\"delete\" />\n",
+        "        <base />\n",
+        "    </inbound>\n",
+        "    <backend>\n        <base />\n    </backend>\n",
+        "    <outbound>\n        <base />\n    </outbound>\n",
+        "    <on-error>\n        <base />\n    </on-error>\n",
+        "</policies>\n",
+    ));
+    out
+}

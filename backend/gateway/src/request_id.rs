@@ -1,0 +1,35 @@
+//! `x-request-id`: kept when the caller sent a sane one, generated otherwise; sent to the backend
+//! and returned to the client so one id follows a call through every log.
+
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue};
+use axum::middleware::Next;
+use axum::response::Response;
+
+pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Short and plain, or it is replaced: the id ends up in logs and must not be a payload.
+fn acceptable(value: &HeaderValue) -> bool {
+    let bytes = value.as_bytes();
+    (1..=128).contains(&bytes.len())
+        && bytes
+            .iter()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
+}
+
+pub async fn assign(mut request: Request, next: Next) -> Response {
+    let id = match request.headers().get(&REQUEST_ID) {
+        Some(value) if acceptable(value) => value.clone(),
+        _ => {
+            let generated = HeaderValue::from_str(&uuid::Uuid::new_v4().to_string());
+            match generated {
+                Ok(value) => value,
+                Err(_) => HeaderValue::from_static("unavailable"),
+            }
+        }
+    };
+    request.headers_mut().insert(REQUEST_ID, id.clone());
+    let mut response = next.run(request).await;
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
+}

@@ -1,0 +1,249 @@
+//! rate-limit-by-key over HTTP: per subject, per IP, shared through Redis, and without Redis.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use common::*;
+use gateway::config::RateLimit;
+use std::time::{Duration, Instant};
+use testkit::TestIssuer;
+
+async fn call(client: &reqwest::Client, url: &str, token: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    read(
+        client
+            .get(url)
+            .header("origin", SPA_ORIGIN)
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await
+}
+
+/// Asserts APIM's 429 and returns its Retry-After.
+fn assert_429(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> u64 {
+    assert_eq!(status, 429, "{body}");
+    let message = assert_api_error(status, headers, body);
+    let retry_after: u64 = headers["retry-after"].to_str().unwrap().parse().unwrap();
+    assert_eq!(
+        message,
+        format!("Rate limit is exceeded. Try again in {retry_after} seconds.")
+    );
+    retry_after
+}
+
+#[tokio::test]
+async fn the_16th_call_in_60_seconds_for_one_subject_is_429_while_others_continue() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let gw = start_gateway(config_for(&issuer, &backend.url)).await;
+    let client = client();
+    let alice = token(&issuer, "alice-oid");
+    // A second token for the same subject shares the budget: the key is `sub`, not the token.
+    let alice_again = token(&issuer, "alice-oid");
+    let bob = token(&issuer, "bob-oid");
+
+    let started = Instant::now();
+    for n in 1..=15u32 {
+        let t = if n % 2 == 0 { &alice } else { &alice_again };
+        let (status, headers, body) = call(&client, &gw.hello_url(), t).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+        assert_eq!(headers["x-ratelimit-limit-subject"], "15");
+        assert_eq!(
+            headers["x-ratelimit-remaining-subject"],
+            (15 - n).to_string().as_str()
+        );
+    }
+    let (status, headers, body) = call(&client, &gw.hello_url(), &alice).await;
+    let retry_after = assert_429(status, &headers, &body);
+    let elapsed = started.elapsed().as_secs();
+    assert!(
+        retry_after <= 60 && retry_after + elapsed + 1 >= 60,
+        "Retry-After {retry_after} after {elapsed}s"
+    );
+    assert_eq!(headers["x-ratelimit-remaining-subject"], "0");
+    assert_eq!(headers["access-control-allow-origin"], SPA_ORIGIN);
+    assert_eq!(backend.hits(), 15);
+
+    // Another subject from the same IP is unaffected.
+    let (status, headers, _) = call(&client, &gw.hello_url(), &bob).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ratelimit-remaining-subject"], "14");
+    // And Alice stays refused.
+    let (status, headers, body) = call(&client, &gw.hello_url(), &alice).await;
+    assert!(assert_429(status, &headers, &body) <= retry_after);
+}
+
+#[tokio::test]
+async fn the_window_slides() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.policy.per_subject = RateLimit::new(2, 2);
+    let gw = start_gateway(config).await;
+    let client = client();
+    let t = token(&issuer, "slider");
+    assert_eq!(call(&client, &gw.hello_url(), &t).await.0, 200);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert_eq!(call(&client, &gw.hello_url(), &t).await.0, 200);
+    let (status, headers, body) = call(&client, &gw.hello_url(), &t).await;
+    assert_eq!(assert_429(status, &headers, &body), 1);
+    // The first call leaves the window about 2 s after it was made; the second one is still in.
+    tokio::time::sleep(Duration::from_millis(1000)).await;
+    assert_eq!(call(&client, &gw.hello_url(), &t).await.0, 200);
+    assert_eq!(call(&client, &gw.hello_url(), &t).await.0, 429);
+}
+
+#[tokio::test]
+async fn the_ip_limit_counts_the_socket_peer_across_subjects() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.policy.per_ip = RateLimit::new(5, 60);
+    let gw = start_gateway(config).await;
+    let client = client();
+
+    for n in 1..=5u32 {
+        let (status, headers, body) =
+            call(&client, &gw.hello_url(), &token(&issuer, &format!("ip-user-{n}"))).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(headers["x-ratelimit-limit-ip"], "5");
+        assert_eq!(headers["x-ratelimit-remaining-ip"], (5 - n).to_string().as_str());
+    }
+    // A fresh subject does not help, nor does a forged X-Forwarded-For.
+    let response = client
+        .get(gw.hello_url())
+        .bearer_auth(token(&issuer, "ip-user-new"))
+        .header("x-forwarded-for", "198.51.100.1")
+        .send()
+        .await
+        .unwrap();
+    let (status, headers, body) = read(response).await;
+    let retry_after = assert_429(status, &headers, &body);
+    assert!((58..=60).contains(&retry_after), "{retry_after}");
+    assert_eq!(backend.hits(), 5);
+
+    // Another client address (127.0.0.2 is loopback too) has its own budget.
+    let other_ip = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    let (status, headers, body) =
+        call(&other_ip, &gw.hello_url(), &token(&issuer, "ip-user-new")).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(headers["x-ratelimit-remaining-ip"], "4");
+    assert_eq!(json_body(&body)["headers"]["x-forwarded-for"], "127.0.0.2");
+}
+
+#[tokio::test]
+async fn two_gateways_on_one_redis_share_a_subjects_budget() {
+    let Some(redis) = start_redis().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.redis_url = Some(redis.url.clone());
+    let first = start_gateway(config.clone()).await;
+    let second = start_gateway(config).await;
+    for gw in [&first, &second] {
+        let shared = gw.gateway.redis.clone().unwrap();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !shared.is_connected() {
+            assert!(Instant::now() < deadline, "gateway never connected to Redis");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let client = client();
+    let carol = token(&issuer, "carol-oid");
+
+    // 15 calls spread over both instances; neither alone saw more than 8.
+    for n in 1..=15u32 {
+        let gw = if n % 2 == 0 { &first } else { &second };
+        let (status, headers, body) = call(&client, &gw.hello_url(), &carol).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+        assert_eq!(
+            headers["x-ratelimit-remaining-subject"],
+            (15 - n).to_string().as_str(),
+            "call {n}"
+        );
+    }
+    for gw in [&first, &second] {
+        let (status, headers, body) = call(&client, &gw.hello_url(), &carol).await;
+        let retry_after = assert_429(status, &headers, &body);
+        assert!((55..=60).contains(&retry_after), "{retry_after}");
+    }
+    // Another subject, on either instance, still has its own budget.
+    let dave = token(&issuer, "dave-oid");
+    assert_eq!(call(&client, &first.hello_url(), &dave).await.0, 200);
+    let (status, headers, _) = call(&client, &second.hello_url(), &dave).await;
+    assert_eq!(status, 200);
+    assert_eq!(headers["x-ratelimit-remaining-subject"], "13");
+    // The IP budget is shared too: 19 calls so far from 127.0.0.1.
+    assert_eq!(headers["x-ratelimit-remaining-ip"], "281");
+}
+
+#[tokio::test]
+async fn with_redis_unreachable_the_gateway_serves_and_limits_locally() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    // Nothing listens there: the gateway must start anyway.
+    config.redis_url = Some(format!("redis://127.0.0.1:{}/", testkit::free_port()));
+    let gw = start_gateway(config).await;
+    let client = client();
+    let erin = token(&issuer, "erin-oid");
+    for n in 1..=15 {
+        let started = Instant::now();
+        let (status, _, body) = call(&client, &gw.hello_url(), &erin).await;
+        assert_eq!(status, 200, "call {n}: {body}");
+        assert!(started.elapsed() < Duration::from_secs(2), "call {n} stalled on Redis");
+    }
+    let (status, headers, body) = call(&client, &gw.hello_url(), &erin).await;
+    assert_429(status, &headers, &body);
+    assert!(!gw.gateway.redis.clone().unwrap().is_connected());
+}
+
+#[tokio::test]
+async fn when_redis_dies_mid_run_calls_continue_on_local_counters() {
+    let Some(redis) = start_redis().await else {
+        return;
+    };
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.redis_url = Some(redis.url.clone());
+    let gw = start_gateway(config).await;
+    let shared = gw.gateway.redis.clone().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !shared.is_connected() {
+        assert!(Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = client();
+    let frank = token(&issuer, "frank-oid");
+    for _ in 0..5 {
+        assert_eq!(call(&client, &gw.hello_url(), &frank).await.0, 200);
+    }
+    redis.kill().await;
+    // Local counters take over (they start from this instance's own count: none were kept
+    // while Redis answered), so the budget is enforced again, never refused wholesale.
+    let mut accepted = 0;
+    let mut refused = 0;
+    for _ in 0..20 {
+        let started = Instant::now();
+        let (status, headers, body) = call(&client, &gw.hello_url(), &frank).await;
+        assert!(started.elapsed() < Duration::from_secs(2));
+        match status {
+            200 => accepted += 1,
+            429 => {
+                assert_429(status, &headers, &body);
+                refused += 1;
+            }
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!((accepted, refused), (15, 5));
+}

@@ -1,0 +1,160 @@
+"""Renders one scripts/bench run (a directory of JSON files) as the markdown table of issue 9: every figure with
+its same-run baseline, the ratio, the target and whether it is met. Usage: bench_report.py RUN_DIR > table.md"""
+
+import json
+import os
+import sys
+
+RUN = sys.argv[1]
+
+
+def load(name):
+    path = os.path.join(RUN, name)
+    if not os.path.exists(path):
+        return None
+    with open(path) as f:
+        return json.load(f)
+
+
+def rps(w):
+    return w["requests"] / (w["duration_us"] / 1e6)
+
+
+def failed(w):
+    return w["status"] + w["connect"] + w["read"] + w["write"] + w["timeout"]
+
+
+def ms(us):
+    return f"{us / 1000:.2f} ms"
+
+
+def fmt_us(us):
+    return f"{us:.2f} µs" if us < 10 else f"{us:.1f} µs"
+
+
+def kb(n):
+    return f"{n / 1024:.1f} KiB"
+
+
+def main():
+    machine = load("machine.json") or {}
+    after = load("load-after.json") or {}
+    out = []
+    out.append("# scripts/bench — latest results\n")
+    out.append(f"Run {machine.get('date', '?')} on {machine.get('nproc', '?')} × {machine.get('cpu', '?')}, "
+               f"Linux {machine.get('kernel', '?')}; load average before {machine.get('load_before', '?')}, "
+               f"after {after.get('load_after', '?')}. Load: wrk, {machine.get('connections')} connections, "
+               f"{machine.get('threads')} threads, {machine.get('duration_s')} s per target after a warm-up, "
+               "all on loopback; load generator and servers share the same cores.\n")
+
+    loads = {n: load(f"load-{n}.json") for n in
+             ["bare", "function", "chain", "node-function", "node-chain", "idp-cc", "idp-refresh"]}
+    bare = loads["bare"]
+    labels = {
+        "bare": "bare axum hello, no auth (ceiling)",
+        "function": "hello function alone (key + EasyAuth validation)",
+        "chain": "gateway → function, both validating (ours)",
+        "node-function": "Node function alone (express + jose)",
+        "node-chain": "Node gateway → function (express, jose, http-proxy-middleware, express-rate-limit)",
+        "idp-cc": "dev IdP token endpoint, client_credentials",
+        "idp-refresh": "dev IdP token endpoint, refresh_token (one rotating chain per connection)",
+    }
+    out.append("## Throughput and latency\n")
+    out.append("| target | req/s | p50 | p99 | failed | req/s vs bare | p99 vs bare |")
+    out.append("|---|---:|---:|---:|---:|---:|---:|")
+    for name, w in loads.items():
+        if w is None:
+            out.append(f"| {labels[name]} | not measured | | | | | |")
+            continue
+        vs = f"{rps(w) / rps(bare):.2f}×" if bare else "–"
+        vs99 = f"{w['p99_us'] / bare['p99_us']:.2f}×" if bare and bare["p99_us"] else "–"
+        out.append(f"| {labels[name]} | {rps(w):,.0f} | {ms(w['p50_us'])} | {ms(w['p99_us'])} | {failed(w)} | "
+                   f"{vs} | {vs99} |")
+    out.append("")
+
+    rows = []  # (figure, measured, baseline, ratio, target, met)
+
+    def target(figure, value, baseline_label, ratio, target_text, met):
+        rows.append((figure, value, baseline_label, ratio, target_text,
+                     "—" if met is None else ("**met**" if met else "**not met**")))
+
+    chain, node = loads["chain"], loads["node-chain"]
+    if chain and bare:
+        r = rps(chain) / rps(bare)
+        target("our chain req/s vs bare axum", f"{rps(chain):,.0f} req/s", f"{rps(bare):,.0f} req/s", f"{r:.2f}×",
+               "≥ 0.50×", r >= 0.5)
+        r99 = chain["p99_us"] / bare["p99_us"]
+        target("our chain p99 vs bare axum p99", ms(chain["p99_us"]), ms(bare["p99_us"]), f"{r99:.2f}×", "≤ 2×",
+               r99 <= 2.0)
+    if chain and node:
+        r = rps(chain) / rps(node)
+        target("our chain req/s vs Node chain", f"{rps(chain):,.0f} req/s", f"{rps(node):,.0f} req/s", f"{r:.1f}×",
+               "≥ 3×", r >= 3.0)
+    if chain and (failed(chain) or (node and failed(node))):
+        target("failed requests under load (chain / Node chain)", f"{failed(chain)} / {failed(node) if node else '–'}",
+               "", "", "0", failed(chain) == 0)
+
+    crit = load("criterion.json") or {}
+    jose = load("jose-verify.json")
+    first = next((v for k, v in crit.items() if "first" in k.lower()), None)
+    cached = next((v for k, v in crit.items() if "cached" in k.lower()), None)
+    if first is not None:
+        target("token validation, first-seen RS256 (criterion)", fmt_us(first),
+               f"jose jwtVerify {fmt_us(jose['verify_us'])}" if jose else "", 
+               f"{first / jose['verify_us']:.2f}×" if jose else "", "≤ 60 µs", first <= 60)
+    else:
+        target("token validation, first-seen RS256", crit.get("missing", "not measured"), "", "", "≤ 60 µs", False)
+    if cached is not None:
+        target("token validation, cached", fmt_us(cached), f"first-seen {fmt_us(first)}" if first else "",
+               f"{cached / first:.3f}×" if first else "", "≤ 2 µs", cached <= 2)
+    else:
+        target("token validation, cached", "not measured", "", "", "≤ 2 µs", False)
+
+    cold = {n: load(f"cold-{n}.json") for n in ["function-healthz", "function-hello", "bare", "node-function"]}
+    if cold["function-healthz"]:
+        c, b = cold["function-healthz"], cold["bare"]
+        target("function cold start, exec → first 200 (/healthz), median", f"{c['median_ms']:.1f} ms",
+               f"bare axum {b['median_ms']:.1f} ms" if b else "", f"{c['median_ms'] / b['median_ms']:.2f}×" if b else "",
+               "≤ 20 ms", c["median_ms"] <= 20)
+    if cold["function-hello"]:
+        c, n = cold["function-hello"], cold["node-function"]
+        target("function cold start, exec → first authenticated 200 on /api/hello (incl. discovery + JWKS)",
+               f"{c['median_ms']:.1f} ms", f"Node function {n['median_ms']:.1f} ms" if n else "",
+               f"{c['median_ms'] / n['median_ms']:.2f}×" if n else "", "≤ 20 ms", c["median_ms"] <= 20)
+
+    size, timing = load("spa-size.json"), load("spa-timing.json")
+    if size:
+        s, seed = size["spa"]["gzip"], size["seed_cdn"]["gzip"]
+        target("SPA transfer size: dist/ wasm+js+css+html, gzip -9", kb(s),
+               f"seed CDN downloads (msal-browser 2.11.1 + bootstrap 5.0.0-beta2) {kb(seed)}", f"{s / seed:.2f}×",
+               "report", None)
+    else:
+        target("SPA transfer size", "not measured", "", "", "report", None)
+    if timing:
+        s, seed = timing["spa"]["median_ms"], timing["seed"]["median_ms"]
+        target("SPA navigation → interactive (Sign In button), headless Chromium, median", f"{s:.0f} ms",
+               f"seed page, same server {seed:.0f} ms", f"{s / seed:.2f}×", "report", None)
+    else:
+        target("SPA navigation → interactive", "not measured", "", "", "report", None)
+
+    for name, label in [("idp-cc", "dev IdP client_credentials"), ("idp-refresh", "dev IdP refresh_token")]:
+        w = loads[name]
+        if w:
+            target(f"{label} req/s (failed: {failed(w)})", f"{rps(w):,.0f} req/s",
+                   f"bare axum {rps(bare):,.0f} req/s" if bare else "", f"{rps(w) / rps(bare):.3f}×" if bare else "",
+                   "report", None)
+
+    out.append("## Figures, baselines and targets (issue 9)\n")
+    out.append("| figure | measured | baseline (same run) | ratio | target | |")
+    out.append("|---|---:|---|---:|---|---|")
+    for row in rows:
+        out.append("| " + " | ".join(row) + " |")
+    out.append("")
+    if size:
+        out.append("SPA files (gzip -9): " + ", ".join(
+            f"`{k}` {kb(v['gzip'])}" for k, v in size["spa"]["files"].items()) + ".\n")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

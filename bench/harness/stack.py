@@ -1,0 +1,202 @@
+"""The local stack as child processes for the hardening suite: dev IdP, hello function, gateway, Redis, wrk.
+Every process is started here, remembered, and stopped by pid (TERM, then KILL) when the suite ends."""
+
+import atexit
+import json
+import os
+import secrets
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
+WRK_DIR = os.path.join(ROOT, "bench", "wrk")
+API_AUDIENCE = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e"
+SPA_ORIGIN = "http://127.0.0.1:8080"
+TENANT = "devtenant.onmicrosoft.com"
+POLICY = "B2C_1_signupsignin"
+HIGH_LIMIT = "1000000000/1"
+
+LOG_DIR = tempfile.mkdtemp(prefix="harden-logs-")
+_children = []
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def function_key():
+    return secrets.token_urlsafe(32)
+
+
+class Proc:
+    def __init__(self, name, argv, env, port=None, health="/healthz", wait=30):
+        self.name, self.argv, self.env, self.port, self.health = name, argv, env, port, health
+        self.log_path = os.path.join(LOG_DIR, f"{name}.log")
+        self.start(wait)
+
+    def start(self, wait=30):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(self.argv, env=dict(os.environ, **self.env), stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        _children.append(self)
+        if self.port and self.health:
+            self.wait_ready(wait)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def wait_ready(self, seconds):
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}; log: {self.log_path}\n"
+                                   + self.tail())
+            try:
+                with urllib.request.urlopen(self.url + self.health, timeout=2) as resp:
+                    if resp.status == 200:
+                        return
+            except OSError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError(f"{self.name} not ready within {seconds}s; log: {self.log_path}")
+
+    def tail(self, lines=20):
+        try:
+            with open(self.log_path, "rb") as f:
+                return b"\n".join(f.read().splitlines()[-lines:]).decode("utf-8", "replace")
+        except OSError:
+            return ""
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self.log.close()
+
+    def restart(self, wait=30):
+        self.stop()
+        self.start(wait)
+
+    def rss_kb(self):
+        try:
+            with open(f"/proc/{self.pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        return int(line.split()[1])
+        except OSError:
+            pass
+        return 0
+
+
+@atexit.register
+def stop_all():
+    for child in reversed(_children):
+        try:
+            child.stop()
+        except Exception:  # noqa: BLE001 — cleanup must reach every child
+            pass
+
+
+def binary(name):
+    path = os.path.join(RELEASE, name)
+    if not os.access(path, os.X_OK):
+        raise RuntimeError(f"missing {path}: run `cargo build --release -p {name}` (scripts/harden builds it)")
+    return path
+
+
+def dev_idp(data_dir=None, port=None):
+    port = port or free_port()
+    data_dir = data_dir or tempfile.mkdtemp(prefix="harden-idp-")
+    proc = Proc("dev-idp", [binary("dev-idp")], {"DEVIDP_PORT": str(port), "DEVIDP_DATA_DIR": data_dir,
+                                                 "RUST_LOG": "warn"}, port)
+    proc.data_dir = data_dir
+    proc.openid_config_url = f"{proc.url}/{TENANT}/{POLICY}/v2.0/.well-known/openid-configuration"
+    proc.token_url = f"{proc.url}/{TENANT}/{POLICY}/oauth2/v2.0/token"
+    return proc
+
+
+def rotate_keys(idp):
+    """`dev-idp rotate-keys` against the running IdP's data directory."""
+    subprocess.run([binary("dev-idp"), "rotate-keys"], env=dict(os.environ, DEVIDP_DATA_DIR=idp.data_dir,
+                                                                 RUST_LOG="warn"),
+                   check=True, capture_output=True, timeout=60)
+
+
+def function(openid_config_url, key, name="hello", action="Return401", **extra):
+    port = free_port()
+    env = {"FUNCTIONS_CUSTOMHANDLER_PORT": str(port), "HELLO_FUNCTION_KEYS": key,
+           "EASYAUTH_OPENID_CONFIG_URL": openid_config_url, "EASYAUTH_AUDIENCES": API_AUDIENCE,
+           "EASYAUTH_UNAUTHENTICATED_ACTION": action, "RUST_LOG": "warn", **extra}
+    return Proc(name, [binary("hello")], env, port)
+
+
+def gateway(backend_port, openid_config_url, key, name="gateway", per_ip=HIGH_LIMIT, per_subject=HIGH_LIMIT,
+            **extra):
+    port = free_port()
+    env = {"GATEWAY_PORT": str(port), "GATEWAY_BACKEND_URL": f"http://127.0.0.1:{backend_port}",
+           "GATEWAY_BACKEND_FUNCTION_KEY": key, "GATEWAY_ALLOWED_ORIGINS": SPA_ORIGIN,
+           "GATEWAY_OPENID_CONFIG_URLS": openid_config_url, "GATEWAY_AUDIENCES": API_AUDIENCE,
+           "GATEWAY_RATE_LIMIT_PER_IP": per_ip, "GATEWAY_RATE_LIMIT_PER_SUBJECT": per_subject, "RUST_LOG": "warn",
+           **extra}
+    return Proc(name, [binary("gateway")], env, port)
+
+
+def redis():
+    port = free_port()
+    proc = Proc("redis", ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+                          "--appendonly", "no"], {}, port, health=None)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+                s.sendall(b"PING\r\n")
+                if s.recv(16).startswith(b"+PONG"):
+                    proc.redis_url = f"redis://127.0.0.1:{port}/"
+                    return proc
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError("redis-server did not answer PING within 10 s")
+
+
+class Wrk:
+    """wrk in the background; `result()` waits for it and returns its WRKJSON summary."""
+
+    def __init__(self, url, seconds, token=None, key=None, connections=16, threads=2):
+        env = dict(os.environ, BENCH_WRK_DIR=WRK_DIR)
+        if token:
+            env["BENCH_TOKEN"] = token
+        if key:
+            env["BENCH_FUNCTION_KEY"] = key
+        self.proc = subprocess.Popen(
+            ["wrk", f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "5s", "--latency", "-s",
+             os.path.join(WRK_DIR, "auth_get.lua"), url],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        self.seconds = seconds
+
+    def result(self):
+        out, _ = self.proc.communicate(timeout=self.seconds + 60)
+        for line in out.decode("utf-8", "replace").splitlines():
+            if line.startswith("WRKJSON "):
+                summary = json.loads(line[len("WRKJSON "):])
+                summary["failed"] = sum(summary[k] for k in ("status", "connect", "read", "write", "timeout"))
+                summary["rps"] = summary["requests"] / (summary["duration_us"] / 1e6)
+                return summary
+        raise RuntimeError("wrk printed no summary:\n" + out.decode("utf-8", "replace")[-2000:])

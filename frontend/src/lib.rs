@@ -1,0 +1,28 @@
+//! The SPA: sign in with Authorization Code + PKCE against Azure AD B2C (or the dev IdP, or any
+//! OpenID provider), then call the API through the gateway with the access token.
+//!
+//! The protocol is plain Rust, unit-tested natively (`cargo test -p frontend`): [`pkce`],
+//! [`flow`] (authorize URL, redirect checks, token forms), [`token`], [`id_token`],
+//! [`session`], [`discovery`], [`config`] and [`status`] (every sentence the page shows).
+//! The browser half — the Leptos page ([`app`]), sessionStorage ([`storage`]), the identity
+//! provider's endpoints ([`auth`]) and the API call ([`api`]) — exists only on wasm32.
+
+pub mod config;
+pub mod discovery;
+pub mod flow;
+pub mod id_token;
+pub mod pkce;
+pub mod session;
+pub mod status;
+pub mod token;
+
+#[cfg(target_arch = "wasm32")]
+pub mod api;
+#[cfg(target_arch = "wasm32")]
+pub mod app;
+#[cfg(target_arch = "wasm32")]
+pub mod auth;
+#[cfg(target_arch = "wasm32")]
+pub mod location;
+#[cfg(target_arch = "wasm32")]
+pub mod storage;

@@ -1,0 +1,197 @@
+//! The signed-in session kept in sessionStorage: tokens, who the user is, and when to renew.
+
+use crate::discovery::ProviderMetadata;
+use crate::flow::SignInError;
+use crate::id_token::{self, NonceRule};
+use crate::token::TokenResponse;
+use oauth2::{AccessToken, RefreshToken};
+use serde::{Deserialize, Serialize};
+use shared::SpaConfig;
+
+/// Renew this long before the access token expires (less for short-lived tokens).
+const RENEW_AHEAD_SECONDS: u64 = 300;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub access_token: AccessToken,
+    pub refresh_token: Option<RefreshToken>,
+    /// Kept for `id_token_hint` at sign-out.
+    pub id_token: String,
+    /// The display name from the ID token.
+    pub name: String,
+    /// The sign-in's nonce: a refreshed ID token may only repeat it.
+    pub nonce: String,
+    /// When the access token was received and when it expires, seconds since the epoch.
+    pub issued_at: u64,
+    pub expires_at: u64,
+}
+
+impl Session {
+    /// The session a completed sign-in yields; the ID token must carry this sign-in's nonce.
+    pub fn from_sign_in(
+        response: TokenResponse,
+        metadata: &ProviderMetadata,
+        config: &SpaConfig,
+        nonce: &str,
+        now: u64,
+    ) -> Result<Self, SignInError> {
+        let id_token = response.id_token.clone().ok_or_else(|| {
+            SignInError::Token("the token endpoint returned no ID token".to_owned())
+        })?;
+        let identity = id_token::verify(
+            &id_token,
+            &metadata.issuer,
+            &config.client_id,
+            NonceRule::Required(nonce),
+            now,
+        )
+        .map_err(|e| SignInError::IdToken(e.to_string()))?;
+        let expires_at = expiry(&response, now).unwrap_or(identity.expires_at);
+        Ok(Self {
+            access_token: response.access_token,
+            refresh_token: response.refresh_token,
+            id_token,
+            name: identity.name,
+            nonce: nonce.to_owned(),
+            issued_at: now,
+            expires_at,
+        })
+    }
+
+    /// The session after a refresh: new tokens; the old refresh/ID token stay if none came back.
+    pub fn renewed(
+        &self,
+        response: TokenResponse,
+        metadata: &ProviderMetadata,
+        config: &SpaConfig,
+        now: u64,
+    ) -> Result<Self, SignInError> {
+        let mut next = self.clone();
+        if let Some(id_token) = response.id_token.clone() {
+            let identity = id_token::verify(
+                &id_token,
+                &metadata.issuer,
+                &config.client_id,
+                NonceRule::AbsentOr(&self.nonce),
+                now,
+            )
+            .map_err(|e| SignInError::IdToken(e.to_string()))?;
+            next.name = identity.name;
+            next.id_token = id_token;
+        }
+        next.expires_at = expiry(&response, now).unwrap_or(now + 3600);
+        next.issued_at = now;
+        next.access_token = response.access_token;
+        if let Some(refresh_token) = response.refresh_token {
+            next.refresh_token = Some(refresh_token);
+        }
+        Ok(next)
+    }
+
+    /// Seconds from `now` until silent renewal is due (0 if already due).
+    pub fn renew_in(&self, now: u64) -> u64 {
+        let lifetime = self.expires_at.saturating_sub(self.issued_at);
+        let ahead = RENEW_AHEAD_SECONDS.min(lifetime / 5);
+        self.expires_at.saturating_sub(ahead).saturating_sub(now)
+    }
+
+    /// Whether the access token can still be sent (with a margin for the request's flight time).
+    pub fn is_fresh(&self, now: u64) -> bool {
+        now + 30 < self.expires_at
+    }
+}
+
+fn expiry(response: &TokenResponse, now: u64) -> Option<u64> {
+    let seconds = response.expires_in.as_ref()?.get()?;
+    Some(now.saturating_add(seconds))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::id_token::tests::{CLIENT, ISSUER, NOW, good_claims, jwt};
+    use crate::token::parse_token_response;
+
+    fn metadata() -> ProviderMetadata {
+        ProviderMetadata {
+            issuer: ISSUER.into(),
+            authorization_endpoint: "http://127.0.0.1:7010/authorize".into(),
+            token_endpoint: "http://127.0.0.1:7010/token".into(),
+            end_session_endpoint: None,
+        }
+    }
+
+    fn config() -> SpaConfig {
+        let config = SpaConfig::from_json(include_str!("../config.json")).unwrap();
+        assert_eq!(config.client_id, CLIENT);
+        config
+    }
+
+    fn response(id_token: Option<String>, refresh: Option<&str>) -> TokenResponse {
+        let body = serde_json::json!({
+            "access_token": "at", "token_type": "Bearer", "expires_in": 3600,
+            "id_token": id_token, "refresh_token": refresh,
+        });
+        parse_token_response(200, &body.to_string()).unwrap()
+    }
+
+    #[test]
+    fn sign_in_session_checks_the_nonce_and_schedules_renewal() {
+        let session = Session::from_sign_in(
+            response(Some(jwt(good_claims())), Some("rt")),
+            &metadata(),
+            &config(),
+            "n-1",
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(session.name, "Alice Example");
+        assert_eq!(session.expires_at, NOW + 3600);
+        assert_eq!(session.renew_in(NOW), 3300);
+        assert_eq!(session.renew_in(NOW + 4000), 0);
+        assert!(session.is_fresh(NOW + 3000));
+        assert!(!session.is_fresh(NOW + 3590));
+
+        let replayed = Session::from_sign_in(
+            response(Some(jwt(good_claims())), Some("rt")),
+            &metadata(),
+            &config(),
+            "n-other",
+            NOW,
+        );
+        assert!(matches!(replayed, Err(SignInError::IdToken(_))));
+        let no_id_token =
+            Session::from_sign_in(response(None, Some("rt")), &metadata(), &config(), "n-1", NOW);
+        assert!(matches!(no_id_token, Err(SignInError::Token(_))));
+    }
+
+    #[test]
+    fn renewal_keeps_what_the_provider_did_not_resend() {
+        let session = Session::from_sign_in(
+            response(Some(jwt(good_claims())), Some("rt")),
+            &metadata(),
+            &config(),
+            "n-1",
+            NOW,
+        )
+        .unwrap();
+        let later = NOW + 3300;
+        let renewed = session
+            .renewed(response(None, None), &metadata(), &config(), later)
+            .unwrap();
+        assert_eq!(renewed.refresh_token.unwrap().secret(), "rt");
+        assert_eq!(renewed.id_token, session.id_token);
+        assert_eq!(renewed.expires_at, later + 3600);
+
+        let mut foreign = good_claims();
+        foreign["nonce"] = "n-other".into();
+        let refused = session.renewed(
+            response(Some(jwt(foreign)), Some("rt2")),
+            &metadata(),
+            &config(),
+            NOW + 60,
+        );
+        assert!(matches!(refused, Err(SignInError::IdToken(_))));
+    }
+}
