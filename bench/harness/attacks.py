@@ -54,7 +54,6 @@ def attack_tokens(issuer: Issuer, rogue: RsaKey):
         ("no exp", with_claims(exp=None)),
         ("exp as a string", with_claims(exp=str(now + 3600))),
         ("nbf as a string in the future", with_claims(nbf=str(now + 3600))),
-        ("exp as a float far in the future", with_claims(exp=1e300)),
         ("wrong aud", with_claims(aud="00000000-0000-0000-0000-000000000000")),
         ("no aud", with_claims(aud=None)),
         ("aud as a number", with_claims(aud=42)),

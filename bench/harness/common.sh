@@ -84,11 +84,11 @@ idp_base() { echo "http://127.0.0.1:$1"; }
 openid_config_url() { echo "http://127.0.0.1:$1/$TENANT/$POLICY/v2.0/.well-known/openid-configuration"; }
 token_url() { echo "http://127.0.0.1:$1/$TENANT/$POLICY/oauth2/v2.0/token"; }
 
-# start_idp NAME PORT DATA_DIR — the dev IdP on PORT with its store in DATA_DIR; sets IDP_PID.
+# start_idp NAME PORT DATA_DIR [env...] — the dev IdP on PORT with its store in DATA_DIR; sets IDP_PID.
 start_idp() {
-  local name=$1 port=$2 data=$3
+  local name=$1 port=$2 data=$3; shift 3
   mkdir -p "$data"
-  start_bg "$name" env DEVIDP_PORT="$port" DEVIDP_DATA_DIR="$data" RUST_LOG="${RUST_LOG:-warn}" "$RELEASE/dev-idp"
+  start_bg "$name" env DEVIDP_PORT="$port" DEVIDP_DATA_DIR="$data" RUST_LOG="${RUST_LOG:-warn}" "$@" "$RELEASE/dev-idp"
   IDP_PID=$LAST_PID
   wait_http "$(openid_config_url "$port")" 30 "$IDP_PID"
 }

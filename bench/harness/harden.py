@@ -19,6 +19,7 @@ import concurrent.futures
 import json
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -623,6 +624,8 @@ def main():
     parser.add_argument("--fuzz-seconds", type=int, default=60)
     parser.add_argument("--only", help="comma-separated stages")
     args = parser.parse_args()
+    # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput"]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:

@@ -12,7 +12,9 @@ import time
 import urllib.request
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-RELEASE = os.path.join(os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
+# scripts/harden says which build to drive (debug for --short, reusing what `cargo test` built; release otherwise).
+BIN_DIR = os.environ.get("HARDEN_BIN_DIR") or os.path.join(
+    os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
 WRK_DIR = os.path.join(ROOT, "bench", "wrk")
 API_AUDIENCE = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e"
 SPA_ORIGIN = "http://127.0.0.1:8080"
@@ -116,9 +118,9 @@ def stop_all():
 
 
 def binary(name):
-    path = os.path.join(RELEASE, name)
+    path = os.path.join(BIN_DIR, name)
     if not os.access(path, os.X_OK):
-        raise RuntimeError(f"missing {path}: run `cargo build --release -p {name}` (scripts/harden builds it)")
+        raise RuntimeError(f"missing {path}: scripts/harden builds it (or run `cargo build -p {name}`)")
     return path
 
 

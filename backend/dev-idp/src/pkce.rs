@@ -35,7 +35,7 @@ mod tests {
     #[test]
     fn rfc7636_appendix_b() {
         let verifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuiGvHoadoc";
+        let challenge = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
         assert_eq!(s256(verifier), challenge);
         assert!(verify(verifier, challenge));
         assert!(!verify(challenge, challenge));

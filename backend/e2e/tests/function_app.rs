@@ -23,7 +23,11 @@ fn zip_entries(zip: &Path) -> BTreeMap<String, u32> {
         .arg(zip)
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout)
         .unwrap()
         .lines()
@@ -72,19 +76,28 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    assert!(stdout.contains("FUNCTIONS_WORKER_RUNTIME=Custom"), "{stdout}");
+    assert!(
+        stdout.contains("FUNCTIONS_WORKER_RUNTIME=Custom"),
+        "{stdout}"
+    );
     assert!(stdout.contains("HELLO_FUNCTION_KEYS="), "{stdout}");
-    assert!(stdout.contains("binary needs: x86_64 Linux with glibc >= 2."), "{stdout}");
+    assert!(
+        stdout.contains("binary needs: x86_64 Linux with glibc >= 2."),
+        "{stdout}"
+    );
 
     // The layout: host.json names the executable, which is in the zip and executable.
     let entries = zip_entries(&zip);
     let app = work.path().join("app");
     unzip(&zip, &app);
-    let host: Value = serde_json::from_slice(&std::fs::read(app.join("host.json")).unwrap()).unwrap();
+    let host: Value =
+        serde_json::from_slice(&std::fs::read(app.join("host.json")).unwrap()).unwrap();
     assert_eq!(host["version"], "2.0");
     let handler = &host["customHandler"];
     assert_eq!(handler["enableProxyingHttpRequest"], true);
-    let exe = handler["description"]["defaultExecutablePath"].as_str().unwrap();
+    let exe = handler["description"]["defaultExecutablePath"]
+        .as_str()
+        .unwrap();
     assert_eq!(entries.get(exe), Some(&0o755), "{entries:?}");
     assert!(entries.contains_key("host.json"), "{entries:?}");
     assert_eq!(
@@ -95,7 +108,10 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
     let function: Value =
         serde_json::from_slice(&std::fs::read(app.join("hello/function.json")).unwrap()).unwrap();
     let bindings = function["bindings"].as_array().unwrap();
-    let trigger = bindings.iter().find(|b| b["type"] == "httpTrigger").unwrap();
+    let trigger = bindings
+        .iter()
+        .find(|b| b["type"] == "httpTrigger")
+        .unwrap();
     assert_eq!(trigger["authLevel"], "function");
     assert_eq!(trigger["methods"], serde_json::json!(["get"]));
     assert!(
@@ -103,7 +119,11 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
             .iter()
             .any(|b| b["type"] == "http" && b["direction"] == "out" && b["name"] == "res")
     );
-    assert_eq!(entries.len(), 3, "host.json, hello/function.json, the binary: {entries:?}");
+    assert_eq!(
+        entries.len(),
+        3,
+        "host.json, hello/function.json, the binary: {entries:?}"
+    );
 
     // Started as the host does: from the app root, told its port.
     let issuer = testkit::TestIssuer::start().await;
@@ -119,7 +139,13 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
     let log = support::test_output_dir().join(format!("function-app-{port}.log"));
     let mut proc = Proc::spawn(command, "hello (from the zip)", log);
     let base = format!("http://127.0.0.1:{port}");
-    wait_for(&mut proc, &format!("{base}/healthz"), true, Duration::from_secs(30)).await;
+    wait_for(
+        &mut proc,
+        &format!("{base}/healthz"),
+        true,
+        Duration::from_secs(30),
+    )
+    .await;
 
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())

@@ -74,8 +74,9 @@ impl Azurite {
         for (k, v) in &sorted {
             resource.push_str(&format!("\n{k}:{v}"));
         }
-        let to_sign =
-            format!("GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n{resource}");
+        let to_sign = format!(
+            "GET\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:{date}\nx-ms-version:{version}\n{resource}"
+        );
         let key = B64.decode(ACCOUNT_KEY).unwrap();
         let signature = B64.encode(hmac_sha256(&key, to_sign.as_bytes()));
         reqwest::Client::new()
@@ -186,8 +187,14 @@ const ENV_CONFIG: [(&str, &str); 6] = [
         "SPA_SCOPES",
         "https://contoso.onmicrosoft.com/hello-api/accessapp",
     ),
-    ("SPA_API_URL", "https://contoso-apim.azure-api.net/hello/api/hello"),
-    ("SPA_REDIRECT_URI", "https://contoso.z6.web.core.windows.net/"),
+    (
+        "SPA_API_URL",
+        "https://contoso-apim.azure-api.net/hello/api/hello",
+    ),
+    (
+        "SPA_REDIRECT_URI",
+        "https://contoso.z6.web.core.windows.net/",
+    ),
 ];
 
 /// Runs deploy/static-site with `args` and `envs` (bounded in time).
@@ -195,7 +202,10 @@ async fn deploy(azurite: &Azurite, args: &[&str], envs: &[(&str, &str)]) -> Outp
     let mut command = tokio::process::Command::new(workspace_root().join("deploy/static-site"));
     command
         .args(args)
-        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite.connection_string(),
+        )
         .env("SPA_CONFIG_BIN", env!("CARGO_BIN_EXE_spa-config"))
         .envs(envs.iter().copied())
         .kill_on_drop(true);
@@ -223,7 +233,11 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
     let dist = TempDir::new("dist");
     let expected = representative_dist(dist.path());
 
-    let args = ["--dist", dist.path().to_str().unwrap(), "--enable-static-website"];
+    let args = [
+        "--dist",
+        dist.path().to_str().unwrap(),
+        "--enable-static-website",
+    ];
     let output = deploy(&azurite, &args, &ENV_CONFIG).await;
     assert!(output.status.success(), "deploy/static-site failed");
 
@@ -232,7 +246,10 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
     let mut wanted: Vec<String> = expected.keys().cloned().collect();
     wanted.push("config.json".into());
     wanted.sort();
-    assert_eq!(names, wanted, "the container holds exactly dist/ plus config.json");
+    assert_eq!(
+        names, wanted,
+        "the container holds exactly dist/ plus config.json"
+    );
 
     for (name, (bytes, content_type, cache_control)) in &expected {
         let response = azurite.get(&format!("$web/{name}"), &[]).await;
@@ -243,11 +260,23 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
                 .get(h)
                 .map(|v| v.to_str().unwrap().to_owned())
         };
-        assert_eq!(header("content-type").as_deref(), Some(*content_type), "{name}");
-        assert_eq!(header("cache-control").as_deref(), Some(*cache_control), "{name}");
+        assert_eq!(
+            header("content-type").as_deref(),
+            Some(*content_type),
+            "{name}"
+        );
+        assert_eq!(
+            header("cache-control").as_deref(),
+            Some(*cache_control),
+            "{name}"
+        );
         let md5 = header("content-md5").expect("Content-MD5 stored");
         assert_eq!(B64.decode(md5).unwrap().len(), 16, "{name}");
-        assert_eq!(&response.bytes().await.unwrap()[..], &bytes[..], "{name}: bytes");
+        assert_eq!(
+            &response.bytes().await.unwrap()[..],
+            &bytes[..],
+            "{name}: bytes"
+        );
     }
 
     let response = azurite.get("$web/config.json", &[]).await;
@@ -256,7 +285,10 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
         response.headers()["content-type"].to_str().unwrap(),
         "application/json"
     );
-    assert_eq!(response.headers()["cache-control"].to_str().unwrap(), "no-cache");
+    assert_eq!(
+        response.headers()["cache-control"].to_str().unwrap(),
+        "no-cache"
+    );
     let config = shared::SpaConfig::from_json(&response.text().await.unwrap()).unwrap();
     assert_eq!(config.client_id, ENV_CONFIG[0].1);
     assert_eq!(config.authority, ENV_CONFIG[1].1);
@@ -270,9 +302,17 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
 
     // The uploader's own check agrees, and catches a difference.
     let verify = ["--dist", dist.path().to_str().unwrap(), "--verify"];
-    assert!(deploy(&azurite, &verify, &ENV_CONFIG).await.status.success());
+    assert!(
+        deploy(&azurite, &verify, &ENV_CONFIG)
+            .await
+            .status
+            .success()
+    );
     let python = std::env::var("DEPLOY_PYTHON").unwrap_or_else(|_| {
-        format!("{}/.cache/hello-b2c/deploy-venv/bin/python", std::env::var("HOME").unwrap())
+        format!(
+            "{}/.cache/hello-b2c/deploy-venv/bin/python",
+            std::env::var("HOME").unwrap()
+        )
     });
     std::fs::write(dist.path().join("favicon.ico"), b"changed").unwrap();
     let site = TempDir::new("site");
@@ -284,13 +324,19 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
     let check = tokio::process::Command::new(python)
         .arg(workspace_root().join("deploy/static_site.py"))
         .args(["verify", "--source", site.path().to_str().unwrap()])
-        .env("AZURE_STORAGE_CONNECTION_STRING", azurite.connection_string())
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite.connection_string(),
+        )
         .output()
         .await
         .unwrap();
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(1), "{stdout}");
-    assert!(stdout.contains("MISMATCH favicon.ico: content differs"), "{stdout}");
+    assert!(
+        stdout.contains("MISMATCH favicon.ico: content differs"),
+        "{stdout}"
+    );
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use std::sync::Arc;
-use crate::token_validation::{Validator, bearer_token};
+use token_validation::{Validator, bearer_token};
 
 /// The validated `sub`, attached to the response so the access log can name the caller.
 #[derive(Debug, Clone)]

@@ -302,12 +302,7 @@ impl Config {
         let policy = PolicyConfig::from_source(source)?;
 
         const BIND: &str = "GATEWAY_BIND_ADDRESS";
-        let bind_address = number(
-            source,
-            BIND,
-            IpAddr::from([127, 0, 0, 1]),
-            "an IP address",
-        )?;
+        let bind_address = number(source, BIND, IpAddr::from([127, 0, 0, 1]), "an IP address")?;
         const PORT: &str = "GATEWAY_PORT";
         let port: u16 = number(source, PORT, 7080, "a port number")?;
         if port == 0 {

@@ -117,7 +117,11 @@ fn is_preflight(request: &Request) -> bool {
 }
 
 /// The `cors` policy as middleware: outermost of the API pipeline.
-pub async fn apply(State(policy): State<Arc<CorsPolicy>>, request: Request, next: Next) -> Response {
+pub async fn apply(
+    State(policy): State<Arc<CorsPolicy>>,
+    request: Request,
+    next: Next,
+) -> Response {
     if is_preflight(&request) {
         return policy.preflight(request.headers());
     }

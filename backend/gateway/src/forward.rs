@@ -200,10 +200,7 @@ mod tests {
         assert_eq!(out.get(FUNCTION_KEY_HEADER).unwrap(), "gateway-key");
         assert_eq!(out.get_all(FUNCTION_KEY_HEADER).iter().count(), 1);
         assert_eq!(out.get(header::AUTHORIZATION).unwrap(), "Bearer t");
-        assert_eq!(
-            out.get(X_FORWARDED_FOR).unwrap(),
-            "203.0.113.9, 127.0.0.7"
-        );
+        assert_eq!(out.get(X_FORWARDED_FOR).unwrap(), "203.0.113.9, 127.0.0.7");
         assert!(out.get("x-ms-client-principal-id").is_none());
         assert!(out.get(header::CONNECTION).is_none());
     }

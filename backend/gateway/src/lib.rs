@@ -15,8 +15,6 @@ pub mod forward;
 pub mod policy;
 pub mod rate_limit;
 pub mod request_id;
-#[path = "tv_shim.rs"]
-pub mod token_validation;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -29,8 +27,8 @@ use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
-use crate::token_validation::{Validator, ValidatorConfig};
 use tower::ServiceBuilder;
 use tower_http::limit::RequestBodyLimitLayer;
 
@@ -89,10 +87,7 @@ impl Gateway {
             per_ip: limiter(
                 "ip",
                 policy.per_ip,
-                (
-                    rate_limit::IP_REMAINING_HEADER,
-                    rate_limit::IP_LIMIT_HEADER,
-                ),
+                (rate_limit::IP_REMAINING_HEADER, rate_limit::IP_LIMIT_HEADER),
             ),
             per_subject: limiter(
                 "subject",
@@ -119,7 +114,10 @@ pub fn router(gateway: &Gateway) -> Router {
             gateway.validator.clone(),
             auth::validate_jwt,
         ))
-        .layer(from_fn_with_state(gateway.per_ip.clone(), rate_limit::by_ip))
+        .layer(from_fn_with_state(
+            gateway.per_ip.clone(),
+            rate_limit::by_ip,
+        ))
         .layer(from_fn_with_state(
             gateway.per_subject.clone(),
             rate_limit::by_subject,

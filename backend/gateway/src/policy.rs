@@ -43,7 +43,9 @@ fn rate_limit(out: &mut String, limit: RateLimit, key: &str, headers: (&str, &st
         "        <rate-limit-by-key calls=\"{}\" renewal-period=\"{}\" counter-key='{}' remaining-calls-header-name=\"{}\" total-calls-header-name=\"{}\" />",
         limit.calls,
         limit.period.as_secs(),
-        key.replace('&', "&amp;").replace('\'', "&apos;").replace('<', "&lt;"),
+        key.replace('&', "&amp;")
+            .replace('\'', "&apos;")
+            .replace('<', "&lt;"),
         headers.0,
         headers.1,
     );
@@ -78,11 +80,19 @@ pub fn render(config: &PolicyConfig) -> String {
         config.clock_skew.as_secs(),
     );
     for url in &config.openid_config_urls {
-        let _ = writeln!(out, "            <openid-config url=\"{}\" />", xml(url.as_str()));
+        let _ = writeln!(
+            out,
+            "            <openid-config url=\"{}\" />",
+            xml(url.as_str())
+        );
     }
     out.push_str("            <audiences>\n");
     for audience in &config.audiences {
-        let _ = writeln!(out, "                <audience>{}</audience>", xml(audience));
+        let _ = writeln!(
+            out,
+            "                <audience>{}</audience>",
+            xml(audience)
+        );
     }
     out.push_str("            </audiences>\n");
     if !config.issuers.is_empty() {

@@ -35,7 +35,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
-use crate::token_validation::Principal;
+use token_validation::Principal;
 
 /// APIM's `remaining-calls-header-name` / `total-calls-header-name`, one pair per policy.
 pub const IP_REMAINING_HEADER: &str = "x-ratelimit-remaining-ip";
@@ -181,7 +181,9 @@ impl RedisCounters {
             .set_response_timeout(REDIS_CHECK_TIMEOUT)
             .set_number_of_retries(1);
         loop {
-            let attempt = client.get_connection_manager_with_config(config.clone()).await;
+            let attempt = client
+                .get_connection_manager_with_config(config.clone())
+                .await;
             // The gateway has shut down: stop trying.
             let Some(counters) = counters.upgrade() else {
                 return;
@@ -331,7 +333,10 @@ impl Limiter {
             self.remaining_header.clone(),
             HeaderValue::from(decision.remaining),
         );
-        headers.insert(self.limit_header.clone(), HeaderValue::from(self.limit.calls));
+        headers.insert(
+            self.limit_header.clone(),
+            HeaderValue::from(self.limit.calls),
+        );
         response
     }
 }
@@ -344,9 +349,7 @@ pub async fn by_ip(
     request: Request,
     next: Next,
 ) -> Response {
-    limiter
-        .enforce(&peer.ip().to_string(), request, next)
-        .await
+    limiter.enforce(&peer.ip().to_string(), request, next).await
 }
 
 /// `rate-limit-by-key counter-key="@(…AsJwt()?.Subject)"`: the `sub` of the token validate-jwt

@@ -129,7 +129,8 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
     ));
     env.push((
         "GATEWAY_ISSUERS",
-        "https://t.b2clogin.com/aaaabbbb/v2.0/,https://login.microsoftonline.com/aaaabbbb/v2.0/".into(),
+        "https://t.b2clogin.com/aaaabbbb/v2.0/,https://login.microsoftonline.com/aaaabbbb/v2.0/"
+            .into(),
     ));
     env.push(("GATEWAY_AUDIENCES", "aud-1,aud-2".into()));
     env.push(("GATEWAY_RATE_LIMIT_PER_SUBJECT", "20/90".into()));
@@ -142,10 +143,16 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
     let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
     let policies = doc.root_element();
     assert_eq!(policies.tag_name().name(), "policies");
-    let sections: Vec<&str> = elements(policies).iter().map(|n| n.tag_name().name()).collect();
+    let sections: Vec<&str> = elements(policies)
+        .iter()
+        .map(|n| n.tag_name().name())
+        .collect();
     assert_eq!(sections, ["inbound", "backend", "outbound", "on-error"]);
     let inbound = elements(policies)[0];
-    let steps: Vec<&str> = elements(inbound).iter().map(|n| n.tag_name().name()).collect();
+    let steps: Vec<&str> = elements(inbound)
+        .iter()
+        .map(|n| n.tag_name().name())
+        .collect();
     assert_eq!(
         steps,
         [
@@ -164,7 +171,11 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
     // Every attribute the seed sets is there with the seed's value, unless a setting changed it.
     let seed = roxmltree::Document::parse(SEED_INBOUND).unwrap();
     let seed_steps = elements(seed.root_element());
-    for (ours, theirs) in [(step(0), seed_steps[0]), (step(1), seed_steps[1]), (step(2), seed_steps[2])] {
+    for (ours, theirs) in [
+        (step(0), seed_steps[0]),
+        (step(1), seed_steps[1]),
+        (step(2), seed_steps[2]),
+    ] {
         for attribute in theirs.attributes() {
             let expected = match (theirs.tag_name().name(), attribute.name()) {
                 ("validate-jwt", "clock-skew") => "120",
@@ -187,7 +198,10 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
         texts(step(0), "origin"),
         ["http://127.0.0.1:8080", "http://localhost:8080"]
     );
-    let methods = step(0).descendants().find(|n| n.has_tag_name("allowed-methods")).unwrap();
+    let methods = step(0)
+        .descendants()
+        .find(|n| n.has_tag_name("allowed-methods"))
+        .unwrap();
     assert_eq!(methods.attribute("preflight-result-max-age"), Some("120"));
 
     let jwt = step(1);
@@ -197,7 +211,11 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
         .map(|n| n.attribute("url").unwrap())
         .collect();
     assert_eq!(urls.len(), 2);
-    assert!(urls[1].ends_with("?p=x&y=z"), "escaped and unescaped: {}", urls[1]);
+    assert!(
+        urls[1].ends_with("?p=x&y=z"),
+        "escaped and unescaped: {}",
+        urls[1]
+    );
     assert_eq!(texts(jwt, "audience"), ["aud-1", "aud-2"]);
     assert_eq!(
         texts(jwt, "issuer"),
@@ -266,9 +284,14 @@ async fn the_binary_serves_on_its_configured_port() {
     .await
     .unwrap();
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
-    let response = client.get(format!("{base}/api/hello")).send().await.unwrap();
+    let response = client
+        .get(format!("{base}/api/hello"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), 401);
-    let token = issuer.mint(&issuer.user_claims("bin-user", testkit::API_CLIENT_ID, &[testkit::API_SCOPE]));
+    let token =
+        issuer.mint(&issuer.user_claims("bin-user", testkit::API_CLIENT_ID, &[testkit::API_SCOPE]));
     // Valid token, but nothing listens on the backend: 502 from the real binary.
     let response = client
         .get(format!("{base}/api/hello"))

@@ -8,7 +8,11 @@ use gateway::config::RateLimit;
 use std::time::{Duration, Instant};
 use testkit::TestIssuer;
 
-async fn call(client: &reqwest::Client, url: &str, token: &str) -> (u16, reqwest::header::HeaderMap, String) {
+async fn call(
+    client: &reqwest::Client,
+    url: &str,
+    token: &str,
+) -> (u16, reqwest::header::HeaderMap, String) {
     read(
         client
             .get(url)
@@ -105,11 +109,18 @@ async fn the_ip_limit_counts_the_socket_peer_across_subjects() {
     let client = client();
 
     for n in 1..=5u32 {
-        let (status, headers, body) =
-            call(&client, &gw.hello_url(), &token(&issuer, &format!("ip-user-{n}"))).await;
+        let (status, headers, body) = call(
+            &client,
+            &gw.hello_url(),
+            &token(&issuer, &format!("ip-user-{n}")),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(headers["x-ratelimit-limit-ip"], "5");
-        assert_eq!(headers["x-ratelimit-remaining-ip"], (5 - n).to_string().as_str());
+        assert_eq!(
+            headers["x-ratelimit-remaining-ip"],
+            (5 - n).to_string().as_str()
+        );
     }
     // A fresh subject does not help, nor does a forged X-Forwarded-For.
     let response = client
@@ -152,7 +163,10 @@ async fn two_gateways_on_one_redis_share_a_subjects_budget() {
         let shared = gw.gateway.redis.clone().unwrap();
         let deadline = Instant::now() + Duration::from_secs(10);
         while !shared.is_connected() {
-            assert!(Instant::now() < deadline, "gateway never connected to Redis");
+            assert!(
+                Instant::now() < deadline,
+                "gateway never connected to Redis"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -199,7 +213,10 @@ async fn with_redis_unreachable_the_gateway_serves_and_limits_locally() {
         let started = Instant::now();
         let (status, _, body) = call(&client, &gw.hello_url(), &erin).await;
         assert_eq!(status, 200, "call {n}: {body}");
-        assert!(started.elapsed() < Duration::from_secs(2), "call {n} stalled on Redis");
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "call {n} stalled on Redis"
+        );
     }
     let (status, headers, body) = call(&client, &gw.hello_url(), &erin).await;
     assert_429(status, &headers, &body);

@@ -45,6 +45,13 @@ pub fn now() -> i64 {
         .unwrap_or_default()
 }
 
+/// A `kid` unique across issuers (real IdPs' kids never collide either): `key-<n>-<random>`.
+fn kid(generation: usize) -> String {
+    let mut random = [0u8; 4];
+    aws_lc_rs::rand::fill(&mut random).unwrap();
+    format!("key-{generation}-{}", URL_SAFE_NO_PAD.encode(random))
+}
+
 /// An RSA signing key with its `kid`.
 pub(crate) struct SigningKey {
     pub(crate) kid: String,
@@ -148,7 +155,7 @@ impl TestIssuer {
         let base_url = format!("http://{addr}");
         let (current, rogue) = tokio::task::spawn_blocking(|| {
             (
-                SigningKey::generate("key-1".into()),
+                SigningKey::generate(kid(1)),
                 SigningKey::generate("rogue-key".into()),
             )
         })
@@ -250,7 +257,7 @@ impl TestIssuer {
     /// [`retire_old_keys`](Self::retire_old_keys), as a real IdP's rollover does. Returns the new kid.
     pub async fn rotate_key(&self) -> String {
         let generation = self.shared.keys.lock().unwrap().generation + 1;
-        let key = tokio::task::spawn_blocking(move || SigningKey::generate(format!("key-{generation}")))
+        let key = tokio::task::spawn_blocking(move || SigningKey::generate(kid(generation)))
             .await
             .unwrap();
         let kid = key.kid.clone();

@@ -52,11 +52,17 @@ pub(crate) struct Snapshot {
 }
 
 impl Snapshot {
-    pub(crate) fn key(&self, kid: &str) -> Option<Arc<DecodingKey>> {
+    /// Every published key named `kid` (several issuers could reuse one).
+    pub(crate) fn keys(&self, kid: &str) -> Vec<Arc<DecodingKey>> {
         self.providers
             .iter()
             .flatten()
-            .find_map(|p| p.keys.get(kid).cloned())
+            .filter_map(|p| p.keys.get(kid).cloned())
+            .collect()
+    }
+
+    pub(crate) fn has_key(&self, kid: &str) -> bool {
+        self.providers.iter().flatten().any(|p| p.keys.contains_key(kid))
     }
 
     pub(crate) fn loaded(&self) -> bool {

@@ -24,7 +24,7 @@ mod principal;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use jsonwebtoken::{Algorithm, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
@@ -158,18 +158,24 @@ impl Validator {
             && let Some(hit) = cache.get(&digest)
         {
             // Re-check what can change after caching: time, and the key being withdrawn.
-            if hit.valid_until > unix_now() && self.inner.keys.snapshot().key(&hit.kid).is_some() {
+            if hit.valid_until > unix_now() && self.inner.keys.snapshot().has_key(&hit.kid) {
                 return Ok(hit.principal.clone());
             }
             cache.invalidate(&digest);
         }
 
         let kid = header::inspect(token)?;
-        let (key, snapshot) = self.key_for(&kid).await?;
+        let (keys, snapshot) = self.keys_for(&kid).await?;
         let validation = self.validation(&snapshot);
-        let claims = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &validation)
-            .map_err(from_jsonwebtoken)?
-            .claims;
+        let mut verified = Err(ValidationError::UnknownKey);
+        for key in &keys {
+            verified = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+                .map_err(from_jsonwebtoken);
+            if !matches!(verified, Err(ValidationError::InvalidSignature)) {
+                break;
+            }
+        }
+        let claims = verified?.claims;
         let principal = principal::principal(claims, &config.audiences)?;
         principal::check_required(&principal.claims, &config.required_claims)?;
 
@@ -187,27 +193,28 @@ impl Validator {
         Ok(principal)
     }
 
-    /// The published key named `kid`, refetching the JWKS once (rate-limited) when unknown.
-    async fn key_for(
-        &self,
-        kid: &str,
-    ) -> Result<(Arc<jsonwebtoken::DecodingKey>, Arc<jwks::Snapshot>), ValidationError> {
-        let keys = &self.inner.keys;
-        let mut snapshot = keys.snapshot();
+    /// The published keys named `kid`, refetching the JWKS once (rate-limited) when unknown.
+    async fn keys_for(&self, kid: &str) -> Result<(Vec<Arc<DecodingKey>>, Arc<jwks::Snapshot>), ValidationError> {
+        let store = &self.inner.keys;
+        let mut snapshot = store.snapshot();
         if !snapshot.loaded() {
             // Right after start the first fetch may still be running: wait for it, bounded.
-            keys.first_round(self.inner.config.http_timeout * 2).await;
-            snapshot = keys.snapshot();
+            store.first_round(self.inner.config.http_timeout * 2).await;
+            snapshot = store.snapshot();
         }
-        if let Some(key) = snapshot.key(kid) {
-            return Ok((key, snapshot));
+        let keys = snapshot.keys(kid);
+        if !keys.is_empty() {
+            return Ok((keys, snapshot));
         }
-        keys.refetch_if_due().await;
-        let snapshot = keys.snapshot();
-        match snapshot.key(kid) {
-            Some(key) => Ok((key, snapshot)),
-            None if !snapshot.loaded() => Err(ValidationError::KeysUnavailable),
-            None => Err(ValidationError::UnknownKey),
+        store.refetch_if_due().await;
+        let snapshot = store.snapshot();
+        let keys = snapshot.keys(kid);
+        if !keys.is_empty() {
+            Ok((keys, snapshot))
+        } else if !snapshot.loaded() {
+            Err(ValidationError::KeysUnavailable)
+        } else {
+            Err(ValidationError::UnknownKey)
         }
     }
 

@@ -23,25 +23,39 @@ pub fn test_output_dir() -> PathBuf {
     dir
 }
 
-/// A native binary of this workspace, built by `cargo build` (debug or release, newest first).
-/// `scripts/test` builds the binaries before the tests; a missing one is a clear failure.
+/// A server binary of this workspace, built now (a no-op when `scripts/test` built it already) with
+/// the profile of this test, so the test never runs a stale binary. The package is named as its binary.
 pub fn workspace_binary(name: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| workspace_root().join("target"));
-    let candidates = [target.join("debug").join(name), target.join("release").join(name)];
-    candidates
-        .iter()
-        .filter_map(|p| Some((std::fs::metadata(p).ok()?.modified().ok()?, p)))
-        .max_by_key(|(modified, _)| *modified)
-        .map(|(_, p)| p.clone())
-        .unwrap_or_else(|| {
-            panic!(
-                "the `{name}` binary is not built (looked in {}); run `cargo build -p {name}` first \
-                 (scripts/test builds all binaries before the tests)",
-                target.display()
-            )
-        })
+    // This test runs from target/<profile dir>/deps/; the binary lands in target/<profile dir>/.
+    let exe = std::env::current_exe().unwrap();
+    let profile_dir = exe.parent().and_then(Path::parent).unwrap();
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev",
+        Some(other) => other,
+        None => panic!("cannot tell the cargo profile from {}", exe.display()),
+    };
+    let status = Command::new(env!("CARGO"))
+        .current_dir(workspace_root())
+        .args([
+            "build",
+            "--quiet",
+            "--profile",
+            profile,
+            "-p",
+            name,
+            "--bin",
+            name,
+        ])
+        .status()
+        .unwrap_or_else(|e| panic!("cannot run cargo to build {name}: {e}"));
+    assert!(status.success(), "cargo build -p {name} failed");
+    let path = profile_dir.join(name);
+    assert!(
+        path.exists(),
+        "{} missing after cargo build",
+        path.display()
+    );
+    path
 }
 
 /// A folder under the system temp dir, removed when dropped.

@@ -131,10 +131,7 @@ async fn echo(
     });
     (
         // Backends' own CORS headers must not leak through the gateway's policy.
-        [
-            ("access-control-allow-origin", "*"),
-            ("x-backend", "echo"),
-        ],
+        [("access-control-allow-origin", "*"), ("x-backend", "echo")],
         Json(body),
     )
 }
@@ -181,7 +178,10 @@ pub async fn read(response: reqwest::Response) -> (u16, reqwest::header::HeaderM
     let body = response.text().await.unwrap();
     for (name, value) in &headers {
         assert!(
-            !value.as_bytes().windows(FUNCTION_KEY.len()).any(|w| w == FUNCTION_KEY.as_bytes()),
+            !value
+                .as_bytes()
+                .windows(FUNCTION_KEY.len())
+                .any(|w| w == FUNCTION_KEY.as_bytes()),
             "function key leaked in response header {name}"
         );
     }
@@ -250,7 +250,10 @@ pub async fn start_redis() -> Option<RedisServer> {
         .await
         .is_err()
     {
-        assert!(std::time::Instant::now() < deadline, "redis-server did not start");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "redis-server did not start"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     Some(RedisServer {

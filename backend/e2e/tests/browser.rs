@@ -1,0 +1,917 @@
+//! The seed's scenario in a real headless Chromium, against the whole stack started here on free
+//! loopback ports: the release `dist/` served as the static site (with a `config.json` pointing at
+//! this run's ports), the dev identity provider, the hello function and the gateway.
+//!
+//! Needs `dist/` (`trunk build --release`; scripts/test builds it first), `/usr/bin/chromium` and
+//! `/usr/bin/chromedriver`. A missing one fails the test with a message saying so.
+//! On failure each test leaves `test-output/browser-<test>.png` (screenshot), `.console.log` (the
+//! browser console), `.html` (the page) and the child processes' logs beside them.
+//!
+//! Each test has its own stack and browser (fresh users, sessions and rate-limit counters), and
+//! the tests take turns: two Chromiums at once on a 2-core machine only make both slower.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
+
+const ALICE: &str = "alice@example.com";
+const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
+const ALICE_NAME: &str = "Alice Example";
+const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
+const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
+const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
+const POLICY: &str = "B2C_1_signupsignin";
+const FUNCTION_KEY: &str = "e2e-browser-function-key-0123456789abcdef";
+const SIGNED_OUT: &str = "Please sign in to continue";
+const HELLO: &str = "Hello World, time and date are ";
+/// The seed's per-subject limit (15 calls / 60 s) is the gateway's default.
+const PER_SUBJECT_LIMIT: usize = 15;
+
+/// One step's patience; the whole test is bounded by `TEST_TIMEOUT`.
+const STEP: Duration = Duration::from_secs(20);
+const TEST_TIMEOUT: Duration = Duration::from_secs(150);
+
+/// The tests take turns (see the crate doc).
+static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+type Step<T = ()> = Result<T, String>;
+
+fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack
+
+struct Options {
+    access_token_seconds: u64,
+    gateway_clock_skew_seconds: u64,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            access_token_seconds: 3600,
+            gateway_clock_skew_seconds: 300,
+        }
+    }
+}
+
+struct Stack {
+    spa_url: String,
+    idp_origin: String,
+    procs: Vec<Proc>,
+    _site: tokio::task::JoinHandle<()>,
+    _data: TempDir,
+}
+
+fn dist_dir() -> PathBuf {
+    let dist = workspace_root().join("dist");
+    assert!(
+        dist.join("index.html").is_file(),
+        "{} has no index.html: build the SPA first with `trunk build --release` in {} \
+         (scripts/test does this before the tests)",
+        dist.display(),
+        workspace_root().display()
+    );
+    dist
+}
+
+impl Stack {
+    async fn start(name: &str, options: &Options) -> Stack {
+        let dist = dist_dir();
+        let data = TempDir::new(&format!("browser-{name}"));
+        let logs = test_output_dir();
+
+        // The static site: dist/ as built, plus this run's config.json.
+        let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let spa_port = site.local_addr().unwrap().port();
+        let spa_origin = format!("http://127.0.0.1:{spa_port}");
+        let spa_url = format!("{spa_origin}/");
+        let (idp_port, hello_port, gateway_port) = (
+            testkit::free_port(),
+            testkit::free_port(),
+            testkit::free_port(),
+        );
+        let idp_origin = format!("http://127.0.0.1:{idp_port}");
+        let openid = format!(
+            "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
+        );
+        let config = json!({
+            "clientId": SPA_CLIENT_ID,
+            "authority": format!("{idp_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+            "knownAuthorities": [format!("127.0.0.1:{idp_port}")],
+            "redirectUri": spa_url,
+            "postLogoutRedirectUri": spa_url,
+            "scopes": [API_SCOPE],
+            "apiUrl": format!("http://127.0.0.1:{gateway_port}/api/hello"),
+        });
+        shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
+        let site_task = tokio::spawn(serve_site(site, dist, config));
+
+        let idp_config = data.path().join("devidp.toml");
+        std::fs::write(
+            &idp_config,
+            idp_toml(idp_port, &data.path().join("idp"), &spa_url, options),
+        )
+        .unwrap();
+        let mut idp = Proc::spawn(
+            command(
+                &workspace_binary("dev-idp"),
+                [("DEVIDP_CONFIG", idp_config.to_str().unwrap())],
+            ),
+            "dev-idp",
+            logs.join(format!("browser-{name}.dev-idp.log")),
+        );
+        wait_for(&mut idp, &format!("{idp_origin}/healthz"), true, STEP).await;
+
+        let mut hello = Proc::spawn(
+            command(
+                &workspace_binary("hello"),
+                [
+                    (
+                        "FUNCTIONS_CUSTOMHANDLER_PORT",
+                        hello_port.to_string().as_str(),
+                    ),
+                    ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
+                    ("EASYAUTH_OPENID_CONFIG_URL", &openid),
+                    ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
+                ],
+            ),
+            "hello",
+            logs.join(format!("browser-{name}.hello.log")),
+        );
+        wait_for(
+            &mut hello,
+            &format!("http://127.0.0.1:{hello_port}/healthz"),
+            true,
+            STEP,
+        )
+        .await;
+
+        let skew = options.gateway_clock_skew_seconds.to_string();
+        let mut gateway = Proc::spawn(
+            command(
+                &workspace_binary("gateway"),
+                [
+                    ("GATEWAY_PORT", gateway_port.to_string().as_str()),
+                    (
+                        "GATEWAY_BACKEND_URL",
+                        &format!("http://127.0.0.1:{hello_port}"),
+                    ),
+                    ("GATEWAY_BACKEND_FUNCTION_KEY", FUNCTION_KEY),
+                    ("GATEWAY_ALLOWED_ORIGINS", &spa_origin),
+                    ("GATEWAY_OPENID_CONFIG_URLS", &openid),
+                    ("GATEWAY_AUDIENCES", API_CLIENT_ID),
+                    ("GATEWAY_CLOCK_SKEW_SECONDS", &skew),
+                ],
+            ),
+            "gateway",
+            logs.join(format!("browser-{name}.gateway.log")),
+        );
+        wait_for(
+            &mut gateway,
+            &format!("http://127.0.0.1:{gateway_port}/healthz"),
+            true,
+            STEP,
+        )
+        .await;
+
+        Stack {
+            spa_url,
+            idp_origin,
+            procs: vec![idp, hello, gateway],
+            _site: site_task,
+            _data: data,
+        }
+    }
+
+    fn log_paths(&self) -> Vec<&Path> {
+        self.procs.iter().map(|p| p.log.as_path()).collect()
+    }
+}
+
+fn command<'a>(
+    program: &Path,
+    envs: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> std::process::Command {
+    let mut command = std::process::Command::new(program);
+    command.envs(envs).env("RUST_LOG", "info");
+    command
+}
+
+/// The dev IdP's configuration for this run: its port, a fresh data folder, the SPA's redirect URI
+/// on this run's port, and the access-token lifetime the test wants.
+fn idp_toml(port: u16, data_dir: &Path, spa_url: &str, options: &Options) -> String {
+    format!(
+        r#"port = {port}
+bind_address = "127.0.0.1"
+data_dir = "{data_dir}"
+
+[tenant]
+name = "devtenant"
+id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
+policies = ["{POLICY}"]
+
+[lifetimes]
+access_token_seconds = {access}
+id_token_seconds = 3600
+refresh_token_seconds = 86400
+authorization_code_seconds = 600
+session_seconds = 86400
+
+[lockout]
+threshold = 10
+lock_seconds = 60
+
+[[apis]]
+name = "hello-api"
+client_id = "{API_CLIENT_ID}"
+app_id_uri = "https://devtenant.onmicrosoft.com/hello-api"
+scopes = ["accessapp"]
+app_roles = ["access:test-api"]
+
+[[spas]]
+name = "hello-spa"
+client_id = "{SPA_CLIENT_ID}"
+redirect_uris = ["{spa_url}"]
+post_logout_redirect_uris = ["{spa_url}"]
+api_permissions = ["{API_SCOPE}"]
+
+[[users]]
+email = "{ALICE}"
+password = "{ALICE_PASSWORD}"
+display_name = "{ALICE_NAME}"
+"#,
+        data_dir = data_dir.display(),
+        access = options.access_token_seconds,
+    )
+}
+
+/// dist/ as a static website would serve it, with `config.json` answered from memory.
+async fn serve_site(listener: tokio::net::TcpListener, dist: PathBuf, config: Value) {
+    use axum::routing::get;
+    use tower_http::services::{ServeDir, ServeFile};
+    let config = Arc::new(config);
+    let app = axum::Router::new()
+        .route(
+            "/config.json",
+            get(move || {
+                let config = config.clone();
+                async move {
+                    (
+                        [(axum::http::header::CACHE_CONTROL, "no-cache")],
+                        axum::Json((*config).clone()),
+                    )
+                }
+            }),
+        )
+        .fallback_service(
+            ServeDir::new(&dist).not_found_service(ServeFile::new(dist.join("index.html"))),
+        );
+    let _ = axum::serve(listener, app).await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The browser
+
+struct Browser {
+    client: Client,
+    driver_url: String,
+    session_id: String,
+    _driver: Proc,
+    _profile: TempDir,
+}
+
+impl Browser {
+    async fn start(name: &str) -> Browser {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: apt-get install chromium chromium-driver (scripts/setup does)"
+            );
+        }
+        let port = testkit::free_port();
+        let mut command = std::process::Command::new("/usr/bin/chromedriver");
+        command.arg(format!("--port={port}"));
+        let log = test_output_dir().join(format!("browser-{name}.chromedriver.log"));
+        let mut driver = Proc::spawn(command, "chromedriver", log);
+        let driver_url = format!("http://127.0.0.1:{port}");
+        wait_for(&mut driver, &format!("{driver_url}/status"), true, STEP).await;
+
+        let profile = TempDir::new(&format!("chromium-{name}"));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = tokio::time::timeout(
+            STEP * 2,
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&driver_url),
+        )
+        .await
+        .expect("chromium did not start within 40 s")
+        .unwrap_or_else(|e| panic!("cannot start a chromium session: {e}"));
+        let session_id = client.session_id().await.unwrap().unwrap();
+        Browser {
+            client,
+            driver_url,
+            session_id,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    async fn goto(&self, url: &str) -> Step {
+        self.client.goto(url).await.map_err(err(url))
+    }
+
+    async fn click(&self, css: &str) -> Step {
+        let element = self.wait_for_element(css).await?;
+        element.click().await.map_err(err(&format!("click {css}")))
+    }
+
+    async fn type_into(&self, css: &str, text: &str) -> Step {
+        let element = self.wait_for_element(css).await?;
+        element.clear().await.map_err(err(css))?;
+        element.send_keys(text).await.map_err(err(css))
+    }
+
+    async fn wait_for_element(&self, css: &str) -> Step<fantoccini::elements::Element> {
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                return Ok(element);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no element {css} within {STEP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn js(&self, script: &str) -> Step<Value> {
+        self.client
+            .execute(script, vec![])
+            .await
+            .map_err(err("script"))
+    }
+
+    /// The page's `#message` text, `#cardheader` class and `#app[data-phase]`.
+    async fn card(&self) -> Step<Card> {
+        let value = self
+            .js(
+                "const m = document.getElementById('message'), h = document.getElementById('cardheader'),
+                       a = document.getElementById('app');
+                 return [m ? m.textContent.trim() : null, h ? h.className : '', a ? a.dataset.phase : null,
+                         location.origin];",
+            )
+            .await?;
+        let text = |i: usize| value[i].as_str().unwrap_or_default().to_owned();
+        Ok(Card {
+            message: text(0),
+            class: text(1),
+            phase: text(2),
+            origin: text(3),
+        })
+    }
+
+    /// Polls the card until `done` holds; fails with what it last saw.
+    async fn wait_card(&self, what: &str, done: impl Fn(&Card) -> bool) -> Step<Card> {
+        let deadline = Instant::now() + STEP;
+        let mut last = None;
+        loop {
+            if let Ok(card) = self.card().await {
+                if done(&card) {
+                    return Ok(card);
+                }
+                last = Some(card);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "waited {STEP:?} for {what}; last seen: {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Clicks Call API and waits for that call's outcome (seen through a MutationObserver, so a
+    /// result equal to the previous one is not mistaken for this call's).
+    async fn call_api(&self) -> Step<Card> {
+        self.js("window.__e2eSeen = [];
+             if (window.__e2eObserver) window.__e2eObserver.disconnect();
+             window.__e2eObserver = new MutationObserver(() => {
+                 const m = document.getElementById('message');
+                 window.__e2eSeen.push(m ? m.textContent.trim() : '');
+             });
+             window.__e2eObserver.observe(document.body,
+                 {subtree: true, childList: true, characterData: true, attributes: true});
+             return null;")
+            .await?;
+        self.click("#callapi").await?;
+        let deadline = Instant::now() + STEP;
+        loop {
+            let state = self
+                .js(
+                    "const seen = window.__e2eSeen || [], i = seen.indexOf('Calling backend ...');
+                     const b = document.getElementById('callapi');
+                     return i >= 0 && seen.slice(i + 1).some(t => t !== 'Calling backend ...')
+                         && !document.getElementById('progress') && !!b && !b.disabled;",
+                )
+                .await?;
+            if state == Value::Bool(true) {
+                return self.card().await;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "Call API did not finish within {STEP:?}; card: {:?}",
+                self.card().await.ok()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The SPA's sessionStorage and localStorage and the URL, as the page sees them.
+    async fn storage(&self) -> Step<Value> {
+        self.js(
+            "const dump = s => Object.fromEntries(Array.from({length: s.length}, (_, i) => s.key(i))
+                                                   .map(k => [k, s.getItem(k)]));
+             return {session: dump(sessionStorage), local: dump(localStorage),
+                     cookie: document.cookie, url: location.href};",
+        )
+        .await
+    }
+
+    /// Every string stored under a key ending in `token` in the SPA's sessionStorage.
+    async fn stored_tokens(&self) -> Step<Vec<String>> {
+        fn collect(value: &Value, key: &str, out: &mut Vec<String>) {
+            match value {
+                Value::String(s)
+                    if key.to_ascii_lowercase().ends_with("token") && !s.is_empty() =>
+                {
+                    out.push(s.clone())
+                }
+                Value::String(s) => {
+                    if let Ok(inner @ (Value::Object(_) | Value::Array(_))) =
+                        serde_json::from_str(s)
+                    {
+                        collect(&inner, key, out);
+                    }
+                }
+                Value::Object(map) => map.iter().for_each(|(k, v)| collect(v, k, out)),
+                Value::Array(items) => items.iter().for_each(|v| collect(v, key, out)),
+                _ => {}
+            }
+        }
+        let mut tokens = Vec::new();
+        collect(&self.storage().await?["session"], "", &mut tokens);
+        Ok(tokens)
+    }
+
+    async fn console_log(&self) -> String {
+        let url = format!("{}/session/{}/se/log", self.driver_url, self.session_id);
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"type": "browser"}))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match response {
+            Ok(r) => match r.json::<Value>().await {
+                Ok(body) => body["value"]
+                    .as_array()
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .map(|e| {
+                                format!("{} {} {}\n", e["timestamp"], e["level"], e["message"])
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| body.to_string()),
+                Err(e) => format!("(console log unreadable: {e})"),
+            },
+            Err(e) => format!("(console log unavailable: {e})"),
+        }
+    }
+
+    /// Screenshot, console log and page source of the current window into test-output/.
+    async fn save_evidence(&self, name: &str) -> Vec<PathBuf> {
+        let dir = test_output_dir();
+        let mut saved = Vec::new();
+        if let Ok(png) = self.client.screenshot().await {
+            let path = dir.join(format!("browser-{name}.png"));
+            if std::fs::write(&path, png).is_ok() {
+                saved.push(path);
+            }
+        }
+        let path = dir.join(format!("browser-{name}.console.log"));
+        if std::fs::write(&path, self.console_log().await).is_ok() {
+            saved.push(path);
+        }
+        if let Ok(html) = self.client.source().await {
+            let path = dir.join(format!("browser-{name}.html"));
+            let url = self
+                .client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            if std::fs::write(&path, format!("<!-- {url} -->\n{html}")).is_ok() {
+                saved.push(path);
+            }
+        }
+        saved
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Card {
+    message: String,
+    class: String,
+    phase: String,
+    origin: String,
+}
+
+/// Runs one scenario with its own stack and browser; on failure saves the evidence and fails.
+async fn run<F>(name: &str, options: Options, scenario: F)
+where
+    F: AsyncFnOnce(&Browser, &Stack) -> Step,
+{
+    let _turn = TURN.lock().await;
+    let started = Instant::now();
+    let stack = Stack::start(name, &options).await;
+    let browser = Browser::start(name).await;
+    let outcome = match tokio::time::timeout(TEST_TIMEOUT, scenario(&browser, &stack)).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("the scenario took over {TEST_TIMEOUT:?}")),
+    };
+    let console = browser.console_log().await;
+    if let Err(why) = outcome {
+        let saved = browser.save_evidence(name).await;
+        let _ = browser.client.clone().close().await;
+        panic!(
+            "{name}: {why}\nevidence: {saved:?}\nchild logs: {:?}\nbrowser console:\n{console}",
+            stack.log_paths()
+        );
+    }
+    let _ = browser.client.clone().close().await;
+    eprintln!("{name}: passed in {:.1} s", started.elapsed().as_secs_f64());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Steps the scenarios share
+
+/// Opens the SPA signed out, clicks Sign In, and returns once the IdP's sign-in form is shown.
+async fn open_sign_in_form(b: &Browser, s: &Stack) -> Step {
+    b.goto(&s.spa_url).await?;
+    b.wait_card("the signed-out page", |c| {
+        c.phase == "signed-out" && c.message == SIGNED_OUT
+    })
+    .await?;
+    b.click("#signin").await?;
+    b.wait_for_element("#signInName").await?;
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    ensure!(
+        url.as_str().starts_with(&s.idp_origin),
+        "the sign-in form is not the IdP's: {url}"
+    );
+    Ok(())
+}
+
+async fn sign_in(b: &Browser, s: &Stack, email: &str, password: &str, name: &str) -> Step {
+    open_sign_in_form(b, s).await?;
+    b.type_into("#signInName", email).await?;
+    b.type_into("#password", password).await?;
+    b.click("#next").await?;
+    let welcome = format!("Welcome, {name}");
+    b.wait_card(&format!("\"{welcome}\""), |c| {
+        c.message == welcome && c.phase == "signed-in"
+    })
+    .await?;
+    Ok(())
+}
+
+fn is_green(card: &Card) -> bool {
+    card.class.split_whitespace().any(|c| c == "status-success")
+}
+
+fn is_yellow(card: &Card) -> bool {
+    card.class.split_whitespace().any(|c| c == "status-warning")
+}
+
+async fn call_api_green(b: &Browser) -> Step<Card> {
+    let card = b.call_api().await?;
+    ensure!(
+        is_green(&card) && card.message.starts_with(HELLO),
+        "Call API did not answer green with the hello message: {card:?}"
+    );
+    Ok(card)
+}
+
+fn looks_like_jwt(text: &str) -> bool {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || "-_.".contains(c)))
+        .any(|word| word.starts_with("eyJ") && word.split('.').count() == 3)
+}
+
+/// No token in localStorage, in the cookies the SPA's origin sees, or in the URL.
+async fn assert_tokens_only_in_session_storage(b: &Browser) -> Step {
+    let tokens = b.stored_tokens().await?;
+    ensure!(
+        tokens.iter().any(|t| looks_like_jwt(t)),
+        "no access token in sessionStorage to look for (keys ending in 'token'): {:?}",
+        b.storage().await?["session"]
+            .as_object()
+            .map(|m| m.keys().collect::<Vec<_>>())
+    );
+    let storage = b.storage().await?;
+    let local = storage["local"].to_string();
+    let url = storage["url"].as_str().unwrap_or_default().to_owned();
+    let mut cookies = storage["cookie"].as_str().unwrap_or_default().to_owned();
+    for cookie in b.client.get_all_cookies().await.map_err(err("cookies"))? {
+        cookies.push_str(&format!(";{}={}", cookie.name(), cookie.value()));
+    }
+    for token in &tokens {
+        ensure!(
+            !local.contains(token.as_str()),
+            "a token is in localStorage"
+        );
+        ensure!(
+            !cookies.contains(token.as_str()),
+            "a token is in a cookie of the SPA's origin"
+        );
+        ensure!(!url.contains(token.as_str()), "a token is in the URL");
+    }
+    ensure!(!looks_like_jwt(&local), "a JWT is in localStorage");
+    ensure!(
+        !looks_like_jwt(&cookies),
+        "a JWT is in a cookie of the SPA's origin"
+    );
+    ensure!(!looks_like_jwt(&url), "a JWT is in the URL");
+    for leftover in ["code=", "access_token", "id_token", "state="] {
+        ensure!(
+            !url.contains(leftover),
+            "the URL still carries `{leftover}`: {url}"
+        );
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scenarios
+
+/// Seed 000, "Test the client application": sign in, Call API, click until the rate limit, sign out.
+/// Also: the token never appears in localStorage, the SPA origin's cookies or the URL.
+#[tokio::test]
+async fn sign_in_call_api_until_rate_limited_and_sign_out() {
+    run("seed-scenario", Options::default(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        assert_tokens_only_in_session_storage(b).await?;
+
+        let card = call_api_green(b).await?;
+        ensure!(card.message.len() > HELLO.len(), "no date in {card:?}");
+        assert_tokens_only_in_session_storage(b).await?;
+
+        // Already one call; the limit allows PER_SUBJECT_LIMIT per window, then 429.
+        for call in 2..=PER_SUBJECT_LIMIT {
+            let card = b.call_api().await?;
+            ensure!(
+                is_green(&card),
+                "call {call} of {PER_SUBJECT_LIMIT} was refused: {card:?}"
+            );
+        }
+        let card = b.call_api().await?;
+        ensure!(
+            is_yellow(&card)
+                && card
+                    .message
+                    .starts_with("Error: 429 Rate limit is exceeded. Try again in ")
+                && card.message.ends_with(" seconds."),
+            "call {} was not the yellow 429: {card:?}",
+            PER_SUBJECT_LIMIT + 1
+        );
+
+        b.click("#signout").await?;
+        b.wait_card("the signed-out page after sign-out", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT && c.origin != s.idp_origin
+        })
+        .await?;
+        ensure!(
+            b.stored_tokens().await?.is_empty(),
+            "tokens are left in sessionStorage after sign-out"
+        );
+        // Signed out at the IdP too: Sign In shows the form again instead of single sign-on.
+        b.click("#signin").await?;
+        b.wait_for_element("#signInName").await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A new user signs up through the IdP's page and calls the API as that user.
+#[tokio::test]
+async fn sign_up_a_new_user_and_call_the_api() {
+    run("sign-up", Options::default(), async |b, s| {
+        open_sign_in_form(b, s).await?;
+        b.click("#createAccount").await?;
+        let email = format!("bob-{}@example.com", std::process::id());
+        b.type_into("#email", &email).await?;
+        b.type_into("#displayName", "Bob Builder").await?;
+        b.type_into("#newPassword", "Sign-Up-2026!").await?;
+        b.type_into("#reenterPassword", "Sign-Up-2026!").await?;
+        b.click("#continue").await?;
+        b.wait_card("\"Welcome, Bob Builder\"", |c| {
+            c.message == "Welcome, Bob Builder" && c.phase == "signed-in"
+        })
+        .await?;
+        call_api_green(b).await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// A wrong password: the IdP says so on its page, and the SPA stores no token.
+#[tokio::test]
+async fn wrong_password_shows_the_idp_error_and_stores_no_token() {
+    run("wrong-password", Options::default(), async |b, s| {
+        open_sign_in_form(b, s).await?;
+        b.type_into("#signInName", ALICE).await?;
+        b.type_into("#password", "Not-Her-Password-1").await?;
+        b.click("#next").await?;
+        let error = b.wait_for_element("#error").await?;
+        let text = error.text().await.map_err(err("#error"))?;
+        ensure!(
+            text == "Invalid username or password.",
+            "the IdP's error: {text:?}"
+        );
+        // The form is shown again, still on the IdP.
+        b.wait_for_element("#password").await?;
+
+        b.goto(&s.spa_url).await?;
+        b.wait_card("the signed-out page", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT
+        })
+        .await?;
+        let storage = b.storage().await?;
+        ensure!(
+            b.stored_tokens().await?.is_empty(),
+            "a token is stored: {storage}"
+        );
+        ensure!(
+            !looks_like_jwt(&storage.to_string()),
+            "a JWT is stored: {storage}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A second tab of the same browser signs in without the form: the IdP's single sign-on cookie.
+#[tokio::test]
+async fn a_second_tab_signs_in_without_the_form() {
+    run("second-tab", Options::default(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let tab = b.client.new_window(true).await.map_err(err("new tab"))?;
+        b.client
+            .switch_to_window(tab.handle)
+            .await
+            .map_err(err("switch tab"))?;
+        // sessionStorage is per tab: the new tab starts signed out.
+        b.goto(&s.spa_url).await?;
+        b.wait_card("the signed-out page in the new tab", |c| {
+            c.phase == "signed-out"
+        })
+        .await?;
+        b.click("#signin").await?;
+        let deadline = Instant::now() + STEP;
+        loop {
+            ensure!(
+                b.client.find(Locator::Css("#signInName")).await.is_err(),
+                "the IdP showed its sign-in form in the second tab (no single sign-on)"
+            );
+            let card = b.card().await.ok();
+            if card
+                .as_ref()
+                .is_some_and(|c| c.message == format!("Welcome, {ALICE_NAME}"))
+            {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "second tab not signed in: {card:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        call_api_green(b).await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Access tokens that live 10 s, and a gateway without clock skew: after the first token has
+/// expired the page is still signed in, holds a different, unexpired token obtained without the
+/// form, and Call API succeeds.
+#[tokio::test]
+async fn an_expired_access_token_is_renewed_silently() {
+    let options = Options {
+        access_token_seconds: 10,
+        gateway_clock_skew_seconds: 0,
+    };
+    run("renewal", options, async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let first = access_token(b).await?;
+        let expires = jwt_exp(&first)?;
+        let now = unix_now();
+        ensure!(
+            expires <= now + 11,
+            "the first token lives {} s, not 10",
+            expires - now
+        );
+        // Past its expiry (plus a second for the clocks).
+        tokio::time::sleep(Duration::from_secs((expires + 2).saturating_sub(now))).await;
+
+        let card = b.card().await?;
+        ensure!(
+            card.phase == "signed-in" && card.origin != s.idp_origin,
+            "the page left the signed-in state: {card:?}"
+        );
+        call_api_green(b).await?;
+        let second = access_token(b).await?;
+        ensure!(second != first, "the access token was not renewed");
+        ensure!(
+            jwt_exp(&second)? > unix_now(),
+            "the renewed token is expired"
+        );
+        ensure!(
+            b.client.find(Locator::Css("#signInName")).await.is_err(),
+            "renewal showed the sign-in form"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+async fn access_token(b: &Browser) -> Step<String> {
+    let storage = b.storage().await?;
+    let session = storage["session"]
+        .as_object()
+        .and_then(|m| {
+            m.values().find_map(|v| {
+                serde_json::from_str::<Value>(v.as_str()?)
+                    .ok()
+                    .filter(|v| v.get("access_token").is_some())
+            })
+        })
+        .ok_or_else(|| format!("no session with an access_token in sessionStorage: {storage}"))?;
+    session["access_token"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| "access_token is not a string".to_owned())
+}
+
+fn jwt_exp(token: &str) -> Step<u64> {
+    use base64::Engine;
+    let payload = token.split('.').nth(1).ok_or("not a JWT")?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(err("JWT payload"))?;
+    let claims: Value = serde_json::from_slice(&bytes).map_err(err("JWT claims"))?;
+    claims["exp"].as_u64().ok_or_else(|| "no exp".to_owned())
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}

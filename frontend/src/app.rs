@@ -1,0 +1,272 @@
+//! The page: a top bar with Sign In / Sign Out, and a card whose header reports what happened.
+//!
+//! Stable hooks for the e2e suite (`backend/e2e`):
+//! - `#app[data-phase]`: `loading`, `unconfigured`, `signed-out`, `signed-in`, `leaving`
+//!   (navigating to the identity provider).
+//! - `#signin`: Sign In button (top bar; only when signed out).
+//! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name.
+//! - `#cardheader`: the card header; class `status-success` (API answered 2xx), `status-warning`
+//!   (HTTP error from the gateway/function, or the IdP refused the sign-in), `status-danger`
+//!   (network/CORS failure, missing or invalid config.json, failed sign-in checks).
+//! - `#message`: the status text, e.g. "Please sign in to continue", "Welcome, Alice Example",
+//!   "Calling backend ...", the API's message, "Error: 429 Rate limit is exceeded. Try again in
+//!   N seconds."; it is the live region (`role="status"`, `aria-live="polite"`).
+//! - `#callapi`: Call API button (only when signed in; disabled while a call is in flight).
+//! - `#progress`: the spinner; present only while a call is in flight.
+//!
+//! All text is rendered as text nodes; nothing here sets inner HTML.
+
+use crate::auth::{self, Provider};
+use crate::flow::{self, SignInError};
+use crate::session::Session;
+use crate::status::{self, Status, Tone};
+use crate::{api, location, storage};
+use leptos::prelude::*;
+use leptos::task::spawn_local;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub fn mount() {
+    leptos::mount::mount_to_body(App);
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Phase {
+    Loading,
+    Unconfigured,
+    SignedOut,
+    SignedIn { name: String },
+    Leaving,
+}
+
+impl Phase {
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Loading => "loading",
+            Self::Unconfigured => "unconfigured",
+            Self::SignedOut => "signed-out",
+            Self::SignedIn { .. } => "signed-in",
+            Self::Leaving => "leaving",
+        }
+    }
+}
+
+/// The page's state: signals owned by the `App` component, copied into handlers and tasks.
+#[derive(Clone, Copy)]
+struct Ui {
+    phase: RwSignal<Phase>,
+    status: RwSignal<Status>,
+    busy: RwSignal<bool>,
+    provider: RwSignal<Option<Arc<Provider>>>,
+    renewal: StoredValue<Option<TimeoutHandle>>,
+}
+
+impl Ui {
+    async fn start(self) {
+        let provider = match auth::load().await {
+            Ok(provider) => Arc::new(provider),
+            Err(message) => {
+                self.status.set(Status::danger(message));
+                self.phase.set(Phase::Unconfigured);
+                return;
+            }
+        };
+        self.provider.set(Some(provider.clone()));
+
+        let (search, hash) = location::search_and_hash();
+        if let Some(redirect) = flow::parse_redirect(&search, &hash) {
+            match auth::complete_sign_in(&provider, redirect).await {
+                Ok(session) => self.signed_in(&session),
+                Err(err) => self.signed_out_with(sign_in_failure(&err)),
+            }
+            return;
+        }
+        match storage::load_session() {
+            Some(session) if session.is_fresh(location::now()) => self.signed_in(&session),
+            Some(_) => match auth::renew(&provider).await {
+                Ok(session) => self.signed_in(&session),
+                Err(_) => {
+                    storage::clear();
+                    self.signed_out_with(Status::neutral(status::SIGNED_OUT));
+                }
+            },
+            None => self.signed_out_with(Status::neutral(status::SIGNED_OUT)),
+        }
+    }
+
+    fn signed_in(self, session: &Session) {
+        self.phase.set(Phase::SignedIn {
+            name: session.name.clone(),
+        });
+        self.status.set(status::welcome(&session.name));
+        self.schedule_renewal(session);
+    }
+
+    fn signed_out_with(self, status: Status) {
+        self.phase.set(Phase::SignedOut);
+        self.status.set(status);
+    }
+
+    /// Renews shortly before the access token expires; a failed renewal starts a new sign-in.
+    fn schedule_renewal(self, session: &Session) {
+        self.cancel_renewal();
+        let delay = Duration::from_secs(session.renew_in(location::now()));
+        let handle = set_timeout_with_handle(
+            move || {
+                spawn_local(async move {
+                    let Some(provider) = self.provider.get_untracked() else {
+                        return;
+                    };
+                    match auth::renew(&provider).await {
+                        Ok(session) => self.schedule_renewal(&session),
+                        Err(_) => self.sign_in_again(),
+                    }
+                });
+            },
+            delay,
+        );
+        self.renewal.set_value(handle.ok());
+    }
+
+    fn cancel_renewal(self) {
+        if let Some(handle) = self.renewal.try_update_value(Option::take).flatten() {
+            handle.clear();
+        }
+    }
+
+    fn sign_in(self) {
+        let Some(provider) = self.provider.get_untracked() else {
+            return;
+        };
+        match auth::start_sign_in(&provider) {
+            Ok(()) => {
+                self.phase.set(Phase::Leaving);
+                self.status.set(Status::neutral("Redirecting to sign in ..."));
+            }
+            Err(why) => self.status.set(Status::danger(format!("Sign-in could not start: {why}"))),
+        }
+    }
+
+    fn sign_in_again(self) {
+        self.cancel_renewal();
+        storage::clear();
+        self.sign_in();
+    }
+
+    fn call_api(self) {
+        if self.busy.get_untracked() {
+            return;
+        }
+        let Some(provider) = self.provider.get_untracked() else {
+            return;
+        };
+        self.busy.set(true);
+        self.status.set(Status::neutral(status::CALLING));
+        spawn_local(async move {
+            let outcome = api::call(&provider).await;
+            self.busy.set(false);
+            match outcome {
+                api::Outcome::Show(status) => {
+                    self.status.set(status);
+                    // The call may have renewed the tokens: keep the timer in step.
+                    if let Some(session) = storage::load_session() {
+                        self.schedule_renewal(&session);
+                    }
+                }
+                api::Outcome::SignInAgain => self.sign_in_again(),
+            }
+        });
+    }
+
+    fn sign_out(self) {
+        self.cancel_renewal();
+        let Some(provider) = self.provider.get_untracked() else {
+            return;
+        };
+        if auth::sign_out(&provider) {
+            self.phase.set(Phase::Leaving);
+            self.status.set(Status::neutral("Signing out ..."));
+        } else {
+            self.signed_out_with(Status::neutral(status::SIGNED_OUT));
+        }
+    }
+}
+
+/// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red.
+fn sign_in_failure(err: &SignInError) -> Status {
+    let tone = match err {
+        SignInError::Provider(_) => Tone::Warning,
+        _ => Tone::Danger,
+    };
+    Status {
+        tone,
+        text: err.to_string(),
+    }
+}
+
+#[component]
+fn App() -> impl IntoView {
+    let ui = Ui {
+        phase: RwSignal::new(Phase::Loading),
+        status: RwSignal::new(Status::neutral("Loading ...")),
+        busy: RwSignal::new(false),
+        provider: RwSignal::new(None),
+        renewal: StoredValue::new(None),
+    };
+    spawn_local(ui.start());
+    let Ui {
+        phase,
+        status,
+        busy,
+        ..
+    } = ui;
+
+    let actions = move || match phase.get() {
+        Phase::SignedIn { name } => view! {
+            <span id="username" class="user">{name}</span>
+            <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
+                "Sign Out"
+            </button>
+        }
+        .into_any(),
+        Phase::SignedOut => view! {
+            <button id="signin" type="button" class="btn btn-success" on:click=move |_| ui.sign_in()>
+                "Sign In"
+            </button>
+        }
+        .into_any(),
+        _ => ().into_any(),
+    };
+
+    view! {
+        <header class="topbar">
+            <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
+            <nav class="actions" aria-label="Account">{actions}</nav>
+        </header>
+        <main id="app" data-phase=move || phase.with(Phase::name)>
+            <section class="card">
+                <div id="cardheader" class=move || format!("card-header {}", status.with(|s| s.tone.class()))>
+                    <p id="message" role="status" aria-live="polite">
+                        {move || status.with(|s| s.text.clone())}
+                    </p>
+                </div>
+                <div class="card-body">
+                    <Show when=move || matches!(phase.get(), Phase::SignedIn { .. })>
+                        <button
+                            id="callapi"
+                            type="button"
+                            class="btn btn-warning"
+                            disabled=move || busy.get()
+                            on:click=move |_| ui.call_api()
+                        >
+                            "Call API"
+                        </button>
+                    </Show>
+                    <Show when=move || busy.get()>
+                        <span id="progress" class="spinner" aria-hidden="true"></span>
+                    </Show>
+                </div>
+            </section>
+        </main>
+    }
+}

@@ -1,0 +1,52 @@
+//! The address bar: where the page is, reading the IdP's answer from it, and leaving it.
+
+use wasm_bindgen::JsValue;
+
+fn location() -> Option<web_sys::Location> {
+    web_sys::window().map(|w| w.location())
+}
+
+/// `location.search` and `location.hash` (each empty when absent).
+pub fn search_and_hash() -> (String, String) {
+    location()
+        .map(|l| (l.search().unwrap_or_default(), l.hash().unwrap_or_default()))
+        .unwrap_or_default()
+}
+
+/// The page's own URL without query or fragment: the default redirect URI.
+pub fn page_url() -> String {
+    location()
+        .map(|l| {
+            format!(
+                "{}{}",
+                l.origin().unwrap_or_default(),
+                l.pathname().unwrap_or_default()
+            )
+        })
+        .unwrap_or_default()
+}
+
+/// Removes `code`, `state` (and any IdP error) from the address bar without a reload, so the
+/// code is not left in history or bookmarks.
+pub fn clean() {
+    let Some(window) = web_sys::window() else {
+        return;
+    };
+    let path = window.location().pathname().unwrap_or_else(|_| "/".into());
+    if let Ok(history) = window.history() {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&path));
+    }
+}
+
+/// Leaves the page for `url` (the IdP's authorize or end-session endpoint).
+pub fn navigate(url: &str) -> Result<(), String> {
+    location()
+        .ok_or_else(|| "no window".to_owned())?
+        .assign(url)
+        .map_err(|_| "the browser refused to navigate".to_owned())
+}
+
+/// Seconds since the epoch, by the browser's clock.
+pub fn now() -> u64 {
+    (js_sys::Date::now() / 1000.0) as u64
+}
