@@ -141,9 +141,12 @@ impl Ui {
         match auth::start_sign_in(&provider) {
             Ok(()) => {
                 self.phase.set(Phase::Leaving);
-                self.status.set(Status::neutral("Redirecting to sign in ..."));
+                self.status
+                    .set(Status::neutral("Redirecting to sign in ..."));
             }
-            Err(why) => self.status.set(Status::danger(format!("Sign-in could not start: {why}"))),
+            Err(why) => self
+                .status
+                .set(Status::danger(format!("Sign-in could not start: {why}"))),
         }
     }
 
@@ -221,7 +224,8 @@ fn App() -> impl IntoView {
         ..
     } = ui;
 
-    let actions = move || match phase.get() {
+    let actions = move || {
+        match phase.get() {
         Phase::SignedIn { name } => view! {
             <span id="username" class="user">{name}</span>
             <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
@@ -236,6 +240,7 @@ fn App() -> impl IntoView {
         }
         .into_any(),
         _ => ().into_any(),
+    }
     };
 
     view! {

@@ -28,9 +28,8 @@ pub async fn load() -> Result<Provider, String> {
     let config = config::from_response(response.status(), content_type.as_deref(), &body)?;
 
     let metadata_url = discovery::metadata_url(&config.authority);
-    let unreachable = |why: String| {
-        format!("The identity provider could not be reached ({metadata_url}): {why}")
-    };
+    let unreachable =
+        |why: String| format!("The identity provider could not be reached ({metadata_url}): {why}");
     let response = Request::get(&metadata_url)
         .send()
         .await
@@ -38,11 +37,17 @@ pub async fn load() -> Result<Provider, String> {
     if !response.ok() {
         return Err(unreachable(format!("HTTP {}", response.status())));
     }
-    let body = response.text().await.map_err(|e| unreachable(e.to_string()))?;
+    let body = response
+        .text()
+        .await
+        .map_err(|e| unreachable(e.to_string()))?;
     let metadata = ProviderMetadata::from_json(&body, &config.known_authorities)
         .map_err(|e| format!("Sign-in is unavailable: {e}."))?;
 
-    let redirect_uri = config.redirect_uri.clone().unwrap_or_else(location::page_url);
+    let redirect_uri = config
+        .redirect_uri
+        .clone()
+        .unwrap_or_else(location::page_url);
     let post_logout_redirect_uri = config
         .post_logout_redirect_uri
         .clone()
@@ -64,7 +69,10 @@ pub fn start_sign_in(provider: &Provider) -> Result<(), String> {
 
 /// Completes a sign-in from the IdP's redirect: the pending state is consumed whatever happens,
 /// the address bar is cleaned, the code is redeemed and the ID token checked.
-pub async fn complete_sign_in(provider: &Provider, redirect: Redirect) -> Result<Session, SignInError> {
+pub async fn complete_sign_in(
+    provider: &Provider,
+    redirect: Redirect,
+) -> Result<Session, SignInError> {
     let pending: Option<PendingSignIn> = storage::take_pending();
     location::clean();
     let code = flow::accept_redirect(redirect, pending.as_ref())?;
@@ -92,19 +100,29 @@ pub async fn renew(provider: &Provider) -> Result<Session, SignInError> {
         .ok_or_else(|| SignInError::Token("there is no refresh token".to_owned()))?;
     let body = flow::refresh_body(&provider.config, refresh_token);
     let response = post_token(provider, body).await?;
-    let renewed = session.renewed(response, &provider.metadata, &provider.config, location::now())?;
+    let renewed = session.renewed(
+        response,
+        &provider.metadata,
+        &provider.config,
+        location::now(),
+    )?;
     storage::save_session(&renewed).map_err(SignInError::Token)?;
     Ok(renewed)
 }
 
-async fn post_token(provider: &Provider, body: String) -> Result<token::TokenResponse, SignInError> {
+async fn post_token(
+    provider: &Provider,
+    body: String,
+) -> Result<token::TokenResponse, SignInError> {
     let response = Request::post(&provider.metadata.token_endpoint)
         .header("Content-Type", "application/x-www-form-urlencoded")
         .body(body)
         .map_err(|e| SignInError::Token(e.to_string()))?
         .send()
         .await
-        .map_err(|e| SignInError::Token(format!("the token endpoint could not be reached ({e})")))?;
+        .map_err(|e| {
+            SignInError::Token(format!("the token endpoint could not be reached ({e})"))
+        })?;
     let status = response.status();
     let text = response.text().await.unwrap_or_default();
     token::parse_token_response(status, &text).map_err(SignInError::Token)

@@ -7,23 +7,32 @@ use shared::SpaConfig;
 pub const CONFIG_PATH: &str = "config.json";
 
 /// Interprets the HTTP answer for `config.json`.
-pub fn from_response(status: u16, content_type: Option<&str>, body: &str) -> Result<SpaConfig, String> {
+pub fn from_response(
+    status: u16,
+    content_type: Option<&str>,
+    body: &str,
+) -> Result<SpaConfig, String> {
     match status {
         200..=299 => {}
         404 => {
-            return Err("This app is not configured: config.json was not found next to index.html. \
+            return Err(
+                "This app is not configured: config.json was not found next to index.html. \
                         Deploy a config.json (see README) and reload."
-                .to_owned());
+                    .to_owned(),
+            );
         }
         _ => return Err(format!("config.json could not be loaded (HTTP {status}).")),
     }
     // Dev servers answer unknown paths with index.html (SPA fallback); say so instead of
     // reporting a JSON syntax error about `<`.
-    let html = content_type.is_some_and(|t| t.contains("text/html")) || body.trim_start().starts_with('<');
+    let html =
+        content_type.is_some_and(|t| t.contains("text/html")) || body.trim_start().starts_with('<');
     if html {
-        return Err("This app is not configured: config.json was not found next to index.html \
+        return Err(
+            "This app is not configured: config.json was not found next to index.html \
                     (the server answered with a web page). Deploy a config.json and reload."
-            .to_owned());
+                .to_owned(),
+        );
     }
     SpaConfig::from_json(body).map_err(|e| e.to_string())
 }
@@ -51,7 +60,11 @@ mod tests {
         assert!(err.contains("config.json was not found"), "{err}");
         let fallback = from_response(200, Some("text/html"), "<!doctype html><html>").unwrap_err();
         assert!(fallback.contains("config.json was not found"), "{fallback}");
-        assert!(from_response(500, None, "").unwrap_err().contains("HTTP 500"));
+        assert!(
+            from_response(500, None, "")
+                .unwrap_err()
+                .contains("HTTP 500")
+        );
     }
 
     #[test]

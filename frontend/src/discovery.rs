@@ -37,7 +37,11 @@ fn is_b2c_policy_path(path: &str) -> bool {
     let after_scheme = path.split_once("://").map_or(path, |(_, rest)| rest);
     let mut segments = after_scheme.split('/').skip(1);
     let first = segments.next().unwrap_or_default();
-    let last = after_scheme.rsplit('/').next().unwrap_or_default().to_ascii_lowercase();
+    let last = after_scheme
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_ascii_lowercase();
     let names_policy = last.starts_with("b2c_1_") || last.starts_with("b2c_1a_");
     first.eq_ignore_ascii_case("tfp") || names_policy
 }
@@ -58,7 +62,10 @@ pub enum DiscoveryError {
     Parse(String),
     /// An endpoint that is not an http(s) URL on a host in `knownAuthorities`: the code and the
     /// PKCE verifier would go there, so it must be a host the deployment vouched for.
-    UnknownEndpoint { field: &'static str, value: String },
+    UnknownEndpoint {
+        field: &'static str,
+        value: String,
+    },
 }
 
 impl fmt::Display for DiscoveryError {
@@ -79,14 +86,23 @@ impl ProviderMetadata {
         let metadata: Self =
             serde_json::from_str(text).map_err(|e| DiscoveryError::Parse(e.to_string()))?;
         let endpoints = [
-            ("authorization_endpoint", Some(&metadata.authorization_endpoint)),
+            (
+                "authorization_endpoint",
+                Some(&metadata.authorization_endpoint),
+            ),
             ("token_endpoint", Some(&metadata.token_endpoint)),
-            ("end_session_endpoint", metadata.end_session_endpoint.as_ref()),
+            (
+                "end_session_endpoint",
+                metadata.end_session_endpoint.as_ref(),
+            ),
         ];
         for (field, value) in endpoints {
             let Some(value) = value else { continue };
-            let known = url_host(value)
-                .is_some_and(|host| known_authorities.iter().any(|k| k.trim().eq_ignore_ascii_case(host)));
+            let known = url_host(value).is_some_and(|host| {
+                known_authorities
+                    .iter()
+                    .any(|k| k.trim().eq_ignore_ascii_case(host))
+            });
             if !known {
                 return Err(DiscoveryError::UnknownEndpoint {
                     field,
@@ -131,7 +147,9 @@ mod tests {
     #[test]
     fn issuer_authority_gets_the_plain_discovery_path() {
         assert_eq!(
-            metadata_url("https://contoso.ciamlogin.com/3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b/v2.0/"),
+            metadata_url(
+                "https://contoso.ciamlogin.com/3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b/v2.0/"
+            ),
             "https://contoso.ciamlogin.com/3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b/v2.0/.well-known/openid-configuration"
         );
         assert_eq!(
@@ -170,7 +188,8 @@ mod tests {
     #[test]
     fn metadata_pointing_the_token_endpoint_elsewhere_is_refused() {
         let known = vec!["127.0.0.1:7010".to_string()];
-        let err = ProviderMetadata::from_json(&doc("https://evil.example/token"), &known).unwrap_err();
+        let err =
+            ProviderMetadata::from_json(&doc("https://evil.example/token"), &known).unwrap_err();
         assert!(matches!(
             err,
             DiscoveryError::UnknownEndpoint {

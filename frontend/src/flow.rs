@@ -62,7 +62,10 @@ pub fn begin(
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", challenge.method().as_str())
         .finish();
-    (with_query(&metadata.authorization_endpoint, &query), pending)
+    (
+        with_query(&metadata.authorization_endpoint, &query),
+        pending,
+    )
 }
 
 /// Appends a query to an endpoint that may already have one (B2C's `?p=policy` form).
@@ -239,11 +242,17 @@ mod tests {
 
     fn query_of(url: &str) -> Vec<(String, String)> {
         let query = url.split_once('?').unwrap().1;
-        form_urlencoded::parse(query.as_bytes()).into_owned().collect()
+        form_urlencoded::parse(query.as_bytes())
+            .into_owned()
+            .collect()
     }
 
     fn get<'a>(params: &'a [(String, String)], key: &str) -> &'a str {
-        params.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str()).unwrap()
+        params
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+            .unwrap()
     }
 
     #[test]
@@ -256,7 +265,10 @@ mod tests {
         assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
         let params = query_of(&url);
         assert_eq!(get(&params, "response_type"), "code");
-        assert_eq!(get(&params, "client_id"), "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b");
+        assert_eq!(
+            get(&params, "client_id"),
+            "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b"
+        );
         assert_eq!(get(&params, "redirect_uri"), "http://127.0.0.1:8080/");
         assert_eq!(
             get(&params, "scope"),
@@ -298,7 +310,12 @@ mod tests {
         assert_eq!(code.secret(), "abc+def");
         // The query form works too.
         let redirect = parse_redirect("?state=the-state&code=xyz", "").unwrap();
-        assert_eq!(accept_redirect(redirect, Some(&pending())).unwrap().secret(), "xyz");
+        assert_eq!(
+            accept_redirect(redirect, Some(&pending()))
+                .unwrap()
+                .secret(),
+            "xyz"
+        );
     }
 
     #[test]
@@ -331,7 +348,8 @@ mod tests {
             SignInError::Provider(text) => assert!(text.contains("cancelled"), "{text}"),
             other => panic!("{other:?}"),
         }
-        let forged = parse_redirect("?error=access_denied&error_description=Call+0800+now", "").unwrap();
+        let forged =
+            parse_redirect("?error=access_denied&error_description=Call+0800+now", "").unwrap();
         assert_eq!(
             accept_redirect(forged, Some(&pending())).unwrap_err(),
             SignInError::StateMissing
@@ -347,8 +365,9 @@ mod tests {
     #[test]
     fn token_bodies_carry_verifier_and_refresh_token() {
         let body = code_exchange_body(&config(), &AuthorizationCode::new("c o".into()), &pending());
-        let params: Vec<(String, String)> =
-            form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
         assert_eq!(get(&params, "grant_type"), "authorization_code");
         assert_eq!(get(&params, "code"), "c o");
         assert_eq!(
@@ -357,8 +376,9 @@ mod tests {
         );
         assert_eq!(get(&params, "redirect_uri"), "http://127.0.0.1:8080/");
         let body = refresh_body(&config(), &RefreshToken::new("rt".into()));
-        let params: Vec<(String, String)> =
-            form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+        let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
         assert_eq!(get(&params, "grant_type"), "refresh_token");
         assert_eq!(get(&params, "refresh_token"), "rt");
     }
@@ -373,7 +393,10 @@ mod tests {
         )
         .unwrap();
         let params = query_of(&url);
-        assert_eq!(get(&params, "post_logout_redirect_uri"), "http://127.0.0.1:8080/");
+        assert_eq!(
+            get(&params, "post_logout_redirect_uri"),
+            "http://127.0.0.1:8080/"
+        );
         assert_eq!(get(&params, "id_token_hint"), "the.id.token");
     }
 }

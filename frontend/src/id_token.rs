@@ -112,7 +112,10 @@ pub fn verify(
     if claims.exp.saturating_add(CLOCK_SKEW_SECONDS) <= now {
         return Err(IdTokenError::Expired);
     }
-    if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS)) {
+    if claims
+        .nbf
+        .is_some_and(|nbf| nbf > now.saturating_add(CLOCK_SKEW_SECONDS))
+    {
         return Err(IdTokenError::NotYetValid);
     }
     match (nonce, claims.nonce.as_deref()) {
@@ -219,7 +222,11 @@ pub(crate) mod tests {
             IdTokenError::WrongIssuer
         );
         assert_eq!(
-            check(with("aud", "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e".into()), rule).unwrap_err(),
+            check(
+                with("aud", "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e".into()),
+                rule
+            )
+            .unwrap_err(),
             IdTokenError::WrongAudience
         );
         let shared_aud = serde_json::json!([CLIENT, "someone-else"]);
@@ -247,7 +254,13 @@ pub(crate) mod tests {
 
     #[test]
     fn malformed_tokens_are_refused() {
-        for bad in ["", "a.b", "a.!!!.c", "a.b.c.d", &jwt(serde_json::json!({"iss": ISSUER}))] {
+        for bad in [
+            "",
+            "a.b",
+            "a.!!!.c",
+            "a.b.c.d",
+            &jwt(serde_json::json!({"iss": ISSUER})),
+        ] {
             assert_eq!(
                 verify(bad, ISSUER, CLIENT, NonceRule::Required("n-1"), NOW).unwrap_err(),
                 IdTokenError::Malformed,

@@ -161,8 +161,13 @@ mod tests {
             NOW,
         );
         assert!(matches!(replayed, Err(SignInError::IdToken(_))));
-        let no_id_token =
-            Session::from_sign_in(response(None, Some("rt")), &metadata(), &config(), "n-1", NOW);
+        let no_id_token = Session::from_sign_in(
+            response(None, Some("rt")),
+            &metadata(),
+            &config(),
+            "n-1",
+            NOW,
+        );
         assert!(matches!(no_id_token, Err(SignInError::Token(_))));
     }
 

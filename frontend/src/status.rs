@@ -120,10 +120,14 @@ pub fn idp_error_text(error: &str, description: Option<&str>) -> String {
     let description = description.unwrap_or_default().trim();
     let code = description.split(':').next().unwrap_or_default().trim();
     match code {
-        "AADB2C90118" => "You chose \"Forgot your password?\". Password reset is not offered by this app; \
+        "AADB2C90118" => {
+            "You chose \"Forgot your password?\". Password reset is not offered by this app; \
                           please contact your administrator, or sign in again."
-            .to_owned(),
-        "AADB2C90091" => "Sign-in was cancelled. You can sign in again whenever you are ready.".to_owned(),
+                .to_owned()
+        }
+        "AADB2C90091" => {
+            "Sign-in was cancelled. You can sign in again whenever you are ready.".to_owned()
+        }
         _ if error == "access_denied" && description.is_empty() => {
             "Sign-in was refused by the identity provider. Please try again.".to_owned()
         }
@@ -141,7 +145,10 @@ mod tests {
         let body = r#"{"message":"Hello World, time and date are 23/11/2026 12:00:00","caller":{"subject":"s"},"time":"2026-11-23T12:00:00Z"}"#;
         let status = api_success(Some("application/json; charset=utf-8"), body);
         assert_eq!(status.tone, Tone::Success);
-        assert_eq!(status.text, "Hello World, time and date are 23/11/2026 12:00:00");
+        assert_eq!(
+            status.text,
+            "Hello World, time and date are 23/11/2026 12:00:00"
+        );
         let text = api_success(Some("text/plain"), "Hello World, time and date are now\n");
         assert_eq!(text.text, "Hello World, time and date are now");
         // Markup stays text: the view never renders it as HTML.
@@ -178,8 +185,14 @@ mod tests {
             api_failure(429, Some("17"), "").text,
             "Error: 429 Rate limit is exceeded. Try again in 17 seconds."
         );
-        assert_eq!(api_failure(502, None, "<html>bad</html>").text, "Error: 502 Bad Gateway");
-        assert_eq!(api_failure(403, None, "Forbidden by policy").text, "Error: 403 Forbidden by policy");
+        assert_eq!(
+            api_failure(502, None, "<html>bad</html>").text,
+            "Error: 502 Bad Gateway"
+        );
+        assert_eq!(
+            api_failure(403, None, "Forbidden by policy").text,
+            "Error: 403 Forbidden by policy"
+        );
     }
 
     #[test]
@@ -200,7 +213,10 @@ mod tests {
             "access_denied",
             Some("AADB2C90091: The user has cancelled entering self-asserted information."),
         );
-        assert!(cancelled.starts_with("Sign-in was cancelled."), "{cancelled}");
+        assert!(
+            cancelled.starts_with("Sign-in was cancelled."),
+            "{cancelled}"
+        );
         assert_eq!(
             idp_error_text("server_error", Some("AADB2C90037: An error occurred")),
             "Sign-in failed: AADB2C90037: An error occurred"

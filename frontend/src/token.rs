@@ -57,7 +57,9 @@ pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, St
     }
     match serde_json::from_str::<TokenErrorBody>(body) {
         Ok(err) => Err(match err.error_description {
-            Some(description) => format!("the token endpoint refused: {} ({description})", err.error),
+            Some(description) => {
+                format!("the token endpoint refused: {} ({description})", err.error)
+            }
             None => format!("the token endpoint refused: {}", err.error),
         }),
         Err(_) => Err(format!("the token endpoint answered HTTP {status}")),

@@ -55,9 +55,15 @@ const CARRIED: &[&str] = &[
 
 pub enum AuthorizeError {
     /// Shown to the user; nothing is sent to the (untrusted) redirect URI.
-    Page { status: StatusCode, title: &'static str, message: String },
+    Page {
+        status: StatusCode,
+        title: &'static str,
+        message: String,
+    },
     /// Sent back to the validated redirect URI.
-    Redirect { to: String },
+    Redirect {
+        to: String,
+    },
     Internal(String),
 }
 
@@ -70,7 +76,11 @@ impl From<StoreError> for AuthorizeError {
 impl IntoResponse for AuthorizeError {
     fn into_response(self) -> Response {
         match self {
-            Self::Page { status, title, message } => pages::error(status, title, &message),
+            Self::Page {
+                status,
+                title,
+                message,
+            } => pages::error(status, title, &message),
             Self::Redirect { to } => redirect(StatusCode::FOUND, &to, None),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "authorization failed");
@@ -85,7 +95,11 @@ impl IntoResponse for AuthorizeError {
 }
 
 fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> AuthorizeError {
-    AuthorizeError::Page { status, title, message: message.into() }
+    AuthorizeError::Page {
+        status,
+        title,
+        message: message.into(),
+    }
 }
 
 fn redirect(status: StatusCode, to: &str, cookie: Option<HeaderValue>) -> Response {
@@ -133,10 +147,19 @@ pub fn parse_params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
 
 impl AuthRequest {
     /// Validates in the order that decides who may see an error: client and redirect URI first.
-    pub fn validate(state: &AppState, policy: &str, p: &HashMap<String, String>) -> Result<Self, AuthorizeError> {
+    pub fn validate(
+        state: &AppState,
+        policy: &str,
+        p: &HashMap<String, String>,
+    ) -> Result<Self, AuthorizeError> {
         let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let client_id = get("client_id")
-            .ok_or_else(|| page(StatusCode::BAD_REQUEST, "Sign-in request refused", "The request has no client_id."))?;
+        let client_id = get("client_id").ok_or_else(|| {
+            page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in request refused",
+                "The request has no client_id.",
+            )
+        })?;
         let spa = state
             .config
             .spas
@@ -150,7 +173,11 @@ impl AuthRequest {
                 )
             })?;
         let redirect_uri = get("redirect_uri").ok_or_else(|| {
-            page(StatusCode::BAD_REQUEST, "Sign-in request refused", "The request has no redirect_uri.")
+            page(
+                StatusCode::BAD_REQUEST,
+                "Sign-in request refused",
+                "The request has no redirect_uri.",
+            )
         })?;
         if !spa.redirect_uris.iter().any(|r| r == redirect_uri) {
             return Err(page(
@@ -172,12 +199,20 @@ impl AuthRequest {
                     ResponseMode::Query,
                     state_param.as_deref(),
                     "invalid_request",
-                    &format!("The response_mode '{other}' is not supported; use 'query' or 'fragment'."),
+                    &format!(
+                        "The response_mode '{other}' is not supported; use 'query' or 'fragment'."
+                    ),
                 ));
             }
         };
         let fail = |error: &str, description: &str| {
-            redirect_error(redirect_uri, response_mode, state_param.as_deref(), error, description)
+            redirect_error(
+                redirect_uri,
+                response_mode,
+                state_param.as_deref(),
+                error,
+                description,
+            )
         };
         match get("response_type") {
             Some("code") => {}
@@ -206,7 +241,10 @@ impl AuthRequest {
             }
             (Some(c), Some("S256")) if pkce::valid_challenge(c) => c.to_owned(),
             (Some(_), Some("S256")) => {
-                return Err(fail("invalid_request", "The code_challenge is not a base64url SHA-256 value."));
+                return Err(fail(
+                    "invalid_request",
+                    "The code_challenge is not a base64url SHA-256 value.",
+                ));
             }
             (Some(_), Some(other)) => {
                 return Err(fail(
@@ -231,7 +269,13 @@ impl AuthRequest {
 
     /// The error redirect for this (valid) request.
     pub fn error(&self, error: &str, description: &str) -> AuthorizeError {
-        redirect_error(&self.redirect_uri, self.response_mode, self.state.as_deref(), error, description)
+        redirect_error(
+            &self.redirect_uri,
+            self.response_mode,
+            self.state.as_deref(),
+            error,
+            description,
+        )
     }
 }
 
@@ -246,7 +290,9 @@ fn redirect_error(
     if let Some(s) = state {
         params.push(("state", s));
     }
-    AuthorizeError::Redirect { to: response_url(redirect_uri, mode, &params) }
+    AuthorizeError::Redirect {
+        to: response_url(redirect_uri, mode, &params),
+    }
 }
 
 /// The policy named by the path, or a 404 page.
@@ -261,7 +307,8 @@ fn policy(state: &AppState, tenant: &str, policy: &str) -> Result<String, Author
 }
 
 fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, AuthorizeError> {
-    parse_params(query.unwrap_or("").as_bytes()).map_err(|m| page(StatusCode::BAD_REQUEST, "Sign-in request refused", m))
+    parse_params(query.unwrap_or("").as_bytes())
+        .map_err(|m| page(StatusCode::BAD_REQUEST, "Sign-in request refused", m))
 }
 
 /// Issues a code for `user` and redirects to the app with it.
@@ -286,12 +333,19 @@ async fn complete(
         expires_at: now() + state.config.lifetimes.authorization_code_seconds as i64,
     };
     let hash = secret_hash(&code);
-    state.store.run(move |s| s.insert_code(&hash, &record)).await?;
+    state
+        .store
+        .run(move |s| s.insert_code(&hash, &record))
+        .await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s));
     }
-    Ok(redirect(status, &response_url(&req.redirect_uri, req.response_mode, &params), cookie))
+    Ok(redirect(
+        status,
+        &response_url(&req.redirect_uri, req.response_mode, &params),
+        cookie,
+    ))
 }
 
 /// Hidden fields, link targets and CSRF cookie for the sign-in and sign-up pages.
@@ -304,7 +358,12 @@ struct Journey {
 }
 
 impl Journey {
-    fn new(state: &AppState, headers: &HeaderMap, policy: &str, params: &HashMap<String, String>) -> Self {
+    fn new(
+        state: &AppState,
+        headers: &HeaderMap,
+        policy: &str,
+        params: &HashMap<String, String>,
+    ) -> Self {
         let (token, csrf_cookie) = csrf::token(headers, state.secure_cookies);
         let carried: Vec<(String, String)> = CARRIED
             .iter()
@@ -320,11 +379,27 @@ impl Journey {
             state.config.tenant.domain(),
             policy.to_ascii_lowercase()
         );
-        Self { hidden, carried_query, csrf_cookie, base, tenant: state.config.tenant.domain() }
+        Self {
+            hidden,
+            carried_query,
+            csrf_cookie,
+            base,
+            tenant: state.config.tenant.domain(),
+        }
     }
 
-    fn render(&self, status: StatusCode, body: impl FnOnce(&FormContext<'_>) -> String, signup: bool, error: Option<&str>) -> Response {
-        let action = if signup { format!("{}/signup", self.base) } else { self.base.clone() };
+    fn render(
+        &self,
+        status: StatusCode,
+        body: impl FnOnce(&FormContext<'_>) -> String,
+        signup: bool,
+        error: Option<&str>,
+    ) -> Response {
+        let action = if signup {
+            format!("{}/signup", self.base)
+        } else {
+            self.base.clone()
+        };
         let signup_href = format!("{}/signup?{}", self.base, self.carried_query);
         let forgot_href = format!("{}/forgot?{}", self.base, self.carried_query);
         let cancel_href = format!("{}/cancel?{}", self.base, self.carried_query);
@@ -339,7 +414,9 @@ impl Journey {
         };
         let mut response = pages::html(status, body(&ctx));
         if let Some(cookie) = &self.csrf_cookie {
-            response.headers_mut().append(header::SET_COOKIE, cookie.clone());
+            response
+                .headers_mut()
+                .append(header::SET_COOKIE, cookie.clone());
         }
         response
     }
@@ -360,8 +437,21 @@ pub async fn start(
     if !forced && let Some(session) = session::current(&state, &headers).await? {
         // A session whose user has since been deleted counts as none.
         let user_id = session.user_id.clone();
-        if state.store.run(move |s| s.user_by_id(&user_id)).await?.is_some() {
-            return complete(&state, &req, &session.user_id, session.auth_time, None, StatusCode::FOUND).await;
+        if state
+            .store
+            .run(move |s| s.user_by_id(&user_id))
+            .await?
+            .is_some()
+        {
+            return complete(
+                &state,
+                &req,
+                &session.user_id,
+                session.auth_time,
+                None,
+                StatusCode::FOUND,
+            )
+            .await;
         }
     }
     if prompt.split_whitespace().any(|p| p == "none") {
@@ -372,12 +462,21 @@ pub async fn start(
     }
     let journey = Journey::new(&state, &headers, &policy, &params);
     let hint = req.login_hint.clone().unwrap_or_default();
-    Ok(journey.render(StatusCode::OK, |ctx| pages::sign_in(ctx, &hint), false, None))
+    Ok(journey.render(
+        StatusCode::OK,
+        |ctx| pages::sign_in(ctx, &hint),
+        false,
+        None,
+    ))
 }
 
 /// Parses a posted form and checks its CSRF token before anything else.
-fn posted_form(headers: &HeaderMap, body: &Bytes) -> Result<HashMap<String, String>, AuthorizeError> {
-    let form = parse_params(body).map_err(|m| page(StatusCode::BAD_REQUEST, "Request refused", m))?;
+fn posted_form(
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<HashMap<String, String>, AuthorizeError> {
+    let form =
+        parse_params(body).map_err(|m| page(StatusCode::BAD_REQUEST, "Request refused", m))?;
     if !csrf::verify(headers, form.get(csrf::FIELD).map(String::as_str)) {
         return Err(page(
             StatusCode::FORBIDDEN,
@@ -399,10 +498,20 @@ pub async fn sign_in(
     let policy = policy(&state, &tenant, &policy_name)?;
     let form = posted_form(&headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
-    let name = form.get("signInName").map(|s| s.trim().to_owned()).unwrap_or_default();
+    let name = form
+        .get("signInName")
+        .map(|s| s.trim().to_owned())
+        .unwrap_or_default();
     let given = form.get("password").cloned().unwrap_or_default();
     let journey = Journey::new(&state, &headers, &policy, &form);
-    let retry = |message: &str| journey.render(StatusCode::OK, |ctx| pages::sign_in(ctx, &name), false, Some(message));
+    let retry = |message: &str| {
+        journey.render(
+            StatusCode::OK,
+            |ctx| pages::sign_in(ctx, &name),
+            false,
+            Some(message),
+        )
+    };
 
     if name.is_empty() || given.is_empty() {
         return Ok(retry("Please enter your email address and password."));
@@ -417,7 +526,9 @@ pub async fn sign_in(
         return Ok(retry(lockout::LOCKED_MESSAGE));
     }
     // Unknown names are checked against a decoy hash so both cases take the same time.
-    let stored_hash = user.as_ref().map_or_else(|| state.decoy_hash.clone(), |u| u.password_hash.clone());
+    let stored_hash = user
+        .as_ref()
+        .map_or_else(|| state.decoy_hash.clone(), |u| u.password_hash.clone());
     let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored_hash))
         .await
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
@@ -425,11 +536,22 @@ pub async fn sign_in(
         Some(user) if matches => {
             state.store.run(move |s| s.clear_failures(&key)).await?;
             let (session, cookie) = session::start(&state, &user.id).await?;
-            complete(&state, &req, &user.id, session.auth_time, Some(cookie), StatusCode::SEE_OTHER).await
+            complete(
+                &state,
+                &req,
+                &user.id,
+                session.auth_time,
+                Some(cookie),
+                StatusCode::SEE_OTHER,
+            )
+            .await
         }
         _ => {
             let decide = lockout::after_failure(&state.config.lockout, now());
-            let after = state.store.run(move |s| s.record_failure(&key, decide)).await?;
+            let after = state
+                .store
+                .run(move |s| s.record_failure(&key, decide))
+                .await?;
             let message = if lockout::is_locked(&after, now()) {
                 lockout::LOCKED_MESSAGE
             } else {
@@ -451,7 +573,12 @@ pub async fn sign_up_page(
     let params = query_params(query.as_deref())?;
     AuthRequest::validate(&state, &policy, &params)?;
     let journey = Journey::new(&state, &headers, &policy, &params);
-    Ok(journey.render(StatusCode::OK, |ctx| pages::sign_up(ctx, "", ""), true, None))
+    Ok(journey.render(
+        StatusCode::OK,
+        |ctx| pages::sign_up(ctx, "", ""),
+        true,
+        None,
+    ))
 }
 
 /// `POST …/authorize/signup`: creates the account, signs it in and returns to the app.
@@ -465,11 +592,19 @@ pub async fn sign_up(
     let form = posted_form(&headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
-    let (email, display_name) = (field("email").trim().to_owned(), field("displayName").trim().to_owned());
+    let (email, display_name) = (
+        field("email").trim().to_owned(),
+        field("displayName").trim().to_owned(),
+    );
     let (new_password, reentered) = (field("newPassword"), field("reenterPassword"));
     let journey = Journey::new(&state, &headers, &policy, &form);
     let retry = |message: &str| {
-        journey.render(StatusCode::OK, |ctx| pages::sign_up(ctx, &email, &display_name), true, Some(message))
+        journey.render(
+            StatusCode::OK,
+            |ctx| pages::sign_up(ctx, &email, &display_name),
+            true,
+            Some(message),
+        )
     };
 
     if !password::plausible_email(&email) {
@@ -497,12 +632,27 @@ pub async fn sign_up(
         password_hash: hash,
     };
     let stored = user.clone();
-    if state.store.run(move |s| s.insert_user(&stored, now())).await? == Inserted::EmailTaken {
-        return Ok(retry("A user with the specified ID already exists. Please choose a different one."));
+    if state
+        .store
+        .run(move |s| s.insert_user(&stored, now()))
+        .await?
+        == Inserted::EmailTaken
+    {
+        return Ok(retry(
+            "A user with the specified ID already exists. Please choose a different one.",
+        ));
     }
     tracing::info!("new account signed up");
     let (session, cookie) = session::start(&state, &user.id).await?;
-    complete(&state, &req, &user.id, session.auth_time, Some(cookie), StatusCode::SEE_OTHER).await
+    complete(
+        &state,
+        &req,
+        &user.id,
+        session.auth_time,
+        Some(cookie),
+        StatusCode::SEE_OTHER,
+    )
+    .await
 }
 
 /// `GET …/authorize/forgot`: B2C's sign-up-or-sign-in flow hands password reset back to the app.
@@ -513,7 +663,10 @@ pub async fn forgot_password(
 ) -> Result<Response, AuthorizeError> {
     let policy = policy(&state, &tenant, &policy_name)?;
     let req = AuthRequest::validate(&state, &policy, &query_params(query.as_deref())?)?;
-    Err(req.error("access_denied", "AADB2C90118: The user has forgotten their password."))
+    Err(req.error(
+        "access_denied",
+        "AADB2C90118: The user has forgotten their password.",
+    ))
 }
 
 /// `GET …/authorize/cancel`: the user gave up on signing up.
@@ -524,5 +677,8 @@ pub async fn cancel(
 ) -> Result<Response, AuthorizeError> {
     let policy = policy(&state, &tenant, &policy_name)?;
     let req = AuthRequest::validate(&state, &policy, &query_params(query.as_deref())?)?;
-    Err(req.error("access_denied", "AADB2C90091: The user has cancelled entering self-asserted information."))
+    Err(req.error(
+        "access_denied",
+        "AADB2C90091: The user has cancelled entering self-asserted information.",
+    ))
 }

@@ -29,7 +29,10 @@ impl ConfigError {
         // One line, whatever the underlying error printed.
         let problem: String = problem.into();
         let problem = problem.split_whitespace().collect::<Vec<_>>().join(" ");
-        Self { setting: setting.into(), problem }
+        Self {
+            setting: setting.into(),
+            problem,
+        }
     }
 }
 
@@ -196,12 +199,19 @@ impl Config {
 
     /// Parses and checks a TOML document; `source` names it in errors.
     pub fn from_toml(text: &str, source: &str) -> Result<Self, ConfigError> {
-        let file: FileConfig = toml::from_str(text)
-            .map_err(|e| ConfigError::new(source, format!("{}", e.message())))?;
+        let file: FileConfig = toml::from_str(text).map_err(|e| {
+            let line = e
+                .span()
+                .map(|span| text[..span.start.min(text.len())].lines().count().max(1));
+            match line {
+                Some(line) => ConfigError::new(source, format!("line {line}: {}", e.message())),
+                None => ConfigError::new(source, e.message()),
+            }
+        })?;
         let bind_address = match &file.bind_address {
-            Some(a) => a
-                .parse()
-                .map_err(|_| ConfigError::new("bind_address", format!("`{a}` is not an IP address")))?,
+            Some(a) => a.parse().map_err(|_| {
+                ConfigError::new("bind_address", format!("`{a}` is not an IP address"))
+            })?,
             None => IpAddr::from([127, 0, 0, 1]),
         };
         let public_url = file
@@ -233,21 +243,26 @@ impl Config {
         let mut config = match &env.config_file {
             Some(path) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    ConfigError::new("DEVIDP_CONFIG", format!("cannot read {}: {e}", path.display()))
+                    ConfigError::new(
+                        "DEVIDP_CONFIG",
+                        format!("cannot read {}: {e}", path.display()),
+                    )
                 })?;
                 Self::from_toml(&text, &format!("DEVIDP_CONFIG ({})", path.display()))?
             }
             None => Self::builtin()?,
         };
         if let Some(port) = &env.port {
-            config.port = port
-                .trim()
-                .parse()
-                .map_err(|_| ConfigError::new("DEVIDP_PORT", format!("`{port}` is not a port number")))?;
+            config.port = port.trim().parse().map_err(|_| {
+                ConfigError::new("DEVIDP_PORT", format!("`{port}` is not a port number"))
+            })?;
         }
         if let Some(addr) = &env.bind_address {
             config.bind_address = addr.trim().parse().map_err(|_| {
-                ConfigError::new("DEVIDP_BIND_ADDRESS", format!("`{addr}` is not an IP address"))
+                ConfigError::new(
+                    "DEVIDP_BIND_ADDRESS",
+                    format!("`{addr}` is not an IP address"),
+                )
             })?;
         }
         if let Some(url) = &env.public_url {
@@ -275,7 +290,7 @@ impl Config {
             .any(|u| DEV_SECRETS.contains(&u.password.as_str()));
         if daemon_secret || user_password {
             return Err(ConfigError::new(
-                "bind_address",
+                "bind_address (DEVIDP_BIND_ADDRESS)",
                 format!(
                     "{} is not loopback, and the configuration contains the built-in development secrets; \
                      replace them (DEVIDP_CONFIG) or bind 127.0.0.1",
@@ -303,10 +318,17 @@ impl Config {
             return Err(ConfigError::new("tenant.id", "must be a GUID"));
         }
         if t.policies.is_empty() {
-            return Err(ConfigError::new("tenant.policies", "at least one user flow is needed"));
+            return Err(ConfigError::new(
+                "tenant.policies",
+                "at least one user flow is needed",
+            ));
         }
         for p in &t.policies {
-            if p.is_empty() || !p.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+            if p.is_empty()
+                || !p
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+            {
                 return Err(ConfigError::new(
                     "tenant.policies",
                     format!("`{p}` must be letters, digits, `_` and `-`"),
@@ -318,18 +340,27 @@ impl Config {
             ("lifetimes.access_token_seconds", l.access_token_seconds),
             ("lifetimes.id_token_seconds", l.id_token_seconds),
             ("lifetimes.refresh_token_seconds", l.refresh_token_seconds),
-            ("lifetimes.authorization_code_seconds", l.authorization_code_seconds),
+            (
+                "lifetimes.authorization_code_seconds",
+                l.authorization_code_seconds,
+            ),
             ("lifetimes.session_seconds", l.session_seconds),
         ] {
             if v == 0 || v > 366 * 86400 {
-                return Err(ConfigError::new(name, "must be between 1 second and a year"));
+                return Err(ConfigError::new(
+                    name,
+                    "must be between 1 second and a year",
+                ));
             }
         }
         if self.lockout.threshold == 0 {
             return Err(ConfigError::new("lockout.threshold", "must be at least 1"));
         }
         if self.lockout.lock_seconds == 0 {
-            return Err(ConfigError::new("lockout.lock_seconds", "must be at least 1"));
+            return Err(ConfigError::new(
+                "lockout.lock_seconds",
+                "must be at least 1",
+            ));
         }
 
         let mut client_ids = HashSet::new();
@@ -341,10 +372,16 @@ impl Config {
             .chain(self.daemons.iter().map(|d| ("daemons", &d.client_id)));
         for (table, id) in all_ids {
             if id.trim().is_empty() || id.contains(char::is_whitespace) {
-                return Err(ConfigError::new(format!("{table}.client_id"), "must not be empty or contain spaces"));
+                return Err(ConfigError::new(
+                    format!("{table}.client_id"),
+                    "must not be empty or contain spaces",
+                ));
             }
             if !client_ids.insert(id.to_ascii_lowercase()) {
-                return Err(ConfigError::new(format!("{table}.client_id"), format!("`{id}` is registered twice")));
+                return Err(ConfigError::new(
+                    format!("{table}.client_id"),
+                    format!("`{id}` is registered twice"),
+                ));
             }
         }
 
@@ -358,7 +395,10 @@ impl Config {
             }
             for s in &api.scopes {
                 if s.is_empty() || s.contains(char::is_whitespace) || s.contains('/') {
-                    return Err(ConfigError::new("apis.scopes", format!("`{s}` is not a scope name")));
+                    return Err(ConfigError::new(
+                        "apis.scopes",
+                        format!("`{s}` is not a scope name"),
+                    ));
                 }
                 exposed.insert(api.scope_uri(s));
             }
@@ -372,8 +412,12 @@ impl Config {
                 ));
             }
             for uri in spa.redirect_uris.iter().chain(spa.post_logout_uris()) {
-                let parsed = Url::parse(uri)
-                    .map_err(|_| ConfigError::new("spas.redirect_uris", format!("`{uri}` is not an absolute URL")))?;
+                let parsed = Url::parse(uri).map_err(|_| {
+                    ConfigError::new(
+                        "spas.redirect_uris",
+                        format!("`{uri}` is not an absolute URL"),
+                    )
+                })?;
                 if parsed.fragment().is_some() || !matches!(parsed.scheme(), "http" | "https") {
                     return Err(ConfigError::new(
                         "spas.redirect_uris",
@@ -399,13 +443,19 @@ impl Config {
                 ));
             }
             for grant in &daemon.app_roles {
-                let api = self.apis.iter().find(|a| a.client_id.eq_ignore_ascii_case(&grant.api));
+                let api = self
+                    .apis
+                    .iter()
+                    .find(|a| a.client_id.eq_ignore_ascii_case(&grant.api));
                 match api {
                     Some(api) if api.app_roles.contains(&grant.role) => {}
                     Some(_) => {
                         return Err(ConfigError::new(
                             "daemons.app_roles",
-                            format!("role `{}` is not defined by API `{}`", grant.role, grant.api),
+                            format!(
+                                "role `{}` is not defined by API `{}`",
+                                grant.role, grant.api
+                            ),
                         ));
                     }
                     None => {
@@ -421,16 +471,28 @@ impl Config {
         let mut emails = HashSet::new();
         for user in &self.users {
             if !password::plausible_email(&user.email) {
-                return Err(ConfigError::new("users.email", format!("`{}` is not an email address", user.email)));
+                return Err(ConfigError::new(
+                    "users.email",
+                    format!("`{}` is not an email address", user.email),
+                ));
             }
             if !emails.insert(user.email.to_ascii_lowercase()) {
-                return Err(ConfigError::new("users.email", format!("`{}` is listed twice", user.email)));
+                return Err(ConfigError::new(
+                    "users.email",
+                    format!("`{}` is listed twice", user.email),
+                ));
             }
             if let Err(problem) = password::check_rules(&user.password) {
-                return Err(ConfigError::new("users.password", format!("{}: {problem}", user.email)));
+                return Err(ConfigError::new(
+                    "users.password",
+                    format!("{}: {problem}", user.email),
+                ));
             }
             if password::check_display_name(&user.display_name).is_err() {
-                return Err(ConfigError::new("users.display_name", format!("{}: 1 to 100 characters", user.email)));
+                return Err(ConfigError::new(
+                    "users.display_name",
+                    format!("{}: 1 to 100 characters", user.email),
+                ));
             }
         }
         Ok(())
@@ -440,8 +502,14 @@ impl Config {
 fn parse_public_url(setting: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim())
         .map_err(|_| ConfigError::new(setting, format!("`{value}` is not an absolute URL")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(setting, "must be an http(s) URL without query or fragment"));
+    if !matches!(url.scheme(), "http" | "https")
+        || url.query().is_some()
+        || url.fragment().is_some()
+    {
+        return Err(ConfigError::new(
+            setting,
+            "must be an http(s) URL without query or fragment",
+        ));
     }
     Ok(url)
 }
@@ -458,7 +526,10 @@ mod tests {
         assert_eq!(c.tenant.domain(), "devtenant.onmicrosoft.com");
         assert_eq!(c.tenant.policies, ["B2C_1_signupsignin"]);
         assert_eq!(c.spas[0].client_id, "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b");
-        assert_eq!(c.apis[0].scope_uri("accessapp"), "https://devtenant.onmicrosoft.com/hello-api/accessapp");
+        assert_eq!(
+            c.apis[0].scope_uri("accessapp"),
+            "https://devtenant.onmicrosoft.com/hello-api/accessapp"
+        );
         assert_eq!(c.lifetimes.access_token_seconds, 3600);
     }
 
@@ -473,12 +544,23 @@ mod tests {
         assert_eq!(c.port, 0);
         assert_eq!(c.data_dir, PathBuf::from("/tmp/x"));
 
-        let env = EnvOverrides { bind_address: Some("0.0.0.0".into()), ..Default::default() };
+        let env = EnvOverrides {
+            bind_address: Some("0.0.0.0".into()),
+            ..Default::default()
+        };
         let err = Config::load(&env).unwrap_err().to_string();
-        assert!(err.starts_with("bind_address:"), "{err}");
+        assert!(err.starts_with("bind_address (DEVIDP_BIND_ADDRESS):"), "{err}");
 
-        let env = EnvOverrides { port: Some("seventy".into()), ..Default::default() };
-        assert!(Config::load(&env).unwrap_err().to_string().starts_with("DEVIDP_PORT:"));
+        let env = EnvOverrides {
+            port: Some("seventy".into()),
+            ..Default::default()
+        };
+        assert!(
+            Config::load(&env)
+                .unwrap_err()
+                .to_string()
+                .starts_with("DEVIDP_PORT:")
+        );
     }
 
     #[test]

@@ -61,10 +61,21 @@ pub async fn by_policy_path(
 
 /// The policy named by `?p=`; without it (the issuer-relative form, `{iss}.well-known/…`) the
 /// first configured policy.
-fn query_policy(state: &AppState, tenant: &str, query: &HashMap<String, String>) -> Result<String, Response> {
-    let first = state.config.tenant.policies.first().cloned().unwrap_or_default();
+fn query_policy(
+    state: &AppState,
+    tenant: &str,
+    query: &HashMap<String, String>,
+) -> (String, Option<String>) {
+    let first = state
+        .config
+        .tenant
+        .policies
+        .first()
+        .cloned()
+        .unwrap_or_default();
     let name = query.get("p").cloned().unwrap_or(first);
-    state.resolve(tenant, &name).ok_or_else(|| not_found(&format!("{tenant}?p={name}")))
+    let resolved = state.resolve(tenant, &name);
+    (format!("{tenant}?p={name}"), resolved)
 }
 
 /// `/{tenant}/v2.0/.well-known/openid-configuration?p={policy}`
@@ -74,8 +85,8 @@ pub async fn by_query(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     match query_policy(&state, &tenant, &query) {
-        Ok(policy) => document(&state, &policy),
-        Err(response) => response,
+        (_, Some(policy)) => document(&state, &policy),
+        (asked, None) => not_found(&asked),
     }
 }
 
@@ -90,7 +101,10 @@ async fn keys(state: &Arc<AppState>) -> Response {
 }
 
 /// `/{tenant}/{policy}/discovery/v2.0/keys`
-pub async fn jwks(State(state): State<Arc<AppState>>, Path((tenant, policy)): Path<(String, String)>) -> Response {
+pub async fn jwks(
+    State(state): State<Arc<AppState>>,
+    Path((tenant, policy)): Path<(String, String)>,
+) -> Response {
     if state.resolve(&tenant, &policy).is_none() {
         return not_found(&format!("{tenant}/{policy}"));
     }
@@ -104,7 +118,7 @@ pub async fn jwks_by_query(
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     match query_policy(&state, &tenant, &query) {
-        Ok(_) => keys(&state).await,
-        Err(response) => response,
+        (_, Some(_)) => keys(&state).await,
+        (asked, None) => not_found(&asked),
     }
 }

@@ -84,15 +84,22 @@ impl KeyRing {
         let mut published = Vec::with_capacity(keys.len());
         let mut signer = None;
         for stored in keys {
-            let pair = KeyPair::from_pkcs8(&stored.pkcs8)
-                .map_err(|e| KeyError::Crypto(format!("stored key {} does not load: {e}", stored.kid)))?;
+            let pair = KeyPair::from_pkcs8(&stored.pkcs8).map_err(|e| {
+                KeyError::Crypto(format!("stored key {} does not load: {e}", stored.kid))
+            })?;
             published.push(public_jwk(&stored.kid, &pair, stored.created_at));
             if signer.is_none() {
-                signer = Some(SigningKey { kid: stored.kid.clone(), pair });
+                signer = Some(SigningKey {
+                    kid: stored.kid.clone(),
+                    pair,
+                });
             }
         }
         let signer = signer.ok_or_else(|| KeyError::Crypto("no published signing key".into()))?;
-        Ok(Self { signer, jwks: published })
+        Ok(Self {
+            signer,
+            jwks: published,
+        })
     }
 }
 
@@ -111,7 +118,8 @@ fn public_jwk(kid: &str, pair: &KeyPair, nbf: i64) -> Jwk {
 
 /// Generates a 2048-bit RSA key; its `kid` is the RFC 7638 thumbprint of the public key.
 pub fn generate(now: i64) -> Result<StoredKey, KeyError> {
-    let pair = KeyPair::generate(KeySize::Rsa2048).map_err(|_| KeyError::Crypto("RSA key generation failed".into()))?;
+    let pair = KeyPair::generate(KeySize::Rsa2048)
+        .map_err(|_| KeyError::Crypto("RSA key generation failed".into()))?;
     let pkcs8 = pair
         .as_der()
         .map_err(|_| KeyError::Crypto("key encoding failed".into()))?
@@ -120,7 +128,11 @@ pub fn generate(now: i64) -> Result<StoredKey, KeyError> {
     let jwk = public_jwk("", &pair, now);
     let thumbprint_input = format!(r#"{{"e":"{}","kty":"RSA","n":"{}"}}"#, jwk.e, jwk.n);
     let kid = B64.encode(Sha256::digest(thumbprint_input.as_bytes()));
-    Ok(StoredKey { kid, pkcs8, created_at: now })
+    Ok(StoredKey {
+        kid,
+        pkcs8,
+        created_at: now,
+    })
 }
 
 /// Adds a new signing key to the store; running servers switch to it on their next request.
@@ -146,7 +158,10 @@ impl Keys {
             stored = store.active_keys()?;
         }
         let ring = Arc::new(KeyRing::from_stored(&stored)?);
-        Ok(Self { store, current: RwLock::new((version, ring)) })
+        Ok(Self {
+            store,
+            current: RwLock::new((version, ring)),
+        })
     }
 
     /// The current ring. Costs one `PRAGMA data_version` on a blocking thread; reloads only

@@ -90,15 +90,29 @@ impl AppState {
         let secure_cookies = base_url.starts_with("https://");
 
         let dir = &config.data_dir;
-        std::fs::create_dir_all(dir).map_err(|e| StartError::DataDir(format!("{}: {e}", dir.display())))?;
+        if dir.exists() && !dir.is_dir() {
+            return Err(StartError::DataDir(format!("{} is not a directory", dir.display())));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| StartError::DataDir(format!("{}: {e}", dir.display())))?;
         let store = Arc::new(
             Store::open(dir).map_err(|e| StartError::DataDir(format!("{}: {e}", dir.display())))?,
         );
-        let keys = Arc::new(Keys::load(Arc::clone(&store), now()).map_err(|e| StartError::Keys(e.to_string()))?);
+        let keys = Arc::new(
+            Keys::load(Arc::clone(&store), now()).map_err(|e| StartError::Keys(e.to_string()))?,
+        );
         seed_users(&config, &store)?;
         let decoy_hash = password::hash("decoy password for unknown accounts")
             .map_err(|e| StartError::Users(e.to_string()))?;
-        Ok(Self { config, base_url, issuer, store, keys, decoy_hash, secure_cookies })
+        Ok(Self {
+            config,
+            base_url,
+            issuer,
+            store,
+            keys,
+            decoy_hash,
+            secure_cookies,
+        })
     }
 
     /// The configured policy matching `name` case-insensitively (B2C does; MSAL lowercases).
@@ -165,9 +179,14 @@ fn seed_users(config: &Config, store: &Store) -> Result<(), StartError> {
             id: uuid::Uuid::new_v4().to_string(),
             email: seed.email.clone(),
             display_name: seed.display_name.trim().to_owned(),
-            password_hash: password::hash(&seed.password).map_err(|e| StartError::Users(e.to_string()))?,
+            password_hash: password::hash(&seed.password)
+                .map_err(|e| StartError::Users(e.to_string()))?,
         };
-        if store.insert_user(&user, now()).map_err(|e| StartError::DataDir(e.to_string()))? == Inserted::Created {
+        if store
+            .insert_user(&user, now())
+            .map_err(|e| StartError::DataDir(e.to_string()))?
+            == Inserted::Created
+        {
             tracing::info!(email = %seed.email, "seeded user");
         }
     }
@@ -190,9 +209,18 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/tfp/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
             get(discovery::by_policy_path),
         )
-        .route("/{tenant}/{policy}/discovery/v2.0/keys", get(discovery::jwks))
-        .route("/{tenant}/discovery/v2.0/keys", get(discovery::jwks_by_query))
-        .route("/{tenant}/{policy}/oauth2/v2.0/token", post(token::by_policy))
+        .route(
+            "/{tenant}/{policy}/discovery/v2.0/keys",
+            get(discovery::jwks),
+        )
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(discovery::jwks_by_query),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/token",
+            post(token::by_policy),
+        )
         // Entra's tenant-level token endpoint, which seed 004's daemon calls.
         .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
         .route(
@@ -210,8 +238,14 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/{tenant}/{policy}/oauth2/v2.0/authorize/signup",
             get(authorize::sign_up_page).post(authorize::sign_up),
         )
-        .route("/{tenant}/{policy}/oauth2/v2.0/authorize/forgot", get(authorize::forgot_password))
-        .route("/{tenant}/{policy}/oauth2/v2.0/authorize/cancel", get(authorize::cancel))
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/forgot",
+            get(authorize::forgot_password),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/cancel",
+            get(authorize::cancel),
+        )
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/logout",
             get(logout::logout).post(logout::logout),
@@ -238,14 +272,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
-    let local = listener.local_addr().map_err(|e| StartError::Listener(e.to_string()))?;
+    let local = listener
+        .local_addr()
+        .map_err(|e| StartError::Listener(e.to_string()))?;
     // Key generation and password hashing are slow: keep them off the async workers.
     let state = tokio::task::spawn_blocking(move || AppState::new(config, local))
         .await
         .map_err(|e| StartError::Listener(e.to_string()))??;
     serve_state(Arc::new(state), listener, shutdown).await
 }
-
 
 /// Serves an already-built state (lets callers report start-up errors before serving).
 pub async fn serve_state(

@@ -40,7 +40,10 @@ mod tests {
 
     #[test]
     fn locks_grow() {
-        let policy = Lockout { threshold: 2, lock_seconds: 60 };
+        let policy = Lockout {
+            threshold: 2,
+            lock_seconds: 60,
+        };
         let mut f = Failures::default();
         f.count += 1;
         f = after_failure(&policy, 1000)(f);

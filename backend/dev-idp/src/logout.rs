@@ -23,23 +23,42 @@ pub async fn logout(
         return pages::not_found().await;
     }
     // Parameters come in the query (GET) or the form body (POST).
-    let raw = if body.is_empty() { query.unwrap_or_default().into_bytes() } else { body.to_vec() };
+    let raw = if body.is_empty() {
+        query.unwrap_or_default().into_bytes()
+    } else {
+        body.to_vec()
+    };
     let params = match parse_params(&raw) {
         Ok(p) => p,
-        Err(message) => return pages::error(StatusCode::BAD_REQUEST, "Sign-out request refused", &message),
+        Err(message) => {
+            return pages::error(
+                StatusCode::BAD_REQUEST,
+                "Sign-out request refused",
+                &message,
+            );
+        }
     };
     let clear = match session::end(&state, &headers).await {
         Ok(cookie) => cookie,
         Err(e) => {
             tracing::error!(error = %e, "ending session failed");
-            return pages::error(StatusCode::INTERNAL_SERVER_ERROR, "Something went wrong", "Please try again.");
+            return pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "Please try again.",
+            );
         }
     };
     let with_cookie = |mut response: Response| {
-        response.headers_mut().append(header::SET_COOKIE, clear.clone());
+        response
+            .headers_mut()
+            .append(header::SET_COOKIE, clear.clone());
         response
     };
-    let Some(target) = params.get("post_logout_redirect_uri").filter(|u| !u.is_empty()) else {
+    let Some(target) = params
+        .get("post_logout_redirect_uri")
+        .filter(|u| !u.is_empty())
+    else {
         return with_cookie(pages::html(StatusCode::OK, pages::signed_out()));
     };
     // Registered for the named client, or for any SPA when the request names none.

@@ -61,7 +61,10 @@ fn with_store(config: &Config, f: impl FnOnce(&Store) -> Result<(), String>) -> 
 }
 
 fn serve(config: Config) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => return fail(format!("runtime: {e}")),
     };
@@ -80,7 +83,13 @@ fn serve(config: Config) -> ExitCode {
             Ok(Err(e)) => return fail(e),
             Err(e) => return fail(format!("start-up: {e}")),
         };
-        let policy = state.config.tenant.policies.first().cloned().unwrap_or_default();
+        let policy = state
+            .config
+            .tenant
+            .policies
+            .first()
+            .cloned()
+            .unwrap_or_default();
         println!(
             "dev-idp listening on {} — discovery: {}/v2.0/.well-known/openid-configuration",
             state.base_url,

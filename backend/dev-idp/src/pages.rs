@@ -58,28 +58,47 @@ fn document(title: &str, body: &str) -> String {
 pub fn html(status: StatusCode, body: String) -> Response {
     let mut response = (status, body).into_response();
     let h = response.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     // No `form-action`: Chrome applies it to the redirect after a post, which goes to the app.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'"),
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
+        ),
     );
-    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
     response
 }
 
 fn hidden_inputs(fields: &[(String, String)]) -> String {
     fields
         .iter()
-        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", escape(k), escape(v)))
+        .map(|(k, v)| {
+            format!(
+                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+                escape(k),
+                escape(v)
+            )
+        })
         .collect()
 }
 
 fn error_box(error: Option<&str>) -> String {
     error
-        .map(|e| format!("<div class=\"error\" role=\"alert\" id=\"error\">{}</div>", escape(e)))
+        .map(|e| {
+            format!(
+                "<div class=\"error\" role=\"alert\" id=\"error\">{}</div>",
+                escape(e)
+            )
+        })
         .unwrap_or_default()
 }
 
@@ -166,5 +185,9 @@ pub fn signed_out() -> String {
 }
 
 pub async fn not_found() -> Response {
-    error(StatusCode::NOT_FOUND, "Not found", "There is nothing at this address.")
+    error(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "There is nothing at this address.",
+    )
 }

@@ -30,12 +30,17 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
     let mut scopes: Vec<String> = Vec::new();
     let mut api: Option<(&ApiApp, Vec<String>)> = None;
     for raw in requested.split_whitespace() {
-        let canonical = if let Some(oidc) = OIDC_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw)) {
+        let canonical = if let Some(oidc) = OIDC_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw))
+        {
             (*oidc).to_owned()
         } else if raw.eq_ignore_ascii_case(&spa.client_id) {
             spa.client_id.clone()
         } else {
-            let Some(permission) = spa.api_permissions.iter().find(|p| p.eq_ignore_ascii_case(raw)) else {
+            let Some(permission) = spa
+                .api_permissions
+                .iter()
+                .find(|p| p.eq_ignore_ascii_case(raw))
+            else {
                 return Err(format!(
                     "The scope '{raw}' is not exposed to application '{}' by its registration.",
                     spa.client_id

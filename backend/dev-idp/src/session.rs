@@ -28,7 +28,10 @@ pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> Header
 }
 
 /// The signed-in session carried by the request's cookie, if still valid.
-pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Session>, crate::store::StoreError> {
+pub async fn current(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<Session>, crate::store::StoreError> {
     let Some(id) = cookie(headers, COOKIE) else {
         return Ok(None);
     };
@@ -37,20 +40,32 @@ pub async fn current(state: &AppState, headers: &HeaderMap) -> Result<Option<Ses
 }
 
 /// Starts a session for `user_id`; returns the `Set-Cookie` header to send.
-pub async fn start(state: &AppState, user_id: &str) -> Result<(Session, HeaderValue), crate::store::StoreError> {
+pub async fn start(
+    state: &AppState,
+    user_id: &str,
+) -> Result<(Session, HeaderValue), crate::store::StoreError> {
     let id = random_token();
     let lifetime = state.config.lifetimes.session_seconds;
-    let session = Session { user_id: user_id.to_owned(), auth_time: now() };
+    let session = Session {
+        user_id: user_id.to_owned(),
+        auth_time: now(),
+    };
     let (hash, stored) = (secret_hash(&id), session.clone());
     state
         .store
         .run(move |s| s.create_session(&hash, &stored, now() + lifetime as i64))
         .await?;
-    Ok((session, set_cookie(COOKIE, &id, lifetime, state.secure_cookies)))
+    Ok((
+        session,
+        set_cookie(COOKIE, &id, lifetime, state.secure_cookies),
+    ))
 }
 
 /// Ends the request's session; returns the `Set-Cookie` header that clears the cookie.
-pub async fn end(state: &AppState, headers: &HeaderMap) -> Result<HeaderValue, crate::store::StoreError> {
+pub async fn end(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<HeaderValue, crate::store::StoreError> {
     if let Some(id) = cookie(headers, COOKIE) {
         let hash = secret_hash(&id);
         state.store.run(move |s| s.delete_session(&hash)).await?;

@@ -168,10 +168,15 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
-    fn with<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+    fn with<T>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
+    ) -> Result<T, StoreError> {
         let mut conn = self.conn.lock().map_err(|_| StoreError::Poisoned)?;
         Ok(f(&mut conn)?)
     }
@@ -201,9 +206,19 @@ impl Store {
             let n = c.execute(
                 "INSERT INTO users (id, email, display_name, password_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(email) DO NOTHING",
-                params![user.id, user.email, user.display_name, user.password_hash, now],
+                params![
+                    user.id,
+                    user.email,
+                    user.display_name,
+                    user.password_hash,
+                    now
+                ],
             )?;
-            Ok(if n == 1 { Inserted::Created } else { Inserted::EmailTaken })
+            Ok(if n == 1 {
+                Inserted::Created
+            } else {
+                Inserted::EmailTaken
+            })
         })
     }
 
@@ -216,7 +231,8 @@ impl Store {
     }
 
     fn user_where(&self, condition: &str, value: &str) -> Result<Option<User>, StoreError> {
-        let sql = format!("SELECT id, email, display_name, password_hash FROM users WHERE {condition}");
+        let sql =
+            format!("SELECT id, email, display_name, password_hash FROM users WHERE {condition}");
         self.with(|c| {
             c.query_row(&sql, [value], |r| {
                 Ok(User {
@@ -241,7 +257,13 @@ impl Store {
             Ok(c.query_row(
                 "SELECT count, locks, locked_until FROM signin_failures WHERE name = ?1",
                 [name],
-                |r| Ok(Failures { count: r.get(0)?, locks: r.get(1)?, locked_until: r.get(2)? }),
+                |r| {
+                    Ok(Failures {
+                        count: r.get(0)?,
+                        locks: r.get(1)?,
+                        locked_until: r.get(2)?,
+                    })
+                },
             )
             .optional()?
             .unwrap_or_default())
@@ -277,12 +299,20 @@ impl Store {
     }
 
     pub fn clear_failures(&self, name: &str) -> Result<(), StoreError> {
-        self.with(|c| c.execute("DELETE FROM signin_failures WHERE name = ?1", [name]).map(drop))
+        self.with(|c| {
+            c.execute("DELETE FROM signin_failures WHERE name = ?1", [name])
+                .map(drop)
+        })
     }
 
     // --- sessions ---
 
-    pub fn create_session(&self, hash: &str, session: &Session, expires_at: i64) -> Result<(), StoreError> {
+    pub fn create_session(
+        &self,
+        hash: &str,
+        session: &Session,
+        expires_at: i64,
+    ) -> Result<(), StoreError> {
         self.with(|c| {
             c.execute(
                 "INSERT INTO sessions (hash, user_id, auth_time, expires_at) VALUES (?1, ?2, ?3, ?4)",
@@ -297,14 +327,22 @@ impl Store {
             c.query_row(
                 "SELECT user_id, auth_time FROM sessions WHERE hash = ?1 AND expires_at > ?2",
                 params![hash, now],
-                |r| Ok(Session { user_id: r.get(0)?, auth_time: r.get(1)? }),
+                |r| {
+                    Ok(Session {
+                        user_id: r.get(0)?,
+                        auth_time: r.get(1)?,
+                    })
+                },
             )
             .optional()
         })
     }
 
     pub fn delete_session(&self, hash: &str) -> Result<(), StoreError> {
-        self.with(|c| c.execute("DELETE FROM sessions WHERE hash = ?1", [hash]).map(drop))
+        self.with(|c| {
+            c.execute("DELETE FROM sessions WHERE hash = ?1", [hash])
+                .map(drop)
+        })
     }
 
     // --- authorization codes ---
@@ -364,7 +402,10 @@ impl Store {
                 None => Redemption::Unknown,
                 Some((_, true)) => {
                     tx.execute("UPDATE codes SET revoked = 1 WHERE hash = ?1", [hash])?;
-                    tx.execute("UPDATE families SET revoked = 1 WHERE origin_code = ?1", [hash])?;
+                    tx.execute(
+                        "UPDATE families SET revoked = 1 WHERE origin_code = ?1",
+                        [hash],
+                    )?;
                     Redemption::Reused
                 }
                 Some((record, false)) => {
@@ -442,7 +483,10 @@ impl Store {
                 return Ok(Rotation::Invalid);
             };
             if used {
-                tx.execute("UPDATE families SET revoked = 1 WHERE id = ?1", [&family_id])?;
+                tx.execute(
+                    "UPDATE families SET revoked = 1 WHERE id = ?1",
+                    [&family_id],
+                )?;
                 tx.commit()?;
                 return Ok(Rotation::Reused);
             }
@@ -494,7 +538,11 @@ impl Store {
                  ORDER BY created_at DESC, rowid DESC",
             )?;
             let rows = stmt.query_map([], |r| {
-                Ok(StoredKey { kid: r.get(0)?, pkcs8: r.get(1)?, created_at: r.get(2)? })
+                Ok(StoredKey {
+                    kid: r.get(0)?,
+                    pkcs8: r.get(1)?,
+                    created_at: r.get(2)?,
+                })
             })?;
             rows.collect()
         })

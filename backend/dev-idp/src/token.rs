@@ -64,21 +64,45 @@ impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
         let (status, code, description) = match &self {
             Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.as_str()),
-            Self::InvalidClient { description, .. } => (StatusCode::UNAUTHORIZED, "invalid_client", description.as_str()),
+            Self::InvalidClient { description, .. } => (
+                StatusCode::UNAUTHORIZED,
+                "invalid_client",
+                description.as_str(),
+            ),
             Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.as_str()),
-            Self::UnauthorizedClient(d) => (StatusCode::BAD_REQUEST, "unauthorized_client", d.as_str()),
-            Self::UnsupportedGrantType(d) => (StatusCode::BAD_REQUEST, "unsupported_grant_type", d.as_str()),
+            Self::UnauthorizedClient(d) => {
+                (StatusCode::BAD_REQUEST, "unauthorized_client", d.as_str())
+            }
+            Self::UnsupportedGrantType(d) => (
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                d.as_str(),
+            ),
             Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.as_str()),
             Self::Server(detail) => {
                 tracing::error!(%detail, "token endpoint failed");
-                (StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The server had a problem; try again.")
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "The server had a problem; try again.",
+                )
             }
         };
-        let mut response = (status, Json(ErrorBody { error: code, error_description: description })).into_response();
+        let mut response = (
+            status,
+            Json(ErrorBody {
+                error: code,
+                error_description: description,
+            }),
+        )
+            .into_response();
         let headers = response.headers_mut();
         no_store(headers);
         if matches!(self, Self::InvalidClient { basic: true, .. }) {
-            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"dev-idp\""));
+            headers.insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"dev-idp\""),
+            );
         }
         response
     }
@@ -139,13 +163,20 @@ fn authenticate<'a>(
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic ").or_else(|| v.strip_prefix("basic ")));
-    let invalid = |basic: bool, description: &str| TokenError::InvalidClient { description: description.into(), basic };
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let invalid = |basic: bool, description: &str| TokenError::InvalidClient {
+        description: description.into(),
+        basic,
+    };
     let (client_id, secret, via_basic) = match basic {
         Some(encoded) => {
             if form.contains_key("client_secret") {
                 return Err(TokenError::InvalidRequest(
-                    "Use one client authentication method, not both Basic and client_secret.".into(),
+                    "Use one client authentication method, not both Basic and client_secret."
+                        .into(),
                 ));
             }
             let decoded = STANDARD
@@ -165,15 +196,19 @@ fn authenticate<'a>(
             };
             let id = unescape(id);
             if form.get("client_id").is_some_and(|f| *f != id) {
-                return Err(TokenError::InvalidRequest("client_id differs from the Basic credentials.".into()));
+                return Err(TokenError::InvalidRequest(
+                    "client_id differs from the Basic credentials.".into(),
+                ));
             }
             (id, Some(unescape(secret)), true)
         }
         None => {
-            let id = form
-                .get("client_id")
-                .cloned()
-                .ok_or_else(|| invalid(false, "The request has no client_id and no client authentication."))?;
+            let id = form.get("client_id").cloned().ok_or_else(|| {
+                invalid(
+                    false,
+                    "The request has no client_id and no client authentication.",
+                )
+            })?;
             (id, form.get("client_secret").cloned(), false)
         }
     };
@@ -191,13 +226,29 @@ fn authenticate<'a>(
             _ => Err(invalid(via_basic, "The client id or secret is not valid.")),
         };
     }
-    if let Some(spa) = state.config.spas.iter().find(|s| s.client_id.eq_ignore_ascii_case(&client_id)) {
+    if let Some(spa) = state
+        .config
+        .spas
+        .iter()
+        .find(|s| s.client_id.eq_ignore_ascii_case(&client_id))
+    {
         return Ok(Client::Spa(spa));
     }
-    if state.config.daemons.iter().any(|d| d.client_id.eq_ignore_ascii_case(&client_id)) {
-        return Err(invalid(false, "This confidential client must authenticate with its secret."));
+    if state
+        .config
+        .daemons
+        .iter()
+        .any(|d| d.client_id.eq_ignore_ascii_case(&client_id))
+    {
+        return Err(invalid(
+            false,
+            "This confidential client must authenticate with its secret.",
+        ));
     }
-    Err(invalid(false, &format!("The application '{client_id}' is not registered in this tenant.")))
+    Err(invalid(
+        false,
+        &format!("The application '{client_id}' is not registered in this tenant."),
+    ))
 }
 
 /// `POST /{tenant}/{policy}/oauth2/v2.0/token`
@@ -207,9 +258,11 @@ pub async fn by_policy(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TokenError> {
-    let policy = state
-        .resolve(&tenant, &policy)
-        .ok_or_else(|| TokenError::InvalidRequest(format!("The tenant or user flow '{tenant}/{policy}' does not exist.")))?;
+    let policy = state.resolve(&tenant, &policy).ok_or_else(|| {
+        TokenError::InvalidRequest(format!(
+            "The tenant or user flow '{tenant}/{policy}' does not exist."
+        ))
+    })?;
     handle(&state, Some(policy), &headers, &body).await
 }
 
@@ -221,7 +274,9 @@ pub async fn by_tenant(
     body: Bytes,
 ) -> Result<Response, TokenError> {
     if !state.is_tenant(&tenant) {
-        return Err(TokenError::InvalidRequest(format!("The tenant '{tenant}' does not exist.")));
+        return Err(TokenError::InvalidRequest(format!(
+            "The tenant '{tenant}' does not exist."
+        )));
     }
     handle(&state, None, &headers, &body).await
 }
@@ -248,9 +303,13 @@ async fn handle(
         .ok_or_else(|| TokenError::InvalidRequest("The request has no grant_type.".into()))?;
     let client = authenticate(state, headers, &form)?;
     let response = match (grant_type.as_str(), client) {
-        ("authorization_code", Client::Spa(spa)) => authorization_code(state, spa, policy, &form).await?,
+        ("authorization_code", Client::Spa(spa)) => {
+            authorization_code(state, spa, policy, &form).await?
+        }
         ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
-        ("client_credentials", Client::Daemon(daemon)) => client_credentials(state, daemon, &form).await?,
+        ("client_credentials", Client::Daemon(daemon)) => {
+            client_credentials(state, daemon, &form).await?
+        }
         ("authorization_code" | "refresh_token", Client::Daemon(_)) => {
             return Err(TokenError::UnauthorizedClient(format!(
                 "This confidential client is registered for client_credentials only, not {grant_type}."
@@ -262,7 +321,9 @@ async fn handle(
             ));
         }
         (other, _) => {
-            return Err(TokenError::UnsupportedGrantType(format!("The grant_type '{other}' is not supported.")));
+            return Err(TokenError::UnsupportedGrantType(format!(
+                "The grant_type '{other}' is not supported."
+            )));
         }
     };
     Ok(response.into_response())
@@ -297,7 +358,9 @@ async fn authorization_code(
     let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
         Redemption::Valid(record) => record,
         Redemption::Unknown => {
-            return Err(TokenError::InvalidGrant("The authorization code is not valid.".into()));
+            return Err(TokenError::InvalidGrant(
+                "The authorization code is not valid.".into(),
+            ));
         }
         Redemption::Reused => {
             tracing::warn!("authorization code reused; its grant is revoked");
@@ -309,10 +372,14 @@ async fn authorization_code(
     };
     let now = now();
     if record.expires_at <= now {
-        return Err(TokenError::InvalidGrant("AADB2C90080: The authorization code has expired.".into()));
+        return Err(TokenError::InvalidGrant(
+            "AADB2C90080: The authorization code has expired.".into(),
+        ));
     }
     if record.client_id != spa.client_id {
-        return Err(TokenError::InvalidGrant("The authorization code was issued to another client.".into()));
+        return Err(TokenError::InvalidGrant(
+            "The authorization code was issued to another client.".into(),
+        ));
     }
     if record.redirect_uri != redirect_uri {
         return Err(TokenError::InvalidGrant(
@@ -320,14 +387,17 @@ async fn authorization_code(
         ));
     }
     if policy.as_ref().is_some_and(|p| *p != record.policy) {
-        return Err(TokenError::InvalidGrant("The authorization code was issued by another user flow.".into()));
+        return Err(TokenError::InvalidGrant(
+            "The authorization code was issued by another user flow.".into(),
+        ));
     }
     if !pkce::verify(verifier, &record.code_challenge) {
         return Err(TokenError::InvalidGrant(
             "AADB2C90183: The code_verifier does not match the code_challenge.".into(),
         ));
     }
-    let granted = scope::resolve(&state.config, spa, &record.scopes).map_err(TokenError::InvalidGrant)?;
+    let granted =
+        scope::resolve(&state.config, spa, &record.scopes).map_err(TokenError::InvalidGrant)?;
     let user_id = record.user_id.clone();
     let user = state
         .store
@@ -380,7 +450,12 @@ async fn authorization_code(
     Ok(response)
 }
 
-fn user_response(state: &AppState, granted: &Granted, minted: tokens::Minted, now: i64) -> TokenResponse {
+fn user_response(
+    state: &AppState,
+    granted: &Granted,
+    minted: tokens::Minted,
+    now: i64,
+) -> TokenResponse {
     let lifetimes = &state.config.lifetimes;
     TokenResponse {
         access_token: minted.access_token,
@@ -409,7 +484,11 @@ async fn refresh_token(
         None => None,
     };
     let successor = random_token();
-    let (old_hash, new_hash, client_id) = (secret_hash(presented), secret_hash(&successor), spa.client_id.clone());
+    let (old_hash, new_hash, client_id) = (
+        secret_hash(presented),
+        secret_hash(&successor),
+        spa.client_id.clone(),
+    );
     let now = now();
     let family = match state
         .store
@@ -430,11 +509,15 @@ async fn refresh_token(
         }
     };
     if policy.as_ref().is_some_and(|p| *p != family.policy) {
-        return Err(TokenError::InvalidGrant("The refresh token was issued by another user flow.".into()));
+        return Err(TokenError::InvalidGrant(
+            "The refresh token was issued by another user flow.".into(),
+        ));
     }
     let granted = match requested {
         Some(g) => g,
-        None => scope::resolve(&state.config, spa, &family.scopes).map_err(TokenError::InvalidGrant)?,
+        None => {
+            scope::resolve(&state.config, spa, &family.scopes).map_err(TokenError::InvalidGrant)?
+        }
     };
     let user_id = family.user_id.clone();
     let user = state
@@ -487,11 +570,17 @@ async fn client_credentials(
         .apis
         .iter()
         .find(|a| {
-            a.app_id_uri.trim_end_matches('/').eq_ignore_ascii_case(resource)
+            a.app_id_uri
+                .trim_end_matches('/')
+                .eq_ignore_ascii_case(resource)
                 || a.client_id.eq_ignore_ascii_case(resource)
                 || format!("api://{}", a.client_id).eq_ignore_ascii_case(resource)
         })
-        .ok_or_else(|| TokenError::InvalidScope(format!("No API in this tenant is identified by '{resource}'.")))?;
+        .ok_or_else(|| {
+            TokenError::InvalidScope(format!(
+                "No API in this tenant is identified by '{resource}'."
+            ))
+        })?;
     let roles: Vec<String> = daemon
         .app_roles
         .iter()
@@ -500,7 +589,8 @@ async fn client_credentials(
         .collect();
     let ring = state.keys.ring().await?;
     let now = now();
-    let access_token = tokens::app_token(state, &ring, &daemon.client_id, &api.client_id, &roles, now)?;
+    let access_token =
+        tokens::app_token(state, &ring, &daemon.client_id, &api.client_id, &roles, now)?;
     let lifetime = state.config.lifetimes.access_token_seconds;
     Ok(TokenResponse {
         access_token,

@@ -25,7 +25,12 @@ pub struct Minted {
     pub id_token: Option<String>,
 }
 
-pub fn user_tokens(state: &AppState, ring: &KeyRing, grant: &UserGrant<'_>, now: i64) -> Result<Minted, KeyError> {
+pub fn user_tokens(
+    state: &AppState,
+    ring: &KeyRing,
+    grant: &UserGrant<'_>,
+    now: i64,
+) -> Result<Minted, KeyError> {
     let lifetimes = &state.config.lifetimes;
     let user = grant.user;
     let mut access = json!({
@@ -78,7 +83,10 @@ pub fn user_tokens(state: &AppState, ring: &KeyRing, grant: &UserGrant<'_>, now:
     } else {
         None
     };
-    Ok(Minted { access_token, id_token })
+    Ok(Minted {
+        access_token,
+        id_token,
+    })
 }
 
 /// An app-only token (client credentials): `roles` instead of `scp`, no user.

@@ -25,7 +25,9 @@ fn unauthorized(description: &str) -> Response {
         .into_response();
     let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }

@@ -19,10 +19,15 @@ async fn code_flow_with_rfc7636_pair_issues_b2c_shaped_tokens() {
     let idp = Idp::start(config(dir.path())).await;
     let mut browser = Browser::new();
 
-    let redirect = browser.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    let redirect = browser
+        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     assert_eq!(redirect.status, StatusCode::SEE_OTHER);
     let location = redirect.location();
-    assert!(location.starts_with("http://127.0.0.1:9/callback?"), "{location}");
+    assert!(
+        location.starts_with("http://127.0.0.1:9/callback?"),
+        "{location}"
+    );
     let params = response_params(&location, false);
     assert_eq!(params["state"], "state-123");
     let code = params["code"].clone();
@@ -60,7 +65,10 @@ async fn code_flow_with_rfc7636_pair_issues_b2c_shaped_tokens() {
     assert_eq!(at["name"], "Alice Example");
     assert_eq!(at["emails"], serde_json::json!([ALICE]));
     assert_eq!(at["oid"], at["sub"]);
-    assert_eq!(at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(), 3600);
+    assert_eq!(
+        at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(),
+        3600
+    );
     assert!(at["auth_time"].as_i64().is_some());
     assert!(idp.issuer().ends_with(&format!("/{TENANT_ID}/v2.0/")));
 
@@ -82,12 +90,16 @@ async fn fragment_mode_and_lowercased_authority_work_as_msal_uses_them() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
     let mut browser = Browser::new();
-    let url = idp
-        .authorize_url(&[("response_mode", "fragment")])
-        .replace("/devtenant.onmicrosoft.com/b2c_1_signupsignin/", "/DevTenant.onmicrosoft.com/B2C_1_SignUpSignIn/");
+    let url = idp.authorize_url(&[("response_mode", "fragment")]).replace(
+        "/devtenant.onmicrosoft.com/b2c_1_signupsignin/",
+        "/DevTenant.onmicrosoft.com/B2C_1_SignUpSignIn/",
+    );
     let redirect = browser.sign_in(&idp, &url, ALICE, ALICE_PASSWORD).await;
     let location = redirect.location();
-    assert!(location.starts_with("http://127.0.0.1:9/callback#code="), "{location}");
+    assert!(
+        location.starts_with("http://127.0.0.1:9/callback#code="),
+        "{location}"
+    );
     let params = response_params(&location, true);
     assert_eq!(params["state"], "state-123");
 
@@ -122,11 +134,15 @@ async fn sso_cookie_skips_the_form_and_prompt_controls_it() {
     assert_eq!(p["error"], "login_required");
     assert_eq!(p["state"], "state-123");
 
-    browser.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    browser
+        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     assert!(browser.cookies.contains_key("devidp_session"));
 
     // A second authorize goes straight back with a code.
-    let r = browser.get(&idp.authorize_url(&[("state", "second")])).await;
+    let r = browser
+        .get(&idp.authorize_url(&[("state", "second")]))
+        .await;
     assert_eq!(r.status, StatusCode::FOUND);
     let p = response_params(&r.location(), false);
     assert!(p.contains_key("code"));
@@ -137,7 +153,9 @@ async fn sso_cookie_skips_the_form_and_prompt_controls_it() {
     assert!(response_params(&r.location(), false).contains_key("code"));
 
     // prompt=login shows the form despite the session.
-    let r = browser.get(&idp.authorize_url(&[("prompt", "login")])).await;
+    let r = browser
+        .get(&idp.authorize_url(&[("prompt", "login")]))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     assert!(r.body.contains("id=\"signInName\""));
 
@@ -151,7 +169,9 @@ async fn sso_cookie_skips_the_form_and_prompt_controls_it() {
 async fn login_hint_prefills_the_sign_in_name() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
-    let r = Browser::new().get(&idp.authorize_url(&[("login_hint", "bob@example.com")])).await;
+    let r = Browser::new()
+        .get(&idp.authorize_url(&[("login_hint", "bob@example.com")]))
+        .await;
     assert!(r.body.contains("value=\"bob@example.com\""), "{}", r.body);
     assert!(r.body.contains("<label for=\"signInName\">"));
     assert!(r.body.contains("<label for=\"password\">"));
@@ -175,11 +195,26 @@ async fn untrusted_clients_and_redirects_get_a_page_never_a_redirect() {
         let r = b.get(&url).await;
         assert_eq!(r.status, StatusCode::BAD_REQUEST, "{url}");
         assert!(r.headers.get("location").is_none(), "{url}");
-        assert!(r.headers["content-type"].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/html")
+        );
     }
-    let r = b.get(&idp.authorize_url(&[]).replace("b2c_1_signupsignin", "B2C_1_nope")).await;
+    let r = b
+        .get(
+            &idp.authorize_url(&[])
+                .replace("b2c_1_signupsignin", "B2C_1_nope"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
-    let r = b.get(&idp.authorize_url(&[]).replace("devtenant.onmicrosoft.com", "other.onmicrosoft.com")).await;
+    let r = b
+        .get(
+            &idp.authorize_url(&[])
+                .replace("devtenant.onmicrosoft.com", "other.onmicrosoft.com"),
+        )
+        .await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     idp.stop().await;
 }
@@ -190,15 +225,27 @@ async fn request_errors_are_redirected_with_error_description_and_state() {
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
     let cases: &[(&[(&str, &str)], &str)] = &[
-        (&[("code_challenge", ""), ("code_challenge_method", "")], "invalid_request"),
+        (
+            &[("code_challenge", ""), ("code_challenge_method", "")],
+            "invalid_request",
+        ),
         (&[("code_challenge_method", "plain")], "invalid_request"),
         (&[("code_challenge_method", "")], "invalid_request"),
         (&[("code_challenge", "too-short")], "invalid_request"),
         (&[("response_type", "token")], "unsupported_response_type"),
         (&[("response_type", "")], "invalid_request"),
         (&[("response_mode", "form_post")], "invalid_request"),
-        (&[("scope", "openid https://devtenant.onmicrosoft.com/hello-api/write")], "invalid_scope"),
-        (&[("scope", "openid https://other.example/api/read")], "invalid_scope"),
+        (
+            &[(
+                "scope",
+                "openid https://devtenant.onmicrosoft.com/hello-api/write",
+            )],
+            "invalid_scope",
+        ),
+        (
+            &[("scope", "openid https://other.example/api/read")],
+            "invalid_scope",
+        ),
         (&[("scope", "")], "invalid_scope"),
     ];
     for (extra, expected) in cases {
@@ -212,15 +259,30 @@ async fn request_errors_are_redirected_with_error_description_and_state() {
         assert_eq!(p["state"], "state-123");
     }
     // Errors honour fragment mode too.
-    let r = b.get(&idp.authorize_url(&[("response_mode", "fragment"), ("code_challenge_method", "plain")])).await;
-    assert_eq!(response_params(&r.location(), true)["error"], "invalid_request");
+    let r = b
+        .get(&idp.authorize_url(&[
+            ("response_mode", "fragment"),
+            ("code_challenge_method", "plain"),
+        ]))
+        .await;
+    assert_eq!(
+        response_params(&r.location(), true)["error"],
+        "invalid_request"
+    );
     idp.stop().await;
 }
 
 async fn fresh_code(idp: &Idp, browser: &mut Browser) -> String {
     let r = browser.get(&idp.authorize_url(&[])).await;
     let location = if r.status == StatusCode::OK {
-        browser.submit(&idp.base, &r.body, &[("signInName", ALICE), ("password", ALICE_PASSWORD)]).await.location()
+        browser
+            .submit(
+                &idp.base,
+                &r.body,
+                &[("signInName", ALICE), ("password", ALICE_PASSWORD)],
+            )
+            .await
+            .location()
     } else {
         r.location()
     };
@@ -253,7 +315,15 @@ async fn codes_are_single_use_and_a_reuse_revokes_what_they_issued() {
     assert_eq!(again.json()["error"], "invalid_grant");
 
     // The refresh token issued from the reused code no longer works.
-    let r = token(&idp, &[("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", &refresh)]).await;
+    let r = token(
+        &idp,
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", SPA),
+            ("refresh_token", &refresh),
+        ],
+    )
+    .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert_eq!(r.json()["error"], "invalid_grant");
     idp.stop().await;
@@ -314,7 +384,12 @@ async fn codes_expire() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let r = token(&idp, &redeem(&code, VERIFIER, REDIRECT)).await;
     assert_eq!(r.json()["error"], "invalid_grant");
-    assert!(r.json()["error_description"].as_str().unwrap().contains("expired"));
+    assert!(
+        r.json()["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("expired")
+    );
     idp.stop().await;
 }
 
@@ -324,32 +399,98 @@ async fn sign_up_checks_its_fields_then_creates_and_signs_in_the_account() {
     let idp = Idp::start(config(dir.path())).await;
     let mut browser = Browser::new();
     let page = browser.get(&idp.authorize_url(&[])).await;
-    let signup = browser.get(&format!("{}{}", idp.base, link(&page.body, "createAccount"))).await;
+    let signup = browser
+        .get(&format!(
+            "{}{}",
+            idp.base,
+            link(&page.body, "createAccount")
+        ))
+        .await;
     assert_eq!(signup.status, StatusCode::OK);
     for id in ["email", "displayName", "newPassword", "reenterPassword"] {
-        assert!(signup.body.contains(&format!("<label for=\"{id}\">")), "{id}");
+        assert!(
+            signup.body.contains(&format!("<label for=\"{id}\">")),
+            "{id}"
+        );
     }
 
     let attempts: &[(&[(&str, &str)], &str)] = &[
-        (&[("email", "bob"), ("displayName", "Bob"), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pass")], "valid email"),
-        (&[("email", "bob@example.com"), ("displayName", " "), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pass")], "display name"),
-        (&[("email", "bob@example.com"), ("displayName", "Bob"), ("newPassword", "Sh0rt!"), ("reenterPassword", "Sh0rt!")], "between 8 and 64"),
-        (&[("email", "bob@example.com"), ("displayName", "Bob"), ("newPassword", "alllowercase"), ("reenterPassword", "alllowercase")], "at least 3"),
-        (&[("email", "bob@example.com"), ("displayName", "Bob"), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pasS")], "do not match"),
-        (&[("email", "ALICE@example.com"), ("displayName", "Alice 2"), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pass")], "already exists"),
+        (
+            &[
+                ("email", "bob"),
+                ("displayName", "Bob"),
+                ("newPassword", "Str0ng-pass"),
+                ("reenterPassword", "Str0ng-pass"),
+            ],
+            "valid email",
+        ),
+        (
+            &[
+                ("email", "bob@example.com"),
+                ("displayName", " "),
+                ("newPassword", "Str0ng-pass"),
+                ("reenterPassword", "Str0ng-pass"),
+            ],
+            "display name",
+        ),
+        (
+            &[
+                ("email", "bob@example.com"),
+                ("displayName", "Bob"),
+                ("newPassword", "Sh0rt!"),
+                ("reenterPassword", "Sh0rt!"),
+            ],
+            "between 8 and 64",
+        ),
+        (
+            &[
+                ("email", "bob@example.com"),
+                ("displayName", "Bob"),
+                ("newPassword", "alllowercase"),
+                ("reenterPassword", "alllowercase"),
+            ],
+            "at least 3",
+        ),
+        (
+            &[
+                ("email", "bob@example.com"),
+                ("displayName", "Bob"),
+                ("newPassword", "Str0ng-pass"),
+                ("reenterPassword", "Str0ng-pasS"),
+            ],
+            "do not match",
+        ),
+        (
+            &[
+                ("email", "ALICE@example.com"),
+                ("displayName", "Alice 2"),
+                ("newPassword", "Str0ng-pass"),
+                ("reenterPassword", "Str0ng-pass"),
+            ],
+            "already exists",
+        ),
     ];
     for (fields, message) in attempts {
         let r = browser.submit(&idp.base, &signup.body, fields).await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.body.contains("role=\"alert\""), "{message}");
-        assert!(r.body.contains(message), "expected '{message}' in {}", r.body);
+        assert!(
+            r.body.contains(message),
+            "expected '{message}' in {}",
+            r.body
+        );
     }
 
     let r = browser
         .submit(
             &idp.base,
             &signup.body,
-            &[("email", "bob@example.com"), ("displayName", "Bob Builder"), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pass")],
+            &[
+                ("email", "bob@example.com"),
+                ("displayName", "Bob Builder"),
+                ("newPassword", "Str0ng-pass"),
+                ("reenterPassword", "Str0ng-pass"),
+            ],
         )
         .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
@@ -360,7 +501,14 @@ async fn sign_up_checks_its_fields_then_creates_and_signs_in_the_account() {
     assert_eq!(id["emails"][0], "bob@example.com");
 
     // The new account signs in from another browser.
-    let r = Browser::new().sign_in(&idp, &idp.authorize_url(&[]), "bob@example.com", "Str0ng-pass").await;
+    let r = Browser::new()
+        .sign_in(
+            &idp,
+            &idp.authorize_url(&[]),
+            "bob@example.com",
+            "Str0ng-pass",
+        )
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     idp.stop().await;
 }
@@ -375,10 +523,25 @@ async fn concurrent_sign_ups_lose_nothing() {
         tasks.push(tokio::spawn(async move {
             let mut b = Browser::new();
             let page = b.get(&idp.authorize_url(&[])).await;
-            let signup = b.get(&format!("{}{}", idp.base, link(&page.body, "createAccount"))).await;
+            let signup = b
+                .get(&format!(
+                    "{}{}",
+                    idp.base,
+                    link(&page.body, "createAccount")
+                ))
+                .await;
             let email = format!("user{i}@example.com");
             let r = b
-                .submit(&idp.base, &signup.body, &[("email", &email), ("displayName", "Someone"), ("newPassword", "Str0ng-pass"), ("reenterPassword", "Str0ng-pass")])
+                .submit(
+                    &idp.base,
+                    &signup.body,
+                    &[
+                        ("email", &email),
+                        ("displayName", "Someone"),
+                        ("newPassword", "Str0ng-pass"),
+                        ("reenterPassword", "Str0ng-pass"),
+                    ],
+                )
                 .await;
             assert_eq!(r.status, StatusCode::SEE_OTHER, "{}", r.body);
             email
@@ -389,7 +552,9 @@ async fn concurrent_sign_ups_lose_nothing() {
         emails.push(t.await.unwrap());
     }
     for email in emails {
-        let r = Browser::new().sign_in(&idp, &idp.authorize_url(&[]), &email, "Str0ng-pass").await;
+        let r = Browser::new()
+            .sign_in(&idp, &idp.authorize_url(&[]), &email, "Str0ng-pass")
+            .await;
         assert_eq!(r.status, StatusCode::SEE_OTHER, "{email}");
     }
 }
@@ -400,21 +565,43 @@ async fn forgot_password_and_cancel_return_b2c_errors_to_the_app() {
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
     let page = b.get(&idp.authorize_url(&[])).await;
-    let r = b.get(&format!("{}{}", idp.base, link(&page.body, "forgotPassword"))).await;
+    let r = b
+        .get(&format!(
+            "{}{}",
+            idp.base,
+            link(&page.body, "forgotPassword")
+        ))
+        .await;
     let p = response_params(&r.location(), false);
     assert_eq!(p["error"], "access_denied");
     assert!(p["error_description"].starts_with("AADB2C90118"));
     assert_eq!(p["state"], "state-123");
 
-    let signup = b.get(&format!("{}{}", idp.base, link(&page.body, "createAccount"))).await;
-    let r = b.get(&format!("{}{}", idp.base, link(&signup.body, "cancel"))).await;
+    let signup = b
+        .get(&format!(
+            "{}{}",
+            idp.base,
+            link(&page.body, "createAccount")
+        ))
+        .await;
+    let r = b
+        .get(&format!("{}{}", idp.base, link(&signup.body, "cancel")))
+        .await;
     let p = response_params(&r.location(), false);
     assert_eq!(p["error"], "access_denied");
     assert!(p["error_description"].starts_with("AADB2C90091"));
 
     // In fragment mode the error comes back in the fragment.
-    let page = b.get(&idp.authorize_url(&[("response_mode", "fragment")])).await;
-    let r = b.get(&format!("{}{}", idp.base, link(&page.body, "forgotPassword"))).await;
+    let page = b
+        .get(&idp.authorize_url(&[("response_mode", "fragment")]))
+        .await;
+    let r = b
+        .get(&format!(
+            "{}{}",
+            idp.base,
+            link(&page.body, "forgotPassword")
+        ))
+        .await;
     assert!(response_params(&r.location(), true)["error_description"].starts_with("AADB2C90118"));
     idp.stop().await;
 }
@@ -427,10 +614,18 @@ async fn forms_without_the_csrf_token_are_refused() {
     let page = victim.get(&idp.authorize_url(&[])).await;
     let form = Form::parse(&page.body);
     let url = format!("{}{}", idp.base, form.action);
-    let credentials = [("signInName".to_owned(), ALICE.to_owned()), ("password".to_owned(), ALICE_PASSWORD.to_owned())];
+    let credentials = [
+        ("signInName".to_owned(), ALICE.to_owned()),
+        ("password".to_owned(), ALICE_PASSWORD.to_owned()),
+    ];
 
     // No csrf field at all.
-    let mut fields: Vec<_> = form.hidden.iter().filter(|(k, _)| k != "csrf").cloned().collect();
+    let mut fields: Vec<_> = form
+        .hidden
+        .iter()
+        .filter(|(k, _)| k != "csrf")
+        .cloned()
+        .collect();
     fields.extend(credentials.clone());
     let r = victim.post(&url, &fields).await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
@@ -438,17 +633,26 @@ async fn forms_without_the_csrf_token_are_refused() {
     // A wrong token.
     let mut wrong = fields.clone();
     wrong.push(("csrf".into(), "A".repeat(43)));
-    assert_eq!(victim.post(&url, &wrong).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        victim.post(&url, &wrong).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // The right token but no cookie (a cross-site post from another browser).
     let mut attacker = Browser::new();
     let mut all = form.hidden.clone();
     all.extend(credentials.clone());
-    assert_eq!(attacker.post(&url, &all).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        attacker.post(&url, &all).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // Sign-up is protected the same way.
     let signup_url = format!("{url}/signup");
-    assert_eq!(attacker.post(&signup_url, &all).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        attacker.post(&signup_url, &all).await.status,
+        StatusCode::FORBIDDEN
+    );
 
     // With both it works.
     assert_eq!(victim.post(&url, &all).await.status, StatusCode::SEE_OTHER);
@@ -463,21 +667,30 @@ async fn lockout_after_ten_failures_never_reveals_whether_the_account_exists() {
     let locked = "temporarily locked";
     for name in [ALICE, "nobody@example.com"] {
         for i in 1..=10 {
-            let r = b.sign_in(&idp, &idp.authorize_url(&[]), name, "Wrong-password-1").await;
+            let r = b
+                .sign_in(&idp, &idp.authorize_url(&[]), name, "Wrong-password-1")
+                .await;
             assert_eq!(r.status, StatusCode::OK);
             if i < 10 {
-                assert!(r.body.contains("Invalid username or password."), "{name} attempt {i}");
+                assert!(
+                    r.body.contains("Invalid username or password."),
+                    "{name} attempt {i}"
+                );
             } else {
                 assert!(r.body.contains(locked), "{name} attempt {i}");
             }
         }
         // Locked: even the right password is refused, with the same message for both names.
-        let r = b.sign_in(&idp, &idp.authorize_url(&[]), name, ALICE_PASSWORD).await;
+        let r = b
+            .sign_in(&idp, &idp.authorize_url(&[]), name, ALICE_PASSWORD)
+            .await;
         assert_eq!(r.status, StatusCode::OK);
         assert!(r.body.contains(locked), "{name}");
     }
     // Other accounts are unaffected.
-    let r = Browser::new().sign_in(&idp, &idp.authorize_url(&[]), "bob@example.com", "x").await;
+    let r = Browser::new()
+        .sign_in(&idp, &idp.authorize_url(&[]), "bob@example.com", "x")
+        .await;
     assert!(r.body.contains("Invalid username or password."));
     idp.stop().await;
 }
@@ -491,20 +704,31 @@ async fn lock_expires_and_grows() {
     let idp = Idp::start(cfg).await;
     let mut b = Browser::new();
     for _ in 0..2 {
-        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1").await;
+        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1")
+            .await;
     }
-    let r = b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    let r = b
+        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     assert!(r.body.contains("temporarily locked"));
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     // Second lock lasts 2 s.
     for _ in 0..2 {
-        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1").await;
+        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1")
+            .await;
     }
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let r = b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
-    assert!(r.body.contains("temporarily locked"), "the second lock must last longer");
+    let r = b
+        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
+    assert!(
+        r.body.contains("temporarily locked"),
+        "the second lock must last longer"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let r = b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    let r = b
+        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     idp.stop().await;
 }
@@ -514,19 +738,29 @@ async fn logout_clears_the_session_and_returns_only_to_registered_uris() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
-    b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     let logout = format!("{}/oauth2/v2.0/logout", idp.policy_url());
 
     // Unregistered target: signed out, but no redirect.
-    let r = b.get(&format!("{logout}?post_logout_redirect_uri=https://evil.example/")).await;
+    let r = b
+        .get(&format!(
+            "{logout}?post_logout_redirect_uri=https://evil.example/"
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::BAD_REQUEST);
     assert!(r.headers.get("location").is_none());
     assert!(!b.cookies.contains_key("devidp_session"));
 
-    b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     let session_cookie = b.cookies["devidp_session"].clone();
     let target = url::form_urlencoded::byte_serialize(REDIRECT.as_bytes()).collect::<String>();
-    let r = b.get(&format!("{logout}?post_logout_redirect_uri={target}&state=bye")).await;
+    let r = b
+        .get(&format!(
+            "{logout}?post_logout_redirect_uri={target}&state=bye"
+        ))
+        .await;
     assert_eq!(r.status, StatusCode::FOUND);
     assert_eq!(r.location(), format!("{REDIRECT}?state=bye"));
     assert!(!b.cookies.contains_key("devidp_session"));

@@ -7,8 +7,12 @@ mod common;
 use common::*;
 use reqwest::StatusCode;
 
-fn refresh<'a>(rt: &'a str) -> Vec<(&'a str, &'a str)> {
-    vec![("grant_type", "refresh_token"), ("client_id", SPA), ("refresh_token", rt)]
+fn refresh(rt: &str) -> Vec<(&str, &str)> {
+    vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", SPA),
+        ("refresh_token", rt),
+    ]
 }
 
 #[tokio::test]
@@ -25,21 +29,40 @@ async fn refresh_tokens_rotate_and_a_reuse_revokes_the_family() {
     assert_ne!(rt1, rt2);
     assert!(second["scope"].as_str().unwrap().contains(API_SCOPE));
     let jwks = idp.jwks().await;
-    let at = verify(second["access_token"].as_str().unwrap(), &jwks, &idp.issuer(), API).unwrap();
+    let at = verify(
+        second["access_token"].as_str().unwrap(),
+        &jwks,
+        &idp.issuer(),
+        API,
+    )
+    .unwrap();
     assert_eq!(at["scp"], "accessapp");
     // The refreshed ID token carries no nonce (there was no new authorization request).
-    let id = verify(second["id_token"].as_str().unwrap(), &jwks, &idp.issuer(), SPA).unwrap();
+    let id = verify(
+        second["id_token"].as_str().unwrap(),
+        &jwks,
+        &idp.issuer(),
+        SPA,
+    )
+    .unwrap();
     assert!(id.get("nonce").is_none());
     // The SPA's window is fixed at sign-in: rotation does not extend it.
     assert!(second["refresh_token_expires_in"].as_i64().unwrap() <= 86400);
 
     // rt2 works once more (rt3), then rt1 is replayed: the whole family dies.
-    let rt3 = token(&idp, &refresh(&rt2)).await.json()["refresh_token"].as_str().unwrap().to_owned();
+    let rt3 = token(&idp, &refresh(&rt2)).await.json()["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
     let replay = token(&idp, &refresh(&rt1)).await;
     assert_eq!(replay.status, StatusCode::BAD_REQUEST);
     assert_eq!(replay.json()["error"], "invalid_grant");
     let r = token(&idp, &refresh(&rt3)).await;
-    assert_eq!(r.json()["error"], "invalid_grant", "the newest token of a revoked family must fail");
+    assert_eq!(
+        r.json()["error"],
+        "invalid_grant",
+        "the newest token of a revoked family must fail"
+    );
 
     // Another sign-in's family is untouched.
     let other = alice_tokens(&idp).await;
@@ -78,17 +101,27 @@ async fn refresh_checks_client_and_scope_without_burning_the_token() {
     other.post_logout_redirect_uris = None;
     cfg.spas.push(other);
     let idp = Idp::start(cfg).await;
-    let rt = alice_tokens(&idp).await["refresh_token"].as_str().unwrap().to_owned();
+    let rt = alice_tokens(&idp).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
 
     let r = token(
         &idp,
-        &[("grant_type", "refresh_token"), ("client_id", "11111111-2222-4333-8444-555555555555"), ("refresh_token", &rt)],
+        &[
+            ("grant_type", "refresh_token"),
+            ("client_id", "11111111-2222-4333-8444-555555555555"),
+            ("refresh_token", &rt),
+        ],
     )
     .await;
     assert_eq!(r.json()["error"], "invalid_grant");
 
     let mut with_scope = refresh(&rt);
-    with_scope.push(("scope", "openid https://devtenant.onmicrosoft.com/hello-api/admin"));
+    with_scope.push((
+        "scope",
+        "openid https://devtenant.onmicrosoft.com/hello-api/admin",
+    ));
     let r = token(&idp, &with_scope).await;
     assert_eq!(r.json()["error"], "invalid_scope");
 
@@ -126,7 +159,12 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
 
     let post = token(
         &idp,
-        &[("grant_type", "client_credentials"), ("client_id", DAEMON), ("client_secret", DAEMON_SECRET), ("scope", scope)],
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", DAEMON),
+            ("client_secret", DAEMON_SECRET),
+            ("scope", scope),
+        ],
     )
     .await;
     assert_eq!(post.status, StatusCode::OK, "{}", post.body);
@@ -135,7 +173,13 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
     for body in [basic, post.json()] {
         assert_eq!(body["token_type"], "Bearer");
         assert!(body.get("refresh_token").is_none());
-        let at = verify(body["access_token"].as_str().unwrap(), &jwks, &idp.issuer(), API).unwrap();
+        let at = verify(
+            body["access_token"].as_str().unwrap(),
+            &jwks,
+            &idp.issuer(),
+            API,
+        )
+        .unwrap();
         assert_eq!(at["roles"], serde_json::json!(["access:test-api"]));
         assert_eq!(at["azp"], DAEMON);
         assert!(at.get("scp").is_none());
@@ -145,7 +189,10 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
     let r = client
         .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", idp.base))
         .basic_auth(DAEMON, Some(DAEMON_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", &format!("{API}/.default"))])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", &format!("{API}/.default")),
+        ])
         .send()
         .await
         .unwrap();
@@ -169,47 +216,176 @@ async fn token_endpoint_errors_follow_rfc_6749() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
-    assert!(r.headers()["www-authenticate"].to_str().unwrap().starts_with("Basic"));
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_client");
+    assert!(
+        r.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Basic")
+    );
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_client"
+    );
 
     // Both methods at once.
     let r = client
         .post(idp.token_url())
         .basic_auth(DAEMON, Some(DAEMON_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope), ("client_secret", DAEMON_SECRET)])
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("scope", scope),
+            ("client_secret", DAEMON_SECRET),
+        ])
         .send()
         .await
         .unwrap();
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 
-    let cases: Vec<(Vec<(&str, &str)>, StatusCode, &str)> = vec![
-        (vec![("grant_type", "client_credentials"), ("client_id", DAEMON), ("client_secret", "nope"), ("scope", scope)], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", "unknown"), ("client_secret", DAEMON_SECRET), ("scope", scope)], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", DAEMON), ("scope", scope)], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", "unknown")], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "client_credentials")], StatusCode::UNAUTHORIZED, "invalid_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", SPA), ("scope", scope)], StatusCode::BAD_REQUEST, "unauthorized_client"),
-        (vec![("grant_type", "client_credentials"), ("client_id", DAEMON), ("client_secret", DAEMON_SECRET), ("scope", API_SCOPE)], StatusCode::BAD_REQUEST, "invalid_scope"),
-        (vec![("grant_type", "client_credentials"), ("client_id", DAEMON), ("client_secret", DAEMON_SECRET), ("scope", "https://other.example/api/.default")], StatusCode::BAD_REQUEST, "invalid_scope"),
-        (vec![("grant_type", "client_credentials"), ("client_id", DAEMON), ("client_secret", DAEMON_SECRET)], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "password"), ("client_id", SPA)], StatusCode::BAD_REQUEST, "unsupported_grant_type"),
-        (vec![("client_id", SPA)], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "refresh_token"), ("grant_type", "refresh_token"), ("client_id", SPA)], StatusCode::BAD_REQUEST, "invalid_request"),
-        (vec![("grant_type", "refresh_token"), ("client_id", DAEMON), ("client_secret", DAEMON_SECRET), ("refresh_token", "x")], StatusCode::BAD_REQUEST, "unauthorized_client"),
+    type Case<'a> = (Vec<(&'a str, &'a str)>, StatusCode, &'a str);
+    let cases: Vec<Case> = vec![
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("client_secret", "nope"),
+                ("scope", scope),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "unknown"),
+                ("client_secret", DAEMON_SECRET),
+                ("scope", scope),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("scope", scope),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", "unknown"),
+            ],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![("grant_type", "client_credentials")],
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", SPA),
+                ("scope", scope),
+            ],
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("client_secret", DAEMON_SECRET),
+                ("scope", API_SCOPE),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("client_secret", DAEMON_SECRET),
+                ("scope", "https://other.example/api/.default"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_scope",
+        ),
+        (
+            vec![
+                ("grant_type", "client_credentials"),
+                ("client_id", DAEMON),
+                ("client_secret", DAEMON_SECRET),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![("grant_type", "password"), ("client_id", SPA)],
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
+            vec![("client_id", SPA)],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("grant_type", "refresh_token"),
+                ("client_id", SPA),
+            ],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
+            vec![
+                ("grant_type", "refresh_token"),
+                ("client_id", DAEMON),
+                ("client_secret", DAEMON_SECRET),
+                ("refresh_token", "x"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "unauthorized_client",
+        ),
     ];
     for (fields, status, error) in cases {
         let r = token(&idp, &fields).await;
         assert_eq!(r.status, status, "{fields:?}: {}", r.body);
         let body = r.json();
         assert_eq!(body["error"], error, "{fields:?}");
-        assert!(body["error_description"].as_str().is_some_and(|d| !d.is_empty()));
-        assert!(r.headers["content-type"].to_str().unwrap().starts_with("application/json"));
+        assert!(
+            body["error_description"]
+                .as_str()
+                .is_some_and(|d| !d.is_empty())
+        );
+        assert!(
+            r.headers["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("application/json")
+        );
     }
 
     // Not a form body.
-    let r = client.post(idp.token_url()).json(&serde_json::json!({"grant_type": "client_credentials"})).send().await.unwrap();
+    let r = client
+        .post(idp.token_url())
+        .json(&serde_json::json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["error"], "invalid_request");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["error"],
+        "invalid_request"
+    );
 
     // Unknown user flow.
     let r = client
@@ -230,7 +406,12 @@ async fn userinfo_answers_for_valid_access_tokens_only() {
     let url = format!("{}/openid/v2.0/userinfo", idp.policy_url());
     let client = reqwest::Client::new();
 
-    let r = client.get(&url).bearer_auth(tokens["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = client
+        .get(&url)
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
     let info: serde_json::Value = r.json().await.unwrap();
     assert_eq!(info["name"], "Alice Example");
@@ -239,7 +420,12 @@ async fn userinfo_answers_for_valid_access_tokens_only() {
     let r = client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(r.headers().contains_key("www-authenticate"));
-    let r = client.get(&url).bearer_auth("not.a.jwt").send().await.unwrap();
+    let r = client
+        .get(&url)
+        .bearer_auth("not.a.jwt")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     // A tampered token (claims changed, signature kept).
     let at = tokens["access_token"].as_str().unwrap();

@@ -382,10 +382,7 @@ async fn several_openid_configs_and_audiences_are_accepted_at_once() {
     // Seed 001's migration case: two issuers side by side, two audiences.
     let b2clogin = TestIssuer::start().await;
     let legacy = TestIssuer::start().await;
-    // Every TestIssuer starts with kid `key-1`; token-validation looks a kid up across all
-    // configured issuers, so give the second issuer its own kid as distinct IdPs have.
-    legacy.rotate_key().await;
-    legacy.retire_old_keys();
+    // Both issuers publish kid `key-1` (with different keys): a kid is not unique across IdPs.
     let stranger = TestIssuer::start().await;
     let backend = start_echo_backend().await;
     let mut env = env_for(&[&b2clogin, &legacy], &backend.url);
@@ -418,4 +415,29 @@ async fn several_openid_configs_and_audiences_are_accepted_at_once() {
     };
     assert_eq!(status(b2c_token).await, 200);
     assert_eq!(status(legacy_token).await, 401);
+}
+
+#[tokio::test]
+async fn an_unreachable_identity_provider_means_401_not_500() {
+    let issuer = TestIssuer::start().await;
+    issuer.set_down(true);
+    let backend = start_echo_backend().await;
+    let gw = start_gateway(config_for(&issuer, &backend.url)).await;
+    let (status, headers, body) = read(
+        client()
+            .get(gw.hello_url())
+            .header("origin", SPA_ORIGIN)
+            .bearer_auth(token(&issuer, "while-down"))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(
+        assert_api_error(status, &headers, &body),
+        shared::api::messages::UNAUTHORIZED
+    );
+    assert_eq!(headers["access-control-allow-origin"], SPA_ORIGIN);
+    assert_eq!(backend.hits(), 0);
 }

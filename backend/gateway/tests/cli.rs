@@ -302,3 +302,94 @@ async fn the_binary_serves_on_its_configured_port() {
     assert_eq!(response.status(), 502);
     server.stop().await;
 }
+
+#[tokio::test]
+async fn the_access_log_names_each_call_but_never_the_token_or_key() {
+    let issuer = testkit::TestIssuer::start().await;
+    let port = testkit::free_port();
+    let mut env = dev_env();
+    env.push(("GATEWAY_OPENID_CONFIG_URLS", issuer.openid_config_url()));
+    env.push(("GATEWAY_PORT", port.to_string()));
+    env.push(("GATEWAY_AUDIENCES", testkit::API_CLIENT_ID.into()));
+    env.push((
+        "GATEWAY_BACKEND_URL",
+        format!("http://127.0.0.1:{}", testkit::free_port()),
+    ));
+    env.push(("RUST_LOG", "info".into()));
+    let child = tokio::process::Command::new(BIN)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await
+        .unwrap();
+    let client = reqwest::Client::builder().no_proxy().build().unwrap();
+    let token = issuer.mint(&issuer.user_claims(
+        "log-subject-42",
+        testkit::API_CLIENT_ID,
+        &[testkit::API_SCOPE],
+    ));
+    let response = client
+        .get(format!("{base}/api/hello?code=query-secret-code"))
+        .bearer_auth(&token)
+        .header("x-functions-key", "header-secret-key")
+        .header("x-request-id", "log-req-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 502);
+    let response = client
+        .get(format!("{base}/api/hello"))
+        .bearer_auth(format!("{token}x"))
+        .header("x-request-id", "log-req-2")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+
+    // SIGKILL: the log lines are already written (stdout is flushed per event).
+    let mut child = child;
+    child.start_kill().unwrap();
+    let output = child.wait_with_output().await.unwrap();
+    let log = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let line = |id: &str| {
+        log.lines()
+            .find(|l| l.contains("gateway::access") && l.contains(id))
+            .unwrap_or_else(|| panic!("no access line for {id} in:\n{log}"))
+            .to_owned()
+    };
+    let first = line("log-req-1");
+    for part in [
+        "GET",
+        "path=\"/api/hello\"",
+        "status=502",
+        "latency_ms=",
+        "subject=\"log-subject-42\"",
+    ] {
+        assert!(first.contains(part), "{part} missing: {first}");
+    }
+    let second = line("log-req-2");
+    assert!(second.contains("status=401"), "{second}");
+    assert!(second.contains("subject=\"-\""), "{second}");
+    for secret in [
+        token.as_str(),
+        KEY,
+        "query-secret-code",
+        "header-secret-key",
+    ] {
+        assert!(!log.contains(secret), "a secret reached the log:\n{log}");
+    }
+    // A token's signature alone is secret enough: no fragment of it either.
+    let signature = token.rsplit('.').next().unwrap();
+    assert!(!log.contains(&signature[..20]));
+}

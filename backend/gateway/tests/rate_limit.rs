@@ -197,6 +197,54 @@ async fn two_gateways_on_one_redis_share_a_subjects_budget() {
     assert_eq!(headers["x-ratelimit-remaining-subject"], "13");
     // The IP budget is shared too: 19 calls so far from 127.0.0.1.
     assert_eq!(headers["x-ratelimit-remaining-ip"], "281");
+
+    // Exactly 15, even when 40 calls race over both instances at once.
+    assert_eq!(
+        concurrent_burst(&[&first, &second], &token(&issuer, "racer")).await,
+        (15, 25)
+    );
+}
+
+/// Fires 40 calls at once, spread over `gateways`; returns (accepted, refused).
+async fn concurrent_burst(gateways: &[&RunningGateway], token: &str) -> (usize, usize) {
+    let client = client();
+    let calls = (0..40).map(|n| {
+        let request = client
+            .get(gateways[n % gateways.len()].hello_url())
+            .bearer_auth(token)
+            .send();
+        async move { request.await.unwrap().status().as_u16() }
+    });
+    let statuses: Vec<u16> = futures_join_all(calls).await;
+    let accepted = statuses.iter().filter(|&&s| s == 200).count();
+    let refused = statuses.iter().filter(|&&s| s == 429).count();
+    assert_eq!(accepted + refused, 40, "{statuses:?}");
+    (accepted, refused)
+}
+
+/// `join_all` without another dependency: one task per future.
+async fn futures_join_all<F>(futures: impl Iterator<Item = F>) -> Vec<u16>
+where
+    F: std::future::Future<Output = u16> + Send + 'static,
+{
+    let handles: Vec<_> = futures.map(tokio::spawn).collect();
+    let mut out = Vec::new();
+    for handle in handles {
+        out.push(handle.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test]
+async fn concurrent_calls_in_memory_are_counted_exactly() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let gw = start_gateway(config_for(&issuer, &backend.url)).await;
+    assert_eq!(
+        concurrent_burst(&[&gw], &token(&issuer, "racer")).await,
+        (15, 25)
+    );
+    assert_eq!(backend.hits(), 15);
 }
 
 #[tokio::test]

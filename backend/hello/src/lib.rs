@@ -1,1 +1,130 @@
 //! The hello function: an Azure Functions custom handler with EasyAuth-style defence in depth.
+//!
+//! `GET /api/hello` answers the seed's greeting to a caller who passed, in this order:
+//!
+//! 1. **IP allow-list** (App Service access restrictions): on the socket peer address. First,
+//!    because it is the outermost platform layer and costs nothing.
+//! 2. **Method**: only GET is bound (405 otherwise). The host routes by method before it runs
+//!    anything of the function.
+//! 3. **Function key** (authLevel `function`): checked before the token because it is cheap,
+//!    constant-time and stops scanners before any RSA work.
+//! 4. **EasyAuth**: bearer token re-validated against the IdP's metadata; the unauthenticated
+//!    action otherwise; forged `X-MS-CLIENT-PRINCIPAL*` headers stripped.
+//! 5. **Authorization policy**: allowed applications/identities, required scopes or roles (403).
+//! 6. The handler, which reads the identity from the injected `X-MS-CLIENT-PRINCIPAL`.
+//!
+//! `GET /.auth/me` (IP filter, then EasyAuth) and `GET /healthz` (IP filter only) complete it.
+
+pub mod client_principal;
+pub mod config;
+pub mod easyauth;
+pub mod function_key;
+pub mod greeting;
+pub mod ip_filter;
+pub mod refusal;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{HeaderName, StatusCode};
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::routing::{any, get};
+use tokio::net::TcpListener;
+use token_validation::{Validator, ValidatorConfig};
+use tower::ServiceBuilder;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+pub use config::{Config, ConfigError, UnauthenticatedAction};
+use function_key::FunctionKeys;
+use ip_filter::AllowList;
+use refusal::Refusal;
+
+/// Everything the handlers and middleware share.
+pub struct AppState {
+    pub config: Config,
+    pub validator: Validator,
+    pub function_keys: FunctionKeys,
+    pub allow_list: Option<AllowList>,
+}
+
+impl AppState {
+    /// Starts loading the IdP's keys in the background; never waits for the IdP.
+    pub async fn new(config: Config) -> Arc<AppState> {
+        let validator = Validator::new(ValidatorConfig {
+            openid_config_urls: vec![config.openid_config_url.clone()],
+            // EasyAuth takes `iss` from the metadata.
+            issuers: Vec::new(),
+            audiences: config.audiences.clone(),
+            clock_skew: config.clock_skew,
+            min_refetch_interval: config.min_key_refetch_interval,
+            ..ValidatorConfig::default()
+        })
+        .await;
+        Arc::new(AppState {
+            function_keys: FunctionKeys::new(&config.function_keys),
+            allow_list: config.allowed_ips.clone().map(AllowList::new),
+            validator,
+            config,
+        })
+    }
+}
+
+/// The routes and their layers, in the order documented at the top of this crate.
+pub fn router(state: Arc<AppState>) -> Router {
+    // `route_layer`s run last-added first: method, then key, then EasyAuth, then the handler.
+    let function = Router::new()
+        .route("/api/hello", any(greeting::hello))
+        .route_layer(from_fn_with_state(state.clone(), easyauth::authenticate))
+        .route_layer(from_fn_with_state(state.clone(), function_key::require_key))
+        .route_layer(from_fn(greeting::only_get));
+    let auth_me = Router::new()
+        .route("/.auth/me", get(greeting::me))
+        .route_layer(from_fn_with_state(state.clone(), easyauth::authenticate_api));
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .merge(function)
+        .merge(auth_me)
+        .route("/healthz", get(greeting::healthz))
+        .fallback(|| async { Refusal::NotFound })
+        .layer(
+            ServiceBuilder::new()
+                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
+                .layer(TraceLayer::new_for_http().make_span_with(request_span))
+                .layer(PropagateRequestIdLayer::new(request_id))
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    Duration::from_secs(30),
+                ))
+                .layer(from_fn_with_state(state, ip_filter::allow_listed)),
+        )
+}
+
+/// One span per request with its id. The path only: the query string may hold the function key.
+fn request_span(request: &Request) -> tracing::Span {
+    let id = request
+        .headers()
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id)
+}
+
+/// Serves until `shutdown` completes, with peer addresses for the IP allow-list.
+pub async fn serve(
+    config: Config,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let state = AppState::new(config).await;
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
+}

@@ -81,7 +81,9 @@ impl ChildServer {
                 return Ok(server);
             }
             if Instant::now() >= deadline {
-                return Err(format!("{program} not ready at {ready_url} after {timeout:?}"));
+                return Err(format!(
+                    "{program} not ready at {ready_url} after {timeout:?}"
+                ));
             }
         }
     }

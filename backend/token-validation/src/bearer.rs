@@ -41,18 +41,36 @@ mod tests {
 
     #[test]
     fn takes_the_token_whatever_the_scheme_case() {
-        assert_eq!(bearer_token(&headers(&["Bearer abc.def.ghi"])), Ok("abc.def.ghi"));
+        assert_eq!(
+            bearer_token(&headers(&["Bearer abc.def.ghi"])),
+            Ok("abc.def.ghi")
+        );
         assert_eq!(bearer_token(&headers(&["bearer abc"])), Ok("abc"));
         assert_eq!(bearer_token(&headers(&["BEARER   abc  "])), Ok("abc"));
     }
 
     #[test]
     fn refuses_missing_other_schemes_and_duplicates() {
-        assert_eq!(bearer_token(&headers(&[])), Err(ValidationError::MissingToken));
-        assert_eq!(bearer_token(&headers(&["Bearer"])), Err(ValidationError::MissingToken));
-        assert_eq!(bearer_token(&headers(&["Bearer  "])), Err(ValidationError::MissingToken));
-        assert_eq!(bearer_token(&headers(&["Basic dXNlcjpwYXNz"])), Err(ValidationError::NotBearer));
-        assert_eq!(bearer_token(&headers(&["Bearerabc"])), Err(ValidationError::NotBearer));
+        assert_eq!(
+            bearer_token(&headers(&[])),
+            Err(ValidationError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer"])),
+            Err(ValidationError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearer  "])),
+            Err(ValidationError::MissingToken)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Basic dXNlcjpwYXNz"])),
+            Err(ValidationError::NotBearer)
+        );
+        assert_eq!(
+            bearer_token(&headers(&["Bearerabc"])),
+            Err(ValidationError::NotBearer)
+        );
         assert_eq!(
             bearer_token(&headers(&["Bearer a", "Bearer b"])),
             Err(ValidationError::NotBearer)

@@ -57,7 +57,10 @@ pub struct RequiredClaim {
 
 impl RequiredClaim {
     /// `<claim name=… match="all">` (APIM's default match).
-    pub fn all(name: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn all(
+        name: impl Into<String>,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             name: name.into(),
             values: values.into_iter().map(Into::into).collect(),
@@ -67,7 +70,10 @@ impl RequiredClaim {
     }
 
     /// `<claim name=… match="any">`.
-    pub fn any(name: impl Into<String>, values: impl IntoIterator<Item = impl Into<String>>) -> Self {
+    pub fn any(
+        name: impl Into<String>,
+        values: impl IntoIterator<Item = impl Into<String>>,
+    ) -> Self {
         Self {
             match_all: false,
             ..Self::all(name, values)

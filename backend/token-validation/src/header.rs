@@ -56,7 +56,11 @@ pub(crate) fn inspect(token: &str) -> Result<String, ValidationError> {
         Some(Value::String(_)) | None => {
             return Err(ValidationError::Malformed("the header has no `kid`"));
         }
-        Some(_) => return Err(ValidationError::Malformed("the header's `kid` is not a string")),
+        Some(_) => {
+            return Err(ValidationError::Malformed(
+                "the header's `kid` is not a string",
+            ));
+        }
     };
     if kid.len() > MAX_KID_BYTES {
         return Err(ValidationError::UnknownKey);
@@ -74,22 +78,52 @@ mod tests {
 
     #[test]
     fn accepts_rs256_with_a_kid() {
-        assert_eq!(inspect(&token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#)), Ok("k1".into()));
+        assert_eq!(
+            inspect(&token(r#"{"alg":"RS256","kid":"k1","typ":"JWT"}"#)),
+            Ok("k1".into())
+        );
     }
 
     #[test]
     fn refuses_other_algorithms_and_key_pointers() {
         for (header, expected) in [
-            (r#"{"alg":"none","kid":"k"}"#, ValidationError::UnsupportedAlgorithm),
-            (r#"{"alg":"HS256","kid":"k"}"#, ValidationError::UnsupportedAlgorithm),
-            (r#"{"alg":"rs256","kid":"k"}"#, ValidationError::UnsupportedAlgorithm),
+            (
+                r#"{"alg":"none","kid":"k"}"#,
+                ValidationError::UnsupportedAlgorithm,
+            ),
+            (
+                r#"{"alg":"HS256","kid":"k"}"#,
+                ValidationError::UnsupportedAlgorithm,
+            ),
+            (
+                r#"{"alg":"rs256","kid":"k"}"#,
+                ValidationError::UnsupportedAlgorithm,
+            ),
             (r#"{"kid":"k"}"#, ValidationError::UnsupportedAlgorithm),
-            (r#"{"alg":"RS256","kid":"k","jku":"http://x"}"#, ValidationError::ForbiddenHeader("jku")),
-            (r#"{"alg":"RS256","kid":"k","x5u":"http://x"}"#, ValidationError::ForbiddenHeader("x5u")),
-            (r#"{"alg":"RS256","kid":"k","jwk":{}}"#, ValidationError::ForbiddenHeader("jwk")),
-            (r#"{"alg":"RS256","kid":"k","x5c":[]}"#, ValidationError::ForbiddenHeader("x5c")),
-            (r#"{"alg":"RS256","kid":"k","crit":["exp"]}"#, ValidationError::UnsupportedCritical),
-            (r#"{"alg":"RS256","kid":"k","zip":"DEF"}"#, ValidationError::ForbiddenHeader("zip")),
+            (
+                r#"{"alg":"RS256","kid":"k","jku":"http://x"}"#,
+                ValidationError::ForbiddenHeader("jku"),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","x5u":"http://x"}"#,
+                ValidationError::ForbiddenHeader("x5u"),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","jwk":{}}"#,
+                ValidationError::ForbiddenHeader("jwk"),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","x5c":[]}"#,
+                ValidationError::ForbiddenHeader("x5c"),
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","crit":["exp"]}"#,
+                ValidationError::UnsupportedCritical,
+            ),
+            (
+                r#"{"alg":"RS256","kid":"k","zip":"DEF"}"#,
+                ValidationError::ForbiddenHeader("zip"),
+            ),
         ] {
             assert_eq!(inspect(&token(header)), Err(expected), "{header}");
         }
@@ -97,14 +131,32 @@ mod tests {
 
     #[test]
     fn refuses_malformed_tokens_without_panicking() {
-        for bad in ["", ".", "..", "a.b", "a.b.c.d", "%%%.e30.c2ln", "e30.e30.c2ln", "bnVsbA.e30.c2ln"] {
+        for bad in [
+            "",
+            ".",
+            "..",
+            "a.b",
+            "a.b.c.d",
+            "%%%.e30.c2ln",
+            "e30.e30.c2ln",
+            "bnVsbA.e30.c2ln",
+        ] {
             assert!(inspect(bad).is_err(), "{bad:?}");
         }
         assert!(matches!(
-            inspect(&format!("{}.e30.", URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"k"}"#))),
+            inspect(&format!(
+                "{}.e30.",
+                URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","kid":"k"}"#)
+            )),
             Err(ValidationError::Malformed(_))
         ));
-        assert!(matches!(inspect(&token(r#"{"alg":"RS256","kid":7}"#)), Err(ValidationError::Malformed(_))));
-        assert!(matches!(inspect(&token(r#"{"alg":"RS256"}"#)), Err(ValidationError::Malformed(_))));
+        assert!(matches!(
+            inspect(&token(r#"{"alg":"RS256","kid":7}"#)),
+            Err(ValidationError::Malformed(_))
+        ));
+        assert!(matches!(
+            inspect(&token(r#"{"alg":"RS256"}"#)),
+            Err(ValidationError::Malformed(_))
+        ));
     }
 }

@@ -62,7 +62,10 @@ impl Snapshot {
     }
 
     pub(crate) fn has_key(&self, kid: &str) -> bool {
-        self.providers.iter().flatten().any(|p| p.keys.contains_key(kid))
+        self.providers
+            .iter()
+            .flatten()
+            .any(|p| p.keys.contains_key(kid))
     }
 
     pub(crate) fn loaded(&self) -> bool {
@@ -91,7 +94,11 @@ pub(crate) struct KeyStore {
 }
 
 impl KeyStore {
-    pub(crate) fn new(urls: Vec<String>, http_timeout: Duration, min_refetch_interval: Duration) -> Self {
+    pub(crate) fn new(
+        urls: Vec<String>,
+        http_timeout: Duration,
+        min_refetch_interval: Duration,
+    ) -> Self {
         let client = reqwest::Client::builder()
             .timeout(http_timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
@@ -232,11 +239,14 @@ fn parse_jwks(jwks: &Value) -> HashMap<String, Arc<DecodingKey>> {
         let (Some(kid), Some(n), Some(e)) = (field("kid"), field("n"), field("e")) else {
             continue;
         };
-        let long_enough = URL_SAFE_NO_PAD
-            .decode(n)
-            .is_ok_and(|modulus| modulus.iter().skip_while(|b| **b == 0).count() >= MIN_RSA_MODULUS_BYTES);
+        let long_enough = URL_SAFE_NO_PAD.decode(n).is_ok_and(|modulus| {
+            modulus.iter().skip_while(|b| **b == 0).count() >= MIN_RSA_MODULUS_BYTES
+        });
         if !usable || !long_enough || kid.is_empty() {
-            tracing::debug!(kid, "JWKS entry skipped: not an RS256 signing key of at least 2048 bits");
+            tracing::debug!(
+                kid,
+                "JWKS entry skipped: not an RS256 signing key of at least 2048 bits"
+            );
             continue;
         }
         match DecodingKey::from_rsa_components(n, e) {

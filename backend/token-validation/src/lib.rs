@@ -194,7 +194,10 @@ impl Validator {
     }
 
     /// The published keys named `kid`, refetching the JWKS once (rate-limited) when unknown.
-    async fn keys_for(&self, kid: &str) -> Result<(Vec<Arc<DecodingKey>>, Arc<jwks::Snapshot>), ValidationError> {
+    async fn keys_for(
+        &self,
+        kid: &str,
+    ) -> Result<(Vec<Arc<DecodingKey>>, Arc<jwks::Snapshot>), ValidationError> {
         let store = &self.inner.keys;
         let mut snapshot = store.snapshot();
         if !snapshot.loaded() {

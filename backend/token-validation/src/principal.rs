@@ -161,7 +161,10 @@ fn claim_values(value: &Value, separator: Option<char>) -> Vec<String> {
     }
 }
 
-fn required_string(claims: &Map<String, Value>, name: &'static str) -> Result<String, ValidationError> {
+fn required_string(
+    claims: &Map<String, Value>,
+    name: &'static str,
+) -> Result<String, ValidationError> {
     optional_string(claims, name)?.ok_or(ValidationError::MissingClaim(name))
 }
 
@@ -228,10 +231,18 @@ mod tests {
         for (name, value, expected) in [
             ("sub", json!(5), ValidationError::InvalidClaim("sub")),
             ("iat", json!("1"), ValidationError::InvalidClaim("iat")),
-            ("roles", json!("admin"), ValidationError::InvalidClaim("roles")),
+            (
+                "roles",
+                json!("admin"),
+                ValidationError::InvalidClaim("roles"),
+            ),
             ("roles", json!([1]), ValidationError::InvalidClaim("roles")),
             ("scp", json!(["a"]), ValidationError::InvalidClaim("scp")),
-            ("aud", json!([1, "api"]), ValidationError::InvalidClaim("aud")),
+            (
+                "aud",
+                json!([1, "api"]),
+                ValidationError::InvalidClaim("aud"),
+            ),
             ("aud", json!(["other"]), ValidationError::InvalidAudience),
             ("nonce", json!("n"), ValidationError::IdToken),
             ("at_hash", json!("h"), ValidationError::IdToken),
@@ -242,16 +253,25 @@ mod tests {
         }
         let mut c = user();
         c.remove("sub");
-        assert_eq!(principal(c, &["api".into()]), Err(ValidationError::MissingClaim("sub")));
+        assert_eq!(
+            principal(c, &["api".into()]),
+            Err(ValidationError::MissingClaim("sub"))
+        );
     }
 
     #[test]
     fn required_claims_follow_apim() {
         let c = claims(json!({"scp": "read write", "roles": ["a", "b"], "tid": "t1"}));
         let ok = |rules: &[RequiredClaim]| check_required(&c, rules).is_ok();
-        assert!(ok(&[RequiredClaim::all("scp", ["read", "write"]).separated_by(' ')]));
-        assert!(!ok(&[RequiredClaim::all("scp", ["read", "admin"]).separated_by(' ')]));
-        assert!(ok(&[RequiredClaim::any("scp", ["read", "admin"]).separated_by(' ')]));
+        assert!(ok(&[
+            RequiredClaim::all("scp", ["read", "write"]).separated_by(' ')
+        ]));
+        assert!(!ok(&[
+            RequiredClaim::all("scp", ["read", "admin"]).separated_by(' ')
+        ]));
+        assert!(ok(&[
+            RequiredClaim::any("scp", ["read", "admin"]).separated_by(' ')
+        ]));
         // Without a separator the whole string is one value.
         assert!(!ok(&[RequiredClaim::any("scp", ["read"])]));
         assert!(ok(&[RequiredClaim::all("roles", ["b"])]));
@@ -259,7 +279,9 @@ mod tests {
         assert!(ok(&[RequiredClaim::all("tid", Vec::<String>::new())]));
         assert_eq!(
             check_required(&c, &[RequiredClaim::all("missing", ["x"])]),
-            Err(ValidationError::RequiredClaim { claim: "missing".into() })
+            Err(ValidationError::RequiredClaim {
+                claim: "missing".into()
+            })
         );
     }
 }

@@ -20,7 +20,9 @@ fn config(issuer: &TestIssuer) -> ValidatorConfig {
 
 async fn validator(config: ValidatorConfig) -> Validator {
     let validator = Validator::new(config).await;
-    validator.wait_for_first_fetch(Duration::from_secs(10)).await;
+    validator
+        .wait_for_first_fetch(Duration::from_secs(10))
+        .await;
     validator
 }
 
@@ -81,33 +83,68 @@ async fn specific_attacks_fail_for_the_right_reason() {
     let v = validator(config(&issuer)).await;
     let reason = |name: &str| {
         let attacks = issuer.attack_tokens(API_CLIENT_ID);
-        let token = attacks.iter().find(|a| a.name == name).unwrap().token.clone();
+        let token = attacks
+            .iter()
+            .find(|a| a.name == name)
+            .unwrap()
+            .token
+            .clone();
         let v = v.clone();
         async move { v.validate(&token).await.unwrap_err() }
     };
     use ValidationError::*;
     assert_eq!(reason("alg none, no signature").await, UnsupportedAlgorithm);
-    assert_eq!(reason("HS256 signed with the public key as secret").await, UnsupportedAlgorithm);
+    assert_eq!(
+        reason("HS256 signed with the public key as secret").await,
+        UnsupportedAlgorithm
+    );
     assert_eq!(reason("signature corrupted").await, InvalidSignature);
-    assert_eq!(reason("claims changed after signing").await, InvalidSignature);
-    assert_eq!(reason("signed by a key not in the JWKS, real kid").await, InvalidSignature);
+    assert_eq!(
+        reason("claims changed after signing").await,
+        InvalidSignature
+    );
+    assert_eq!(
+        reason("signed by a key not in the JWKS, real kid").await,
+        InvalidSignature
+    );
     assert_eq!(reason("unknown kid").await, UnknownKey);
     assert_eq!(reason("kid with path characters").await, UnknownKey);
-    assert_eq!(reason("jku pointing at the attacker's JWKS").await, ForbiddenHeader("jku"));
-    assert_eq!(reason("embedded jwk under the real kid").await, ForbiddenHeader("jwk"));
+    assert_eq!(
+        reason("jku pointing at the attacker's JWKS").await,
+        ForbiddenHeader("jku")
+    );
+    assert_eq!(
+        reason("embedded jwk under the real kid").await,
+        ForbiddenHeader("jwk")
+    );
     assert_eq!(reason("expired beyond the skew").await, Expired);
-    assert_eq!(reason("nbf in the future beyond the skew").await, NotYetValid);
+    assert_eq!(
+        reason("nbf in the future beyond the skew").await,
+        NotYetValid
+    );
     assert_eq!(reason("no exp").await, MissingClaim("exp"));
     // jsonwebtoken reports a wrongly typed required claim as missing: refused either way.
-    assert!(matches!(reason("exp as a string").await, InvalidClaim("exp") | MissingClaim("exp")));
+    assert!(matches!(
+        reason("exp as a string").await,
+        InvalidClaim("exp") | MissingClaim("exp")
+    ));
     assert_eq!(reason("wrong aud").await, InvalidAudience);
     assert_eq!(reason("no aud").await, MissingClaim("aud"));
     assert_eq!(reason("wrong iss").await, InvalidIssuer);
     assert_eq!(reason("no iss").await, MissingClaim("iss"));
-    assert_eq!(reason("ID token used as an access token").await, InvalidAudience);
-    assert_eq!(reason("ID token claims with the API audience (nonce present)").await, IdToken);
+    assert_eq!(
+        reason("ID token used as an access token").await,
+        InvalidAudience
+    );
+    assert_eq!(
+        reason("ID token claims with the API audience (nonce present)").await,
+        IdToken
+    );
     assert_eq!(reason("unknown crit header").await, UnsupportedCritical);
-    assert_eq!(reason("oversized token (20 KiB claims)").await, TooLarge { max: 16 * 1024 });
+    assert_eq!(
+        reason("oversized token (20 KiB claims)").await,
+        TooLarge { max: 16 * 1024 }
+    );
 }
 
 #[tokio::test]
@@ -153,16 +190,28 @@ async fn clock_skew_applies_to_exp_and_nbf() {
     let default_skew = validator(config(&issuer)).await;
     assert!(default_skew.validate(&expired_100s_ago).await.is_ok());
     assert!(default_skew.validate(&starts_in_100s).await.is_ok());
-    assert_eq!(default_skew.validate(&expired_400s_ago).await, Err(ValidationError::Expired));
-    assert_eq!(default_skew.validate(&starts_in_400s).await, Err(ValidationError::NotYetValid));
+    assert_eq!(
+        default_skew.validate(&expired_400s_ago).await,
+        Err(ValidationError::Expired)
+    );
+    assert_eq!(
+        default_skew.validate(&starts_in_400s).await,
+        Err(ValidationError::NotYetValid)
+    );
 
     let no_skew = validator(ValidatorConfig {
         clock_skew: Duration::ZERO,
         ..config(&issuer)
     })
     .await;
-    assert_eq!(no_skew.validate(&expired_100s_ago).await, Err(ValidationError::Expired));
-    assert_eq!(no_skew.validate(&starts_in_100s).await, Err(ValidationError::NotYetValid));
+    assert_eq!(
+        no_skew.validate(&expired_100s_ago).await,
+        Err(ValidationError::Expired)
+    );
+    assert_eq!(
+        no_skew.validate(&starts_in_100s).await,
+        Err(ValidationError::NotYetValid)
+    );
 }
 
 #[tokio::test]
@@ -184,9 +233,15 @@ async fn audiences_match_any_and_configured_issuers_replace_the_metadata_one() {
     claims["iss"] = json!(legacy);
     assert!(v.validate(&issuer.mint(&claims)).await.is_ok());
     claims["aud"] = json!("other-api");
-    assert_eq!(v.validate(&issuer.mint(&claims)).await.unwrap().audience, "other-api");
+    assert_eq!(
+        v.validate(&issuer.mint(&claims)).await.unwrap().audience,
+        "other-api"
+    );
     claims["aud"] = json!(["third", API_CLIENT_ID]);
-    assert_eq!(v.validate(&issuer.mint(&claims)).await.unwrap().audience, API_CLIENT_ID);
+    assert_eq!(
+        v.validate(&issuer.mint(&claims)).await.unwrap().audience,
+        API_CLIENT_ID
+    );
 }
 
 #[tokio::test]
@@ -198,7 +253,10 @@ async fn no_audience_configured_refuses_everything() {
     })
     .await;
     let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]));
-    assert_eq!(v.validate(&token).await, Err(ValidationError::InvalidAudience));
+    assert_eq!(
+        v.validate(&token).await,
+        Err(ValidationError::InvalidAudience)
+    );
 }
 
 #[tokio::test]
@@ -213,10 +271,18 @@ async fn required_claims_use_apim_semantics() {
     assert!(v.validate(&ok).await.is_ok());
     let lacking = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &["read"]));
     let err = v.validate(&lacking).await.unwrap_err();
-    assert_eq!(err, ValidationError::RequiredClaim { claim: "scp".into() });
+    assert_eq!(
+        err,
+        ValidationError::RequiredClaim {
+            claim: "scp".into()
+        }
+    );
     assert_eq!(err.status(), 403);
     let app = issuer.mint(&issuer.app_claims(DAEMON_CLIENT_ID, API_CLIENT_ID, &[APP_ROLE]));
-    assert!(matches!(v.validate(&app).await, Err(ValidationError::RequiredClaim { .. })));
+    assert!(matches!(
+        v.validate(&app).await,
+        Err(ValidationError::RequiredClaim { .. })
+    ));
 }
 
 #[tokio::test]
@@ -231,11 +297,24 @@ async fn forged_kids_cause_at_most_one_refetch_per_interval() {
     let before = issuer.jwks_fetches();
     let claims = issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]);
     let forged: Vec<String> = (0..50)
-        .map(|i| issuer.mint_with_header(&json!({"alg": "RS256", "kid": format!("forged-{i}")}), &claims))
+        .map(|i| {
+            issuer.mint_with_header(
+                &json!({"alg": "RS256", "kid": format!("forged-{i}")}),
+                &claims,
+            )
+        })
         .collect();
     let results = futures_join(&v, &forged).await;
-    assert!(results.iter().all(|r| *r == Err(ValidationError::UnknownKey)));
-    assert_eq!(issuer.jwks_fetches() - before, 1, "exactly one refetch for 50 forged kids");
+    assert!(
+        results
+            .iter()
+            .all(|r| *r == Err(ValidationError::UnknownKey))
+    );
+    assert_eq!(
+        issuer.jwks_fetches() - before,
+        1,
+        "exactly one refetch for 50 forged kids"
+    );
     // Within the interval: no further fetch at all.
     for token in &forged {
         assert_eq!(v.validate(token).await, Err(ValidationError::UnknownKey));
@@ -305,7 +384,10 @@ async fn cached_keys_keep_working_while_the_issuer_is_down() {
     let forged = issuer.mint_with_header(&json!({"alg": "RS256", "kid": "nope"}), &claims);
     let fetches = issuer.jwks_fetches() + issuer.discovery_fetches();
     assert_eq!(v.validate(&forged).await, Err(ValidationError::UnknownKey));
-    assert!(issuer.jwks_fetches() + issuer.discovery_fetches() > fetches, "refetch was tried");
+    assert!(
+        issuer.jwks_fetches() + issuer.discovery_fetches() > fetches,
+        "refetch was tried"
+    );
     assert!(v.keys_loaded(), "a failed refetch keeps the keys");
     assert!(v.validate(&issuer.mint(&claims)).await.is_ok());
 }
@@ -320,7 +402,10 @@ async fn keys_never_loaded_refuse_every_token_then_recover() {
         ..config(&issuer)
     })
     .await;
-    assert!(started.elapsed() < Duration::from_secs(1), "new() does not wait for the IdP");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "new() does not wait for the IdP"
+    );
     let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]));
     let err = v.validate(&token).await.unwrap_err();
     assert_eq!(err, ValidationError::KeysUnavailable);
@@ -336,21 +421,29 @@ async fn keys_never_loaded_refuse_every_token_then_recover() {
     while !v.keys_loaded() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    assert!(v.validate(&token).await.is_ok(), "keys load once the IdP is back");
+    assert!(
+        v.validate(&token).await.is_ok(),
+        "keys load once the IdP is back"
+    );
 }
 
 #[tokio::test]
 async fn an_unreachable_metadata_url_is_keys_unavailable() {
     let port = testkit::free_port();
     let v = validator(ValidatorConfig {
-        openid_config_urls: vec![format!("http://127.0.0.1:{port}/.well-known/openid-configuration")],
+        openid_config_urls: vec![format!(
+            "http://127.0.0.1:{port}/.well-known/openid-configuration"
+        )],
         audiences: vec![API_CLIENT_ID.into()],
         ..ValidatorConfig::default()
     })
     .await;
     let issuer = TestIssuer::start().await;
     let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]));
-    assert_eq!(v.validate(&token).await, Err(ValidationError::KeysUnavailable));
+    assert_eq!(
+        v.validate(&token).await,
+        Err(ValidationError::KeysUnavailable)
+    );
 }
 
 #[tokio::test]
@@ -367,7 +460,10 @@ async fn several_metadata_urls_accept_each_issuer_and_survive_one_down() {
     let b2c_token = b2c.mint(&b2c.user_claims("u", API_CLIENT_ID, &[API_SCOPE]));
     let legacy_token = legacy.mint(&legacy.user_claims("u", API_CLIENT_ID, &[API_SCOPE]));
     assert!(v.validate(&b2c_token).await.is_ok());
-    assert_eq!(v.validate(&legacy_token).await, Err(ValidationError::UnknownKey));
+    assert_eq!(
+        v.validate(&legacy_token).await,
+        Err(ValidationError::UnknownKey)
+    );
 
     legacy.set_down(false);
     tokio::time::sleep(Duration::from_millis(150)).await;
@@ -375,7 +471,10 @@ async fn several_metadata_urls_accept_each_issuer_and_survive_one_down() {
     // Each issuer's tokens carry its own iss; a token of one issuer signed by the other's key fails.
     let mut crossed = legacy.user_claims("u", API_CLIENT_ID, &[API_SCOPE]);
     crossed["iss"] = json!("https://evil.example/");
-    assert_eq!(v.validate(&legacy.mint(&crossed)).await, Err(ValidationError::InvalidIssuer));
+    assert_eq!(
+        v.validate(&legacy.mint(&crossed)).await,
+        Err(ValidationError::InvalidIssuer)
+    );
 }
 
 #[tokio::test]
@@ -404,6 +503,9 @@ async fn a_refused_token_stays_refused_on_repeat() {
         &issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]),
     );
     for _ in 0..3 {
-        assert_eq!(v.validate(&forged).await, Err(ValidationError::InvalidSignature));
+        assert_eq!(
+            v.validate(&forged).await,
+            Err(ValidationError::InvalidSignature)
+        );
     }
 }

@@ -55,7 +55,11 @@ impl Idp {
             .await
             .unwrap();
         });
-        let idp = Self { base, shutdown: Some(tx), handle: Some(handle) };
+        let idp = Self {
+            base,
+            shutdown: Some(tx),
+            handle: Some(handle),
+        };
         let client = reqwest::Client::new();
         for _ in 0..200 {
             if let Ok(r) = client.get(format!("{}/healthz", idp.base)).send().await
@@ -95,7 +99,10 @@ impl Idp {
             ("client_id", SPA),
             ("redirect_uri", REDIRECT),
             ("response_type", "code"),
-            ("scope", "openid offline_access https://devtenant.onmicrosoft.com/hello-api/accessapp"),
+            (
+                "scope",
+                "openid offline_access https://devtenant.onmicrosoft.com/hello-api/accessapp",
+            ),
             ("state", "state-123"),
             ("nonce", "nonce-456"),
             ("code_challenge", CHALLENGE),
@@ -107,7 +114,9 @@ impl Idp {
                 params.push((k, v));
             }
         }
-        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
         format!("{}/oauth2/v2.0/authorize?{query}", self.policy_url())
     }
 
@@ -154,11 +163,18 @@ impl Browser {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        Self { client, cookies: HashMap::new() }
+        Self {
+            client,
+            cookies: HashMap::new(),
+        }
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     async fn finish(&mut self, response: reqwest::Response) -> Response {
@@ -173,11 +189,21 @@ impl Browser {
                 self.cookies.insert(name.to_owned(), value.to_owned());
             }
         }
-        Response { status: response.status(), headers, body: response.text().await.unwrap() }
+        Response {
+            status: response.status(),
+            headers,
+            body: response.text().await.unwrap(),
+        }
     }
 
     pub async fn get(&mut self, url: &str) -> Response {
-        let r = self.client.get(url).header("cookie", self.cookie_header()).send().await.unwrap();
+        let r = self
+            .client
+            .get(url)
+            .header("cookie", self.cookie_header())
+            .send()
+            .await
+            .unwrap();
         self.finish(r).await
     }
 
@@ -204,10 +230,21 @@ impl Browser {
     }
 
     /// Opens the authorize URL, signs in on the form, returns the redirect to the app.
-    pub async fn sign_in(&mut self, idp: &Idp, authorize_url: &str, user: &str, password: &str) -> Response {
+    pub async fn sign_in(
+        &mut self,
+        idp: &Idp,
+        authorize_url: &str,
+        user: &str,
+        password: &str,
+    ) -> Response {
         let page = self.get(authorize_url).await;
         assert_eq!(page.status, StatusCode::OK, "{}", page.body);
-        self.submit(&idp.base, &page.body, &[("signInName", user), ("password", password)]).await
+        self.submit(
+            &idp.base,
+            &page.body,
+            &[("signInName", user), ("password", password)],
+        )
+        .await
     }
 }
 
@@ -241,7 +278,10 @@ impl Form {
         while let Some(i) = rest.find("<input") {
             let tag = &rest[i..i + rest[i..].find('>').unwrap()];
             if tag.contains("type=\"hidden\"") {
-                hidden.push((attribute(tag, "name").unwrap(), attribute(tag, "value").unwrap()));
+                hidden.push((
+                    attribute(tag, "name").unwrap(),
+                    attribute(tag, "value").unwrap(),
+                ));
             }
             rest = &rest[i + 6..];
         }
@@ -251,7 +291,9 @@ impl Form {
 
 /// The href of the link with `id` on the page.
 pub fn link(html: &str, id: &str) -> String {
-    let i = html.find(&format!("id=\"{id}\"")).unwrap_or_else(|| panic!("no #{id}"));
+    let i = html
+        .find(&format!("id=\"{id}\""))
+        .unwrap_or_else(|| panic!("no #{id}"));
     let tag_start = html[..i].rfind('<').unwrap();
     let tag = &html[tag_start..tag_start + html[tag_start..].find('>').unwrap()];
     attribute(tag, "href").unwrap()
@@ -260,8 +302,14 @@ pub fn link(html: &str, id: &str) -> String {
 /// The parameters of a redirect's query (or, with `fragment`, its fragment).
 pub fn response_params(location: &str, fragment: bool) -> HashMap<String, String> {
     let url = url::Url::parse(location).unwrap();
-    let raw = if fragment { url.fragment().unwrap_or("").to_owned() } else { url.query().unwrap_or("").to_owned() };
-    url::form_urlencoded::parse(raw.as_bytes()).into_owned().collect()
+    let raw = if fragment {
+        url.fragment().unwrap_or("").to_owned()
+    } else {
+        url.query().unwrap_or("").to_owned()
+    };
+    url::form_urlencoded::parse(raw.as_bytes())
+        .into_owned()
+        .collect()
 }
 
 /// The claims of a JWT, unverified.
@@ -276,9 +324,15 @@ pub fn kid(jwt: &str) -> String {
 
 /// Verifies a JWT's signature against the JWKS and checks iss/aud/exp the way a resource would.
 pub fn verify(jwt: &str, jwks: &Value, issuer: &str, audience: &str) -> Result<Value, String> {
-    let set: jsonwebtoken::jwk::JwkSet = serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
-    let kid = jsonwebtoken::decode_header(jwt).map_err(|e| e.to_string())?.kid.ok_or("no kid")?;
-    let jwk = set.find(&kid).ok_or_else(|| format!("kid {kid} not in JWKS"))?;
+    let set: jsonwebtoken::jwk::JwkSet =
+        serde_json::from_value(jwks.clone()).map_err(|e| e.to_string())?;
+    let kid = jsonwebtoken::decode_header(jwt)
+        .map_err(|e| e.to_string())?
+        .kid
+        .ok_or("no kid")?;
+    let jwk = set
+        .find(&kid)
+        .ok_or_else(|| format!("kid {kid} not in JWKS"))?;
     let key = jsonwebtoken::DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
     let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
     validation.set_issuer(&[issuer]);
@@ -291,14 +345,25 @@ pub fn verify(jwt: &str, jwks: &Value, issuer: &str, audience: &str) -> Result<V
 
 /// POSTs a form to the token endpoint.
 pub async fn token(idp: &Idp, fields: &[(&str, &str)]) -> Response {
-    let r = reqwest::Client::new().post(idp.token_url()).form(fields).send().await.unwrap();
-    Response { status: r.status(), headers: r.headers().clone(), body: r.text().await.unwrap() }
+    let r = reqwest::Client::new()
+        .post(idp.token_url())
+        .form(fields)
+        .send()
+        .await
+        .unwrap();
+    Response {
+        status: r.status(),
+        headers: r.headers().clone(),
+        body: r.text().await.unwrap(),
+    }
 }
 
 /// Signs Alice in and redeems the code: the token response.
 pub async fn alice_tokens(idp: &Idp) -> Value {
     let mut browser = Browser::new();
-    let redirect = browser.sign_in(idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD).await;
+    let redirect = browser
+        .sign_in(idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
+        .await;
     let code = response_params(&redirect.location(), false)["code"].clone();
     let r = token(
         idp,

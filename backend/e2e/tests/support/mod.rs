@@ -26,6 +26,11 @@ pub fn test_output_dir() -> PathBuf {
 /// A server binary of this workspace, built now (a no-op when `scripts/test` built it already) with
 /// the profile of this test, so the test never runs a stale binary. The package is named as its binary.
 pub fn workspace_binary(name: &str) -> PathBuf {
+    static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
+        return path.clone();
+    }
     // This test runs from target/<profile dir>/deps/; the binary lands in target/<profile dir>/.
     let exe = std::env::current_exe().unwrap();
     let profile_dir = exe.parent().and_then(Path::parent).unwrap();

@@ -1,0 +1,206 @@
+//! App Service Authentication ("EasyAuth"): re-validates the bearer token independently of the
+//! gateway, applies the unauthenticated action, then the authorization policy, and hands the
+//! identity to the function as `X-MS-CLIENT-PRINCIPAL*` headers.
+
+use std::sync::Arc;
+
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use token_validation::{Principal, ValidationError, bearer_token};
+
+use crate::AppState;
+use crate::client_principal;
+use crate::config::{Config, UnauthenticatedAction};
+use crate::refusal::Refusal;
+
+/// The caller, for handlers that need more than the headers (e.g. `/.auth/me`'s access token).
+#[derive(Clone)]
+pub struct Authenticated {
+    pub principal: Principal,
+    pub access_token: String,
+}
+
+/// Middleware for the function: the configured unauthenticated action.
+pub async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    let action = state.config.unauthenticated_action;
+    run(state, request, next, action).await
+}
+
+/// Middleware for `/.auth/me`: EasyAuth answers 401 there whatever the configured action.
+pub async fn authenticate_api(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+    run(state, request, next, UnauthenticatedAction::Return401).await
+}
+
+async fn run(state: Arc<AppState>, mut request: Request, next: Next, action: UnauthenticatedAction) -> Response {
+    client_principal::strip_incoming(request.headers_mut());
+    let token = match bearer_token(request.headers()) {
+        Ok(token) => token.to_owned(),
+        Err(why) => return unauthenticated(&state, &request, action, why),
+    };
+    let principal = match state.validator.validate(&token).await {
+        Ok(principal) => principal,
+        Err(why @ ValidationError::KeysUnavailable) => {
+            return Refusal::KeysUnavailable(why).into_response();
+        }
+        Err(why) => return unauthenticated(&state, &request, action, why),
+    };
+    if let Err(why) = authorize(&state.config, &principal) {
+        tracing::info!(reason = %why, subject = %principal.subject, "authorization policy refused the caller");
+        return Refusal::Forbidden(Some(why)).into_response();
+    }
+    client_principal::inject(request.headers_mut(), &principal);
+    request.extensions_mut().insert(Authenticated {
+        principal,
+        access_token: token,
+    });
+    next.run(request).await
+}
+
+/// EasyAuth's built-in authorization: allowed client applications, allowed identities, and the
+/// required scopes or roles. Required scopes serve user tokens and required roles app tokens:
+/// with both configured, a token passes with all the scopes or all the roles.
+pub fn authorize(config: &Config, principal: &Principal) -> Result<(), ValidationError> {
+    let refuse = |claim: &str| Err(ValidationError::RequiredClaim { claim: claim.into() });
+    if !config.allowed_applications.is_empty()
+        && !principal
+            .client_app
+            .as_ref()
+            .is_some_and(|app| config.allowed_applications.contains(app))
+    {
+        return refuse("azp");
+    }
+    if !config.allowed_identities.is_empty()
+        && !principal
+            .object_id
+            .as_ref()
+            .is_some_and(|oid| config.allowed_identities.contains(oid))
+    {
+        return refuse("oid");
+    }
+    let (scopes, roles) = (&config.required_scopes, &config.required_roles);
+    if scopes.is_empty() && roles.is_empty() {
+        return Ok(());
+    }
+    let has_scopes = !scopes.is_empty() && scopes.iter().all(|s| principal.has_scope(s));
+    let has_roles = !roles.is_empty() && roles.iter().all(|r| principal.has_role(r));
+    if has_scopes || has_roles {
+        Ok(())
+    } else if principal.scopes.is_empty() && !roles.is_empty() {
+        refuse("roles")
+    } else {
+        refuse("scp")
+    }
+}
+
+fn unauthenticated(
+    state: &AppState,
+    request: &Request,
+    action: UnauthenticatedAction,
+    why: ValidationError,
+) -> Response {
+    tracing::info!(reason = %why, ?action, "unauthenticated request");
+    // EasyAuth answers script (XHR) requests with 401 rather than a redirect they cannot follow.
+    let xhr = request
+        .headers()
+        .get("x-requested-with")
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
+    match action {
+        UnauthenticatedAction::RedirectToLoginPage if !xhr => match login_url(state, request) {
+            Some(location) => Refusal::RedirectToLogin(location),
+            None => Refusal::Unauthenticated(why),
+        },
+        UnauthenticatedAction::Return403 => Refusal::Forbidden(None),
+        _ => Refusal::Unauthenticated(why),
+    }
+    .into_response()
+}
+
+/// The IdP's authorize URL with EasyAuth's parameters. The original query string (which may
+/// hold the function key in `code`) is never passed on.
+fn login_url(state: &AppState, request: &Request) -> Option<String> {
+    let endpoint = state.validator.authorization_endpoint()?;
+    let mut url = url::Url::parse(&endpoint).ok()?;
+    let host = request
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']))?;
+    let loopback = host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    let scheme = if loopback { "http" } else { "https" };
+    let client_id = state.config.audiences.first()?;
+    url.query_pairs_mut()
+        .append_pair("client_id", client_id)
+        .append_pair("response_type", "code id_token")
+        .append_pair("response_mode", "form_post")
+        .append_pair("redirect_uri", &format!("{scheme}://{host}/.auth/login/aad/callback"))
+        .append_pair("scope", "openid profile email offline_access")
+        .append_pair("nonce", &uuid::Uuid::new_v4().simple().to_string())
+        .append_pair("state", &format!("redir={}", request.uri().path()));
+    Some(url.into())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn principal(scopes: &[&str], roles: &[&str]) -> Principal {
+        Principal {
+            subject: "s".into(),
+            object_id: Some("oid-1".into()),
+            name: None,
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            roles: roles.iter().map(|s| s.to_string()).collect(),
+            client_app: Some("spa".into()),
+            issuer: "i".into(),
+            audience: "a".into(),
+            expires_at: 0,
+            claims: Default::default(),
+        }
+    }
+
+    fn config(scopes: &[&str], roles: &[&str]) -> Config {
+        let mut c = Config::from_vars(|name| match name {
+            "HELLO_FUNCTION_KEYS" => Some("0123456789abcdef0123".into()),
+            "EASYAUTH_OPENID_CONFIG_URL" => Some("http://127.0.0.1:1/.well-known/openid-configuration".into()),
+            "EASYAUTH_AUDIENCES" => Some("api".into()),
+            _ => None,
+        })
+        .unwrap();
+        c.required_scopes = scopes.iter().map(|s| s.to_string()).collect();
+        c.required_roles = roles.iter().map(|s| s.to_string()).collect();
+        c
+    }
+
+    #[test]
+    fn scopes_serve_users_and_roles_serve_apps() {
+        let both = config(&["accessapp"], &["access:test-api"]);
+        assert!(authorize(&both, &principal(&["accessapp"], &[])).is_ok());
+        assert!(authorize(&both, &principal(&[], &["access:test-api"])).is_ok());
+        assert_eq!(
+            authorize(&both, &principal(&[], &["other"])),
+            Err(ValidationError::RequiredClaim { claim: "roles".into() })
+        );
+        assert_eq!(
+            authorize(&both, &principal(&["read"], &[])),
+            Err(ValidationError::RequiredClaim { claim: "scp".into() })
+        );
+        assert!(authorize(&config(&[], &[]), &principal(&[], &[])).is_ok());
+        let scopes_only = config(&["accessapp", "read"], &[]);
+        assert!(authorize(&scopes_only, &principal(&["accessapp"], &["access:test-api"])).is_err());
+    }
+
+    #[test]
+    fn allowed_applications_and_identities() {
+        let mut c = config(&[], &[]);
+        c.allowed_applications = vec!["spa".into()];
+        assert!(authorize(&c, &principal(&[], &[])).is_ok());
+        c.allowed_applications = vec!["other".into()];
+        assert!(authorize(&c, &principal(&[], &[])).is_err());
+        c.allowed_applications.clear();
+        c.allowed_identities = vec!["oid-2".into()];
+        assert!(authorize(&c, &principal(&[], &[])).is_err());
+    }
+}

@@ -1,0 +1,83 @@
+//! The real `hello` binary: start-up, first answer, and bad settings.
+
+#![allow(clippy::unwrap_used)]
+
+use std::time::{Duration, Instant};
+
+use testkit::{API_CLIENT_ID, API_SCOPE, ChildServer, TestIssuer, free_port, run_to_exit};
+
+const BIN: &str = env!("CARGO_BIN_EXE_hello");
+const KEY: &str = "binary-test-key-0123456789abcdef";
+
+#[tokio::test]
+async fn starts_fast_and_answers_hello() {
+    let issuer = TestIssuer::start().await;
+    let port = free_port();
+    let started = Instant::now();
+    let _server = ChildServer::start(
+        BIN,
+        [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("HELLO_FUNCTION_KEYS", KEY.to_string()),
+            ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
+            ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_string()),
+        ],
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let ready = started.elapsed();
+    println!("hello binary ready after {ready:?}");
+    assert!(ready < Duration::from_secs(3));
+
+    let token = issuer.mint(&issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]));
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/hello?code={KEY}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let body: shared::HelloResponse = response.json().await.unwrap();
+    assert_eq!(body.caller.subject, "user-1");
+}
+
+#[tokio::test]
+async fn a_bad_setting_exits_2_with_one_line_naming_it() {
+    for (variable, value) in [
+        ("FUNCTIONS_CUSTOMHANDLER_PORT", "not-a-port"),
+        ("HELLO_FUNCTION_KEYS", ""),
+        ("EASYAUTH_UNAUTHENTICATED_ACTION", "Maybe"),
+        ("HELLO_ALLOWED_IPS", "10.0.0.0/99"),
+        ("RUST_LOG", "hello=notalevel"),
+    ] {
+        let mut env = vec![
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()),
+            ("HELLO_FUNCTION_KEYS", KEY.to_string()),
+            ("EASYAUTH_OPENID_CONFIG_URL", "http://127.0.0.1:9/.well-known/openid-configuration".to_string()),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
+        ];
+        env.retain(|(k, _)| *k != variable);
+        env.push((variable, value.to_string()));
+        let output = run_to_exit(BIN, env, Duration::from_secs(10)).await.unwrap();
+        assert_eq!(output.status.code(), Some(2), "{variable}");
+        let stderr = String::from_utf8(output.stderr).unwrap();
+        assert_eq!(stderr.lines().count(), 1, "{variable}: {stderr}");
+        assert!(stderr.contains(variable), "{variable}: {stderr}");
+    }
+}
+
+#[tokio::test]
+async fn a_missing_required_setting_is_named() {
+    let output = run_to_exit(
+        BIN,
+        [("HELLO_FUNCTION_KEYS", KEY), ("EASYAUTH_AUDIENCES", API_CLIENT_ID), ("EASYAUTH_OPENID_CONFIG_URL", "")],
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("EASYAUTH_OPENID_CONFIG_URL"));
+}
