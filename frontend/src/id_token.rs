@@ -10,6 +10,7 @@
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
+use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use std::fmt;
 
 /// Leeway for clocks that disagree (the browser's clock is the user's).
@@ -27,7 +28,8 @@ pub enum NonceRule<'a> {
 #[derive(Debug, Deserialize)]
 struct Claims {
     iss: String,
-    aud: Audience,
+    #[serde(deserialize_with = "one_or_many")]
+    aud: Vec<String>,
     exp: u64,
     #[serde(default)]
     nbf: Option<u64>,
@@ -45,11 +47,27 @@ struct Claims {
     sub: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-enum Audience {
-    One(String),
-    Many(Vec<String>),
+/// `aud` is a string or an array of strings (Core §2). A hand-written visitor, because
+/// `#[serde(untagged)]` buffers the value generically and costs several KB of wasm.
+fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
+    struct OneOrMany;
+    impl<'de> Visitor<'de> for OneOrMany {
+        type Value = Vec<String>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a string or an array of strings")
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(vec![value.to_owned()])
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut values = Vec::new();
+            while let Some(value) = seq.next_element::<String>()? {
+                values.push(value);
+            }
+            Ok(values)
+        }
+    }
+    deserializer.deserialize_any(OneOrMany)
 }
 
 /// What the page needs from a verified ID token.
@@ -98,14 +116,10 @@ pub fn verify(
     if claims.iss != issuer {
         return Err(IdTokenError::WrongIssuer);
     }
-    let audience_ok = match &claims.aud {
-        Audience::One(aud) => aud == client_id,
-        // Core §3.1.3.7 items 3-5: with several audiences the authorized party must be us.
-        Audience::Many(auds) => {
-            auds.iter().any(|a| a == client_id)
-                && (auds.len() == 1 || claims.azp.as_deref() == Some(client_id))
-        }
-    };
+    // Core §3.1.3.7 items 3-5: ours among the audiences, and with several the authorized party
+    // must be us.
+    let audience_ok = claims.aud.iter().any(|a| a == client_id)
+        && (claims.aud.len() == 1 || claims.azp.as_deref() == Some(client_id));
     if !audience_ok {
         return Err(IdTokenError::WrongAudience);
     }

@@ -102,8 +102,7 @@ impl Session {
 }
 
 fn expiry(response: &TokenResponse, now: u64) -> Option<u64> {
-    let seconds = response.expires_in.as_ref()?.get()?;
-    Some(now.saturating_add(seconds))
+    Some(now.saturating_add(response.expires_in?))
 }
 
 #[cfg(test)]

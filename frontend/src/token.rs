@@ -2,6 +2,8 @@
 
 use oauth2::{AccessToken, RefreshToken};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
+use std::fmt;
 
 /// A successful token response; B2C adds `id_token` (OpenID Connect) and the granted `scope`.
 #[derive(Debug, Deserialize)]
@@ -13,25 +15,30 @@ pub struct TokenResponse {
     pub id_token: Option<String>,
     #[serde(default)]
     pub refresh_token: Option<RefreshToken>,
-    /// Seconds; B2C sends a number, some providers a string.
-    #[serde(default)]
-    pub expires_in: Option<Seconds>,
+    /// Seconds; B2C sends a number, some providers a string. `None` if absent or unreadable.
+    #[serde(default, deserialize_with = "seconds")]
+    pub expires_in: Option<u64>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
-pub enum Seconds {
-    Number(u64),
-    Text(String),
-}
-
-impl Seconds {
-    pub fn get(&self) -> Option<u64> {
-        match self {
-            Self::Number(n) => Some(*n),
-            Self::Text(text) => text.trim().parse().ok(),
+/// A number or a numeric string (a visitor: `#[serde(untagged)]` would cost KBs of wasm).
+fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    struct Seconds;
+    impl Visitor<'_> for Seconds {
+        type Value = Option<u64>;
+        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            f.write_str("a number of seconds")
+        }
+        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
+            Ok(Some(value))
+        }
+        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
+            Ok(value.trim().parse().ok())
+        }
+        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
         }
     }
+    deserializer.deserialize_any(Seconds)
 }
 
 #[derive(Debug, Deserialize)]
@@ -80,9 +87,11 @@ mod tests {
         .unwrap();
         assert_eq!(ok.access_token.secret(), "at");
         assert_eq!(ok.refresh_token.unwrap().secret(), "rt");
-        assert_eq!(ok.expires_in.unwrap().get(), Some(3600));
+        assert_eq!(ok.expires_in, Some(3600));
         let text = parse_token_response(200, r#"{"access_token":"at","expires_in":"60"}"#).unwrap();
-        assert_eq!(text.expires_in.unwrap().get(), Some(60));
+        assert_eq!(text.expires_in, Some(60));
+        let null = parse_token_response(200, r#"{"access_token":"at","expires_in":null}"#).unwrap();
+        assert_eq!(null.expires_in, None);
     }
 
     #[test]

@@ -98,6 +98,15 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
     let exe = handler["description"]["defaultExecutablePath"]
         .as_str()
         .unwrap();
+    // A file `hello` cannot sit beside the function folder `hello/`.
+    assert_eq!(exe, "bin/hello");
+    // Everything else is host.json as the hello crate wrote it.
+    let mut source: Value = serde_json::from_slice(
+        &std::fs::read(workspace_root().join("backend/hello/azure/host.json")).unwrap(),
+    )
+    .unwrap();
+    source["customHandler"]["description"]["defaultExecutablePath"] = Value::from(exe);
+    assert_eq!(host, source);
     assert_eq!(entries.get(exe), Some(&0o755), "{entries:?}");
     assert!(entries.contains_key("host.json"), "{entries:?}");
     assert_eq!(
@@ -184,10 +193,10 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
+    let body: shared::HelloResponse = ok.json().await.unwrap();
     assert!(
-        ok.text()
-            .await
-            .unwrap()
-            .starts_with("Hello World, time and date are "),
+        body.message.starts_with("Hello World, time and date are "),
+        "{body:?}"
     );
+    assert_eq!(body.caller.subject, "alice-object-id");
 }

@@ -23,10 +23,11 @@ pub async fn validate_jwt(
             tracing::info!(reason = %error.description(), "validate-jwt: refused");
             GatewayError::Unauthorized
         })?;
-        validator.validate(token).await.map_err(|error| {
-            tracing::info!(reason = %error.description(), "validate-jwt: refused");
-            GatewayError::Unauthorized
-        })?
+        // token-validation logs its own refusals (reason only).
+        validator
+            .validate(token)
+            .await
+            .map_err(|_| GatewayError::Unauthorized)?
     };
     let subject = AuthenticatedSubject(principal.subject.clone());
     request.extensions_mut().insert(Arc::new(principal));

@@ -1,7 +1,8 @@
 //! The backend call: `GET {backend}/api/hello` with the function key, as APIM forwards to a
 //! Function App. The client's own `x-functions-key` or `code` never travels on (only the
 //! gateway's key opens the function), the bearer token does (the function validates it again),
-//! and `X-Forwarded-For` gains the caller's address.
+//! and `X-Forwarded-For` gains the caller's address. A request body is never read or sent on:
+//! the route is GET.
 
 use crate::config::{Config, FunctionKey};
 use crate::error::GatewayError;

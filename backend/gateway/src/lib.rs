@@ -30,7 +30,6 @@ use std::sync::Arc;
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::limit::RequestBodyLimitLayer;
 
 /// Everything the pipeline holds, built once from [`Config`].
 #[derive(Clone)]
@@ -98,7 +97,7 @@ impl Gateway {
                 ),
             ),
             backend: Arc::new(Backend::new(config)?),
-            redis: redis.clone(),
+            redis,
         })
     }
 }
@@ -137,9 +136,7 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(request_id::assign))
-                .layer(from_fn(access_log::record))
-                // GET carries no body; refuse large uploads before anything reads them.
-                .layer(RequestBodyLimitLayer::new(16 * 1024)),
+                .layer(from_fn(access_log::record)),
         )
 }
 

@@ -302,7 +302,8 @@ impl Limiter {
             let redis_key = format!("gateway:rate-limit:{}:{key}", self.name);
             match shared.check(&redis_key, self.limit).await {
                 Ok(decision) => return decision,
-                Err(RedisUnavailable::Paused) => {}
+                // Already reported (by the failure that paused it, or by the connecting task).
+                Err(RedisUnavailable::Paused | RedisUnavailable::NotConnected) => {}
                 Err(error) => {
                     tracing::warn!(limiter = self.name, %error, "rate-limit counters: Redis unavailable, using local counters");
                 }

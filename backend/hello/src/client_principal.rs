@@ -65,12 +65,18 @@ impl ClientPrincipal {
 
     /// The first value of claim `typ`.
     pub fn claim(&self, typ: &str) -> Option<&str> {
-        self.claims.iter().find(|c| c.typ == typ).map(|c| c.val.as_str())
+        self.claims
+            .iter()
+            .find(|c| c.typ == typ)
+            .map(|c| c.val.as_str())
     }
 
     /// Every value of claim `typ`.
     pub fn claims_of<'a>(&'a self, typ: &'a str) -> impl Iterator<Item = &'a str> {
-        self.claims.iter().filter(move |c| c.typ == typ).map(|c| c.val.as_str())
+        self.claims
+            .iter()
+            .filter(move |c| c.typ == typ)
+            .map(|c| c.val.as_str())
     }
 
     pub fn encode(&self) -> String {
@@ -104,7 +110,10 @@ pub fn inject(headers: &mut HeaderMap, principal: &Principal) {
     let id = principal.object_id.as_deref().unwrap_or(&principal.subject);
     let name = principal.name.as_deref().unwrap_or(&principal.subject);
     for (header, value) in [
-        (PRINCIPAL, ClientPrincipal::from_principal(principal).encode()),
+        (
+            PRINCIPAL,
+            ClientPrincipal::from_principal(principal).encode(),
+        ),
         (PRINCIPAL_ID, id.to_owned()),
         (PRINCIPAL_NAME, name.to_owned()),
         (PRINCIPAL_IDP, IDP.to_owned()),
@@ -113,5 +122,59 @@ pub fn inject(headers: &mut HeaderMap, principal: &Principal) {
         if let Ok(value) = HeaderValue::from_str(&value) {
             headers.insert(HeaderName::from_static(header), value);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn strips_every_identity_header_a_caller_could_forge() {
+        let mut headers = HeaderMap::new();
+        for name in [
+            "X-MS-CLIENT-PRINCIPAL",
+            "x-ms-client-principal-id",
+            "X-Ms-Client-Principal-Name",
+            "x-ms-client-principal-idp",
+            "x-ms-token-aad-access-token",
+        ] {
+            headers.append(
+                HeaderName::from_bytes(name.as_bytes()).unwrap(),
+                HeaderValue::from_static("forged"),
+            );
+        }
+        headers.insert("x-other", HeaderValue::from_static("kept"));
+        strip_incoming(&mut headers);
+        assert_eq!(headers.len(), 1);
+        assert_eq!(headers["x-other"], "kept");
+    }
+
+    #[test]
+    fn round_trips_and_flattens_arrays() {
+        let claims = json!({"sub": "u", "roles": ["a", "b"], "exp": 5, "name": "N"});
+        let principal = Principal {
+            subject: "u".into(),
+            object_id: None,
+            name: Some("N".into()),
+            scopes: vec![],
+            roles: vec!["a".into(), "b".into()],
+            client_app: None,
+            issuer: "i".into(),
+            audience: "a".into(),
+            expires_at: 5,
+            claims: claims.as_object().cloned().unwrap(),
+        };
+        let mut headers = HeaderMap::new();
+        inject(&mut headers, &principal);
+        assert_eq!(headers[PRINCIPAL_ID], "u");
+        assert_eq!(headers[PRINCIPAL_NAME], "N");
+        assert_eq!(headers[PRINCIPAL_IDP], "aad");
+        let decoded = ClientPrincipal::from_headers(&headers).unwrap();
+        assert_eq!(decoded.claims_of("roles").collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(decoded.claim("exp"), Some("5"));
+        assert_eq!(decoded.auth_typ, "aad");
     }
 }

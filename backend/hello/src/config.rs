@@ -69,18 +69,25 @@ impl Config {
     /// From any source of variables (tests pass a map).
     pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
         // Empty counts as unset, as an Azure app setting left blank.
-        let get = |name: &str| var(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let get = |name: &str| {
+            var(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
 
         let bind_address = match get("HELLO_BIND_ADDRESS") {
             None => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Some(v) => v
-                .parse()
-                .map_err(|_| invalid("HELLO_BIND_ADDRESS", format!("`{v}` is not an IP address")))?,
+            Some(v) => v.parse().map_err(|_| {
+                invalid("HELLO_BIND_ADDRESS", format!("`{v}` is not an IP address"))
+            })?,
         };
         let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
             None => 7071,
             Some(v) => v.parse().map_err(|_| {
-                invalid("FUNCTIONS_CUSTOMHANDLER_PORT", format!("`{v}` is not a port number"))
+                invalid(
+                    "FUNCTIONS_CUSTOMHANDLER_PORT",
+                    format!("`{v}` is not a port number"),
+                )
             })?,
         };
 
@@ -92,13 +99,19 @@ impl Config {
         if let Some(short) = function_keys.iter().find(|k| k.len() < 16) {
             return Err(invalid(
                 KEYS,
-                format!("a key of {} characters is too short (at least 16)", short.len()),
+                format!(
+                    "a key of {} characters is too short (at least 16)",
+                    short.len()
+                ),
             ));
         }
 
         const URL: &str = "EASYAUTH_OPENID_CONFIG_URL";
         let openid_config_url = get(URL).ok_or_else(|| {
-            invalid(URL, "required: the identity provider's openid-configuration URL")
+            invalid(
+                URL,
+                "required: the identity provider's openid-configuration URL",
+            )
         })?;
         let parsed = url::Url::parse(&openid_config_url)
             .map_err(|e| invalid(URL, format!("not a URL: {e}")))?;
@@ -136,7 +149,10 @@ impl Config {
                     .map(|cidr| parse_net(cidr))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(|bad| {
-                        invalid("HELLO_ALLOWED_IPS", format!("`{bad}` is not an IP address or CIDR"))
+                        invalid(
+                            "HELLO_ALLOWED_IPS",
+                            format!("`{bad}` is not an IP address or CIDR"),
+                        )
                     })?,
             ),
         };
@@ -186,7 +202,10 @@ mod tests {
     fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut map: HashMap<String, String> = [
             ("HELLO_FUNCTION_KEYS", "0123456789abcdef0123"),
-            ("EASYAUTH_OPENID_CONFIG_URL", "http://127.0.0.1:7010/.well-known/openid-configuration"),
+            (
+                "EASYAUTH_OPENID_CONFIG_URL",
+                "http://127.0.0.1:7010/.well-known/openid-configuration",
+            ),
             ("EASYAUTH_AUDIENCES", "api"),
         ]
         .into_iter()
@@ -203,14 +222,20 @@ mod tests {
         let c = parse(&[]).unwrap();
         assert_eq!(c.port, 7071);
         assert_eq!(c.bind_address, IpAddr::V4(Ipv4Addr::LOCALHOST));
-        assert_eq!(c.unauthenticated_action, UnauthenticatedAction::RedirectToLoginPage);
+        assert_eq!(
+            c.unauthenticated_action,
+            UnauthenticatedAction::RedirectToLoginPage
+        );
         assert!(c.allowed_ips.is_none() && c.required_scopes.is_empty());
     }
 
     #[test]
     fn lists_and_actions_parse() {
         let c = parse(&[
-            ("HELLO_FUNCTION_KEYS", " key-one-0123456789 , key-two-0123456789,"),
+            (
+                "HELLO_FUNCTION_KEYS",
+                " key-one-0123456789 , key-two-0123456789,",
+            ),
             ("EASYAUTH_REQUIRED_SCOPES", "accessapp read,write"),
             ("EASYAUTH_REQUIRED_ROLES", "access:test-api"),
             ("EASYAUTH_UNAUTHENTICATED_ACTION", "return401"),
@@ -218,7 +243,10 @@ mod tests {
             ("FUNCTIONS_CUSTOMHANDLER_PORT", "0"),
         ])
         .unwrap();
-        assert_eq!(c.function_keys, ["key-one-0123456789", "key-two-0123456789"]);
+        assert_eq!(
+            c.function_keys,
+            ["key-one-0123456789", "key-two-0123456789"]
+        );
         assert_eq!(c.required_scopes, ["accessapp", "read", "write"]);
         assert_eq!(c.required_roles, ["access:test-api"]);
         assert_eq!(c.unauthenticated_action, UnauthenticatedAction::Return401);
@@ -230,14 +258,35 @@ mod tests {
     fn bad_settings_name_their_variable() {
         for (vars, variable) in [
             (vec![("HELLO_FUNCTION_KEYS", " , ")], "HELLO_FUNCTION_KEYS"),
-            (vec![("HELLO_FUNCTION_KEYS", "short")], "HELLO_FUNCTION_KEYS"),
-            (vec![("EASYAUTH_OPENID_CONFIG_URL", "")], "EASYAUTH_OPENID_CONFIG_URL"),
-            (vec![("EASYAUTH_OPENID_CONFIG_URL", "ftp://x/")], "EASYAUTH_OPENID_CONFIG_URL"),
+            (
+                vec![("HELLO_FUNCTION_KEYS", "short")],
+                "HELLO_FUNCTION_KEYS",
+            ),
+            (
+                vec![("EASYAUTH_OPENID_CONFIG_URL", "")],
+                "EASYAUTH_OPENID_CONFIG_URL",
+            ),
+            (
+                vec![("EASYAUTH_OPENID_CONFIG_URL", "ftp://x/")],
+                "EASYAUTH_OPENID_CONFIG_URL",
+            ),
             (vec![("EASYAUTH_AUDIENCES", ",")], "EASYAUTH_AUDIENCES"),
-            (vec![("EASYAUTH_UNAUTHENTICATED_ACTION", "AllowAnonymous")], "EASYAUTH_UNAUTHENTICATED_ACTION"),
-            (vec![("HELLO_ALLOWED_IPS", "10.0.0.0/33")], "HELLO_ALLOWED_IPS"),
-            (vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")], "FUNCTIONS_CUSTOMHANDLER_PORT"),
-            (vec![("HELLO_BIND_ADDRESS", "localhost")], "HELLO_BIND_ADDRESS"),
+            (
+                vec![("EASYAUTH_UNAUTHENTICATED_ACTION", "AllowAnonymous")],
+                "EASYAUTH_UNAUTHENTICATED_ACTION",
+            ),
+            (
+                vec![("HELLO_ALLOWED_IPS", "10.0.0.0/33")],
+                "HELLO_ALLOWED_IPS",
+            ),
+            (
+                vec![("FUNCTIONS_CUSTOMHANDLER_PORT", "70000")],
+                "FUNCTIONS_CUSTOMHANDLER_PORT",
+            ),
+            (
+                vec![("HELLO_BIND_ADDRESS", "localhost")],
+                "HELLO_BIND_ADDRESS",
+            ),
         ] {
             assert_eq!(parse(&vars).unwrap_err().variable, variable);
         }

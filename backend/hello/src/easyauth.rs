@@ -23,17 +23,30 @@ pub struct Authenticated {
 }
 
 /// Middleware for the function: the configured unauthenticated action.
-pub async fn authenticate(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn authenticate(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let action = state.config.unauthenticated_action;
     run(state, request, next, action).await
 }
 
 /// Middleware for `/.auth/me`: EasyAuth answers 401 there whatever the configured action.
-pub async fn authenticate_api(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn authenticate_api(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     run(state, request, next, UnauthenticatedAction::Return401).await
 }
 
-async fn run(state: Arc<AppState>, mut request: Request, next: Next, action: UnauthenticatedAction) -> Response {
+async fn run(
+    state: Arc<AppState>,
+    mut request: Request,
+    next: Next,
+    action: UnauthenticatedAction,
+) -> Response {
     client_principal::strip_incoming(request.headers_mut());
     let token = match bearer_token(request.headers()) {
         Ok(token) => token.to_owned(),
@@ -62,7 +75,11 @@ async fn run(state: Arc<AppState>, mut request: Request, next: Next, action: Una
 /// required scopes or roles. Required scopes serve user tokens and required roles app tokens:
 /// with both configured, a token passes with all the scopes or all the roles.
 pub fn authorize(config: &Config, principal: &Principal) -> Result<(), ValidationError> {
-    let refuse = |claim: &str| Err(ValidationError::RequiredClaim { claim: claim.into() });
+    let refuse = |claim: &str| {
+        Err(ValidationError::RequiredClaim {
+            claim: claim.into(),
+        })
+    };
     if !config.allowed_applications.is_empty()
         && !principal
             .client_app
@@ -127,14 +144,18 @@ fn login_url(state: &AppState, request: &Request) -> Option<String> {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']))?;
-    let loopback = host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
+    let loopback =
+        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
     let scheme = if loopback { "http" } else { "https" };
     let client_id = state.config.audiences.first()?;
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
         .append_pair("response_type", "code id_token")
         .append_pair("response_mode", "form_post")
-        .append_pair("redirect_uri", &format!("{scheme}://{host}/.auth/login/aad/callback"))
+        .append_pair(
+            "redirect_uri",
+            &format!("{scheme}://{host}/.auth/login/aad/callback"),
+        )
         .append_pair("scope", "openid profile email offline_access")
         .append_pair("nonce", &uuid::Uuid::new_v4().simple().to_string())
         .append_pair("state", &format!("redir={}", request.uri().path()));
@@ -164,7 +185,9 @@ mod tests {
     fn config(scopes: &[&str], roles: &[&str]) -> Config {
         let mut c = Config::from_vars(|name| match name {
             "HELLO_FUNCTION_KEYS" => Some("0123456789abcdef0123".into()),
-            "EASYAUTH_OPENID_CONFIG_URL" => Some("http://127.0.0.1:1/.well-known/openid-configuration".into()),
+            "EASYAUTH_OPENID_CONFIG_URL" => {
+                Some("http://127.0.0.1:1/.well-known/openid-configuration".into())
+            }
             "EASYAUTH_AUDIENCES" => Some("api".into()),
             _ => None,
         })
@@ -181,15 +204,25 @@ mod tests {
         assert!(authorize(&both, &principal(&[], &["access:test-api"])).is_ok());
         assert_eq!(
             authorize(&both, &principal(&[], &["other"])),
-            Err(ValidationError::RequiredClaim { claim: "roles".into() })
+            Err(ValidationError::RequiredClaim {
+                claim: "roles".into()
+            })
         );
         assert_eq!(
             authorize(&both, &principal(&["read"], &[])),
-            Err(ValidationError::RequiredClaim { claim: "scp".into() })
+            Err(ValidationError::RequiredClaim {
+                claim: "scp".into()
+            })
         );
         assert!(authorize(&config(&[], &[]), &principal(&[], &[])).is_ok());
         let scopes_only = config(&["accessapp", "read"], &[]);
-        assert!(authorize(&scopes_only, &principal(&["accessapp"], &["access:test-api"])).is_err());
+        assert!(
+            authorize(
+                &scopes_only,
+                &principal(&["accessapp"], &["access:test-api"])
+            )
+            .is_err()
+        );
     }
 
     #[test]

@@ -23,7 +23,10 @@ pub struct FunctionKeys {
 impl FunctionKeys {
     pub fn new(keys: &[String]) -> Self {
         Self {
-            digests: keys.iter().map(|k| Sha256::digest(k.as_bytes()).into()).collect(),
+            digests: keys
+                .iter()
+                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .collect(),
         }
     }
 
@@ -50,11 +53,18 @@ fn presented_key(request: &Request) -> Option<String> {
 }
 
 /// Middleware: 401 unless a valid function key is presented.
-pub async fn require_key(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn require_key(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     match presented_key(&request) {
         Some(key) if state.function_keys.accepts(&key) => next.run(request).await,
         presented => {
-            tracing::info!(presented = presented.is_some(), "function key missing or wrong");
+            tracing::info!(
+                presented = presented.is_some(),
+                "function key missing or wrong"
+            );
             Refusal::FunctionKey.into_response()
         }
     }
@@ -66,7 +76,10 @@ mod tests {
 
     #[test]
     fn accepts_any_configured_key_and_nothing_else() {
-        let keys = FunctionKeys::new(&["first-key-0123456789".into(), "second-key-0123456789".into()]);
+        let keys = FunctionKeys::new(&[
+            "first-key-0123456789".into(),
+            "second-key-0123456789".into(),
+        ]);
         assert!(keys.accepts("first-key-0123456789"));
         assert!(keys.accepts("second-key-0123456789"));
         assert!(!keys.accepts("first-key-012345678"));

@@ -20,16 +20,23 @@ use crate::refusal::Refusal;
 pub async fn hello(headers: HeaderMap) -> Response {
     let Some(principal) = ClientPrincipal::from_headers(&headers) else {
         // Only reachable if the EasyAuth layer was not in front: refuse rather than guess.
-        return Refusal::Unauthenticated(token_validation::ValidationError::MissingToken).into_response();
+        return Refusal::Unauthenticated(token_validation::ValidationError::MissingToken)
+            .into_response();
     };
     let now = OffsetDateTime::now_utc();
     let message = format!(
         "Hello World, time and date are {}",
-        now.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-            .unwrap_or_default()
+        now.format(format_description!(
+            "[year]-[month]-[day] [hour]:[minute]:[second]"
+        ))
+        .unwrap_or_default()
     );
     if prefers_text(&headers) {
-        return ([(header::CONTENT_TYPE, "text/plain; charset=utf-8")], message).into_response();
+        return (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            message,
+        )
+            .into_response();
     }
     let caller = Caller {
         name: principal.claim("name").map(str::to_owned),

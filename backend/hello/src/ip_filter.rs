@@ -30,7 +30,11 @@ impl AllowList {
 }
 
 /// Middleware: 403 unless the peer is allow-listed (when a list is configured).
-pub async fn allow_listed(State(state): State<Arc<AppState>>, request: Request, next: Next) -> Response {
+pub async fn allow_listed(
+    State(state): State<Arc<AppState>>,
+    request: Request,
+    next: Next,
+) -> Response {
     let Some(list) = &state.allow_list else {
         return next.run(request).await;
     };
@@ -46,7 +50,9 @@ pub async fn allow_listed(State(state): State<Arc<AppState>>, request: Request, 
         }
         // Served without peer addresses: nobody can be judged, so nobody passes.
         None => {
-            tracing::error!("no peer address available: serve with into_make_service_with_connect_info");
+            tracing::error!(
+                "no peer address available: serve with into_make_service_with_connect_info"
+            );
             Refusal::IpDenied(IpAddr::from([0, 0, 0, 0])).into_response()
         }
     }
@@ -59,12 +65,18 @@ mod tests {
 
     #[test]
     fn cidrs_allow_and_everything_else_is_denied() {
-        let list = AllowList::new(vec!["10.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()]);
+        let list = AllowList::new(vec![
+            "10.0.0.0/8".parse().unwrap(),
+            "::1/128".parse().unwrap(),
+        ]);
         assert!(list.allows("10.200.3.4".parse().unwrap()));
         assert!(list.allows("::1".parse().unwrap()));
         assert!(!list.allows("127.0.0.1".parse().unwrap()));
         assert!(!list.allows("11.0.0.1".parse().unwrap()));
-        assert!(list.allows("::ffff:10.1.1.1".parse().unwrap()), "IPv4-mapped IPv6");
+        assert!(
+            list.allows("::ffff:10.1.1.1".parse().unwrap()),
+            "IPv4-mapped IPv6"
+        );
         assert!(!AllowList::new(vec![]).allows("10.0.0.1".parse().unwrap()));
     }
 }

@@ -32,8 +32,8 @@ use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{any, get};
-use tokio::net::TcpListener;
 use token_validation::{Validator, ValidatorConfig};
+use tokio::net::TcpListener;
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::timeout::TimeoutLayer;
@@ -84,7 +84,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route_layer(from_fn(greeting::only_get));
     let auth_me = Router::new()
         .route("/.auth/me", get(greeting::me))
-        .route_layer(from_fn_with_state(state.clone(), easyauth::authenticate_api));
+        .route_layer(from_fn_with_state(
+            state.clone(),
+            easyauth::authenticate_api,
+        ));
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(function)

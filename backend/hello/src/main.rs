@@ -29,7 +29,10 @@ async fn main() -> ExitCode {
     let listener = match tokio::net::TcpListener::bind(address).await {
         Ok(listener) => listener,
         Err(error) => {
-            eprintln!("hello: cannot listen on {}:{}: {error}", address.0, address.1);
+            eprintln!(
+                "hello: cannot listen on {}:{}: {error}",
+                address.0, address.1
+            );
             return ExitCode::from(1);
         }
     };

@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
+use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
 use shared::ApiError;
 use shared::api::messages;
 use token_validation::ValidationError;
@@ -56,8 +56,11 @@ impl IntoResponse for Refusal {
             )
                 .into_response(),
             Refusal::Forbidden(why) => {
-                let mut response =
-                    (StatusCode::FORBIDDEN, Json(ApiError::new(403, EASYAUTH_DENIED))).into_response();
+                let mut response = (
+                    StatusCode::FORBIDDEN,
+                    Json(ApiError::new(403, EASYAUTH_DENIED)),
+                )
+                    .into_response();
                 if let Some(why) = why {
                     response
                         .headers_mut()

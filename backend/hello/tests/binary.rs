@@ -56,12 +56,17 @@ async fn a_bad_setting_exits_2_with_one_line_naming_it() {
         let mut env = vec![
             ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()),
             ("HELLO_FUNCTION_KEYS", KEY.to_string()),
-            ("EASYAUTH_OPENID_CONFIG_URL", "http://127.0.0.1:9/.well-known/openid-configuration".to_string()),
+            (
+                "EASYAUTH_OPENID_CONFIG_URL",
+                "http://127.0.0.1:9/.well-known/openid-configuration".to_string(),
+            ),
             ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
         ];
         env.retain(|(k, _)| *k != variable);
         env.push((variable, value.to_string()));
-        let output = run_to_exit(BIN, env, Duration::from_secs(10)).await.unwrap();
+        let output = run_to_exit(BIN, env, Duration::from_secs(10))
+            .await
+            .unwrap();
         assert_eq!(output.status.code(), Some(2), "{variable}");
         let stderr = String::from_utf8(output.stderr).unwrap();
         assert_eq!(stderr.lines().count(), 1, "{variable}: {stderr}");
@@ -73,7 +78,11 @@ async fn a_bad_setting_exits_2_with_one_line_naming_it() {
 async fn a_missing_required_setting_is_named() {
     let output = run_to_exit(
         BIN,
-        [("HELLO_FUNCTION_KEYS", KEY), ("EASYAUTH_AUDIENCES", API_CLIENT_ID), ("EASYAUTH_OPENID_CONFIG_URL", "")],
+        [
+            ("HELLO_FUNCTION_KEYS", KEY),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
+            ("EASYAUTH_OPENID_CONFIG_URL", ""),
+        ],
         Duration::from_secs(10),
     )
     .await

@@ -26,14 +26,27 @@ async fn hello_answers_the_seed_message_and_the_caller() {
     let f = start(&[]).await;
     let response = f.hello(&f.user_token()).await;
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("application/json"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
     let body: HelloResponse = response.json().await.unwrap();
-    assert!(body.message.starts_with("Hello World, time and date are 20"), "{}", body.message);
+    assert!(
+        body.message
+            .starts_with("Hello World, time and date are 20"),
+        "{}",
+        body.message
+    );
     assert_eq!(body.caller.name.as_deref(), Some("Alice Example"));
     assert_eq!(body.caller.subject, "user-1");
     assert_eq!(body.caller.scopes, [API_SCOPE]);
     assert!(body.caller.roles.is_empty());
-    assert!(time::OffsetDateTime::parse(&body.time, &time::format_description::well_known::Rfc3339).is_ok());
+    assert!(
+        time::OffsetDateTime::parse(&body.time, &time::format_description::well_known::Rfc3339)
+            .is_ok()
+    );
 }
 
 #[tokio::test]
@@ -49,9 +62,17 @@ async fn text_plain_when_the_client_prefers_it() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
-    assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
     let text = response.text().await.unwrap();
-    assert!(text.starts_with("Hello World, time and date are "), "{text}");
+    assert!(
+        text.starts_with("Hello World, time and date are "),
+        "{text}"
+    );
     assert!(!text.contains('{'));
 }
 
@@ -67,7 +88,11 @@ async fn other_methods_get_405_with_allow_get() {
             .send()
             .await
             .unwrap();
-        assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
+        assert_eq!(
+            response.status(),
+            StatusCode::METHOD_NOT_ALLOWED,
+            "{method}"
+        );
         assert_eq!(response.headers()["allow"], "GET", "{method}");
     }
 }
@@ -87,7 +112,10 @@ async fn function_key_by_header_or_code_any_of_several() {
         request.send()
     };
     assert_eq!(get(None, Some(KEY)).await.unwrap().status(), StatusCode::OK);
-    assert_eq!(get(None, Some(SECOND_KEY)).await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        get(None, Some(SECOND_KEY)).await.unwrap().status(),
+        StatusCode::OK
+    );
     assert_eq!(get(Some(KEY), None).await.unwrap().status(), StatusCode::OK);
     for (query, header) in [
         (None, None),
@@ -100,8 +128,15 @@ async fn function_key_by_header_or_code_any_of_several() {
         (Some(KEY), Some("wrong-key-0123456789abcdef")),
     ] {
         let response = get(query, header).await.unwrap();
-        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{query:?} {header:?}");
-        assert!(response.text().await.unwrap().is_empty(), "the host answers 401 with no body");
+        assert_eq!(
+            response.status(),
+            StatusCode::UNAUTHORIZED,
+            "{query:?} {header:?}"
+        );
+        assert!(
+            response.text().await.unwrap().is_empty(),
+            "the host answers 401 with no body"
+        );
     }
 }
 
@@ -110,7 +145,10 @@ async fn the_key_is_checked_before_the_token() {
     let f = start(&[("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401")]).await;
     let response = f.client.get(f.url("/api/hello")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    assert!(response.headers().get("www-authenticate").is_none(), "key refusal, not EasyAuth's");
+    assert!(
+        response.headers().get("www-authenticate").is_none(),
+        "key refusal, not EasyAuth's"
+    );
 }
 
 #[tokio::test]
@@ -140,10 +178,20 @@ async fn other_ips_get_403_and_forwarding_headers_cannot_bypass_it() {
             .unwrap();
         assert_eq!(response.status(), StatusCode::FORBIDDEN, "{name}");
         let body: ApiError = response.json().await.unwrap();
-        assert_eq!(body, ApiError::new(403, "Caller IP address 127.0.0.1 is not allowed. Access denied."));
+        assert_eq!(
+            body,
+            ApiError::new(
+                403,
+                "Caller IP address 127.0.0.1 is not allowed. Access denied."
+            )
+        );
     }
     let health = f.client.get(f.url("/healthz")).send().await.unwrap();
-    assert_eq!(health.status(), StatusCode::FORBIDDEN, "the restriction covers every path");
+    assert_eq!(
+        health.status(),
+        StatusCode::FORBIDDEN,
+        "the restriction covers every path"
+    );
 }
 
 #[tokio::test]
@@ -157,14 +205,25 @@ async fn redirect_to_login_page_is_the_default_unauthenticated_action() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = url::Url::parse(response.headers()["location"].to_str().unwrap()).unwrap();
-    assert!(location.as_str().starts_with(&f.issuer.authorization_endpoint()), "{location}");
+    assert!(
+        location
+            .as_str()
+            .starts_with(&f.issuer.authorization_endpoint()),
+        "{location}"
+    );
     let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], API_CLIENT_ID);
     assert_eq!(query["response_type"], "code id_token");
-    assert_eq!(query["redirect_uri"], format!("{}/.auth/login/aad/callback", f.base));
+    assert_eq!(
+        query["redirect_uri"],
+        format!("{}/.auth/login/aad/callback", f.base)
+    );
     assert!(query["scope"].contains("openid"));
     assert_eq!(query["state"], "redir=/api/hello");
-    assert!(!location.as_str().contains(KEY), "the function key must not travel to the IdP");
+    assert!(
+        !location.as_str().contains(KEY),
+        "the function key must not travel to the IdP"
+    );
 
     // An invalid token is no authentication at all: same redirect.
     let invalid = f.hello("not-a-jwt").await;
@@ -223,7 +282,11 @@ async fn every_attack_class_is_refused_under_each_action_never_500() {
             assert_eq!(response.status(), expected, "{action}: {}", attack.name);
         }
         assert_eq!(f.issuer.attacker_fetches(), 0);
-        assert_eq!(f.hello(&f.user_token()).await.status(), StatusCode::OK, "{action}");
+        assert_eq!(
+            f.hello(&f.user_token()).await.status(),
+            StatusCode::OK,
+            "{action}"
+        );
     }
 }
 
@@ -234,11 +297,22 @@ async fn required_scopes_and_roles_seed_004() {
         ("EASYAUTH_REQUIRED_ROLES", APP_ROLE),
     ])
     .await;
-    let app = |roles: &[&str]| f.issuer.mint(&f.issuer.app_claims(DAEMON_CLIENT_ID, API_CLIENT_ID, roles));
+    let app = |roles: &[&str]| {
+        f.issuer
+            .mint(&f.issuer.app_claims(DAEMON_CLIENT_ID, API_CLIENT_ID, roles))
+    };
     let without_role = f.hello(&app(&[])).await;
     assert_eq!(without_role.status(), StatusCode::FORBIDDEN);
-    assert!(without_role.headers()["www-authenticate"].to_str().unwrap().contains("insufficient_scope"));
-    assert_eq!(f.hello(&app(&["other-role"])).await.status(), StatusCode::FORBIDDEN);
+    assert!(
+        without_role.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .contains("insufficient_scope")
+    );
+    assert_eq!(
+        f.hello(&app(&["other-role"])).await.status(),
+        StatusCode::FORBIDDEN
+    );
     let with_role = f.hello(&app(&[APP_ROLE])).await;
     assert_eq!(with_role.status(), StatusCode::OK);
     let body: HelloResponse = with_role.json().await.unwrap();
@@ -247,7 +321,9 @@ async fn required_scopes_and_roles_seed_004() {
     assert_eq!(body.caller.name, None);
 
     assert_eq!(f.hello(&f.user_token()).await.status(), StatusCode::OK);
-    let no_scope = f.issuer.mint(&f.issuer.user_claims("u", API_CLIENT_ID, &["read"]));
+    let no_scope = f
+        .issuer
+        .mint(&f.issuer.user_claims("u", API_CLIENT_ID, &["read"]));
     assert_eq!(f.hello(&no_scope).await.status(), StatusCode::FORBIDDEN);
 }
 
@@ -278,7 +354,13 @@ async fn forged_identity_headers_are_replaced_by_easyauths() {
 async fn auth_me_returns_the_identity_in_easyauth_shape() {
     let f = start(&[]).await;
     let token = f.user_token();
-    let response = f.client.get(f.url("/.auth/me")).bearer_auth(&token).send().await.unwrap();
+    let response = f
+        .client
+        .get(f.url("/.auth/me"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(response.status(), StatusCode::OK);
     let body: Value = response.json().await.unwrap();
     let me = &body[0];
@@ -321,8 +403,16 @@ async fn key_rotation_at_the_issuer() {
     f.issuer.rotate_key().await;
     tokio::time::sleep(Duration::from_millis(250)).await;
     let new = f.user_token();
-    assert_eq!(f.hello(&new).await.status(), StatusCode::OK, "new kid after a refetch");
-    assert_eq!(f.hello(&old).await.status(), StatusCode::OK, "old key still published");
+    assert_eq!(
+        f.hello(&new).await.status(),
+        StatusCode::OK,
+        "new kid after a refetch"
+    );
+    assert_eq!(
+        f.hello(&old).await.status(),
+        StatusCode::OK,
+        "old key still published"
+    );
 }
 
 #[tokio::test]
@@ -344,7 +434,8 @@ async fn keys_never_loaded_refuse_with_503_never_200_or_500() {
     for attack in f.issuer.attack_tokens(API_CLIENT_ID) {
         let status = f.hello(&attack.token).await.status();
         assert!(
-            status != StatusCode::OK && !status.is_server_error() || status == StatusCode::SERVICE_UNAVAILABLE,
+            status != StatusCode::OK && !status.is_server_error()
+                || status == StatusCode::SERVICE_UNAVAILABLE,
             "{}: {status}",
             attack.name
         );
@@ -357,7 +448,10 @@ async fn keys_never_loaded_refuse_with_503_never_200_or_500() {
         .send()
         .await
         .unwrap();
-    assert!(matches!(anonymous.status(), StatusCode::FOUND | StatusCode::UNAUTHORIZED));
+    assert!(matches!(
+        anonymous.status(),
+        StatusCode::FOUND | StatusCode::UNAUTHORIZED
+    ));
 }
 
 #[tokio::test]

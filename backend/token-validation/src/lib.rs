@@ -78,6 +78,12 @@ impl Validator {
     /// down delays nothing and fails nothing here (tokens are refused until keys load).
     /// Must be called inside a Tokio runtime.
     pub async fn new(config: ValidatorConfig) -> Validator {
+        // Pin jsonwebtoken's crypto to aws-lc-rs: if feature unification ever enabled its
+        // `rust_crypto` backend too, its automatic choice would panic at the first verification.
+        // An error only means a provider is installed already, which is fine.
+        let _ = jsonwebtoken::crypto::CryptoProvider::install_default(
+            &jsonwebtoken::crypto::aws_lc::DEFAULT_PROVIDER,
+        );
         if config.audiences.is_empty() {
             tracing::warn!("no audience configured: every token will be refused");
         }

@@ -27,7 +27,9 @@ pub fn test_output_dir() -> PathBuf {
 /// the profile of this test, so the test never runs a stale binary. The package is named as its binary.
 pub fn workspace_binary(name: &str) -> PathBuf {
     static BUILT: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
-    let mut built = BUILT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut built = BUILT
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if let Some((_, path)) = built.iter().find(|(n, _)| n == name) {
         return path.clone();
     }
@@ -60,6 +62,7 @@ pub fn workspace_binary(name: &str) -> PathBuf {
         "{} missing after cargo build",
         path.display()
     );
+    built.push((name.to_owned(), path.clone()));
     path
 }
 

@@ -30,7 +30,10 @@ impl Drop for Function {
 pub fn settings(issuer: &TestIssuer, extra: &[(&str, &str)]) -> Config {
     let mut vars: HashMap<String, String> = HashMap::from([
         ("HELLO_FUNCTION_KEYS".into(), format!("{KEY},{SECOND_KEY}")),
-        ("EASYAUTH_OPENID_CONFIG_URL".into(), issuer.openid_config_url()),
+        (
+            "EASYAUTH_OPENID_CONFIG_URL".into(),
+            issuer.openid_config_url(),
+        ),
         ("EASYAUTH_AUDIENCES".into(), API_CLIENT_ID.into()),
     ]);
     for (k, v) in extra {
@@ -51,11 +54,17 @@ pub async fn start_with(issuer: TestIssuer, config: Config) -> Function {
     let state = AppState::new(config).await;
     let app = hello::router(state.clone());
     let server = tokio::spawn(async move {
-        axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .await
-            .unwrap();
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
     });
-    state.validator.wait_for_first_fetch(Duration::from_secs(10)).await;
+    state
+        .validator
+        .wait_for_first_fetch(Duration::from_secs(10))
+        .await;
     Function {
         issuer,
         base: format!("http://{addr}"),
@@ -70,8 +79,11 @@ pub async fn start_with(issuer: TestIssuer, config: Config) -> Function {
 
 impl Function {
     pub fn user_token(&self) -> String {
-        self.issuer
-            .mint(&self.issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]))
+        self.issuer.mint(
+            &self
+                .issuer
+                .user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]),
+        )
     }
 
     pub fn url(&self, path: &str) -> String {
