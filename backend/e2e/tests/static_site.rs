@@ -382,3 +382,38 @@ async fn refuses_a_bad_config_or_an_unknown_file_type_before_uploading_anything(
         ENV_CONFIG[4].1
     );
 }
+
+/// `spa-config --check FILE` accepts what the SPA accepts and names what it refuses.
+#[test]
+fn spa_config_check_validates_an_existing_file() {
+    let dir = TempDir::new("spa-config");
+    let check = |text: &str| {
+        let file = dir.path().join("config.json");
+        std::fs::write(&file, text).unwrap();
+        std::process::Command::new(env!("CARGO_BIN_EXE_spa-config"))
+            .arg("--check")
+            .arg(&file)
+            .output()
+            .unwrap()
+    };
+    let good = serde_json::json!({
+        "clientId": ENV_CONFIG[0].1,
+        "authority": ENV_CONFIG[1].1,
+        "knownAuthorities": [ENV_CONFIG[2].1],
+        "scopes": [ENV_CONFIG[3].1],
+        "apiUrl": ENV_CONFIG[4].1,
+    });
+    let output = check(&good.to_string());
+    assert!(output.status.success(), "{output:?}");
+
+    let mut typo = good.clone();
+    typo["apiURL"] = typo["apiUrl"].take();
+    typo.as_object_mut().unwrap().remove("apiUrl");
+    let output = check(&typo.to_string());
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("apiURL"));
+
+    let output = check("{");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("config.json is not valid"));
+}
