@@ -277,7 +277,12 @@ impl Config {
 
     /// Refuses the well-known development secrets on anything but loopback.
     pub fn check_exposure(&self) -> Result<(), ConfigError> {
-        if self.bind_address.is_loopback() {
+        self.check_exposure_on(self.bind_address)
+    }
+
+    /// The same check for the address actually listened on.
+    pub fn check_exposure_on(&self, address: IpAddr) -> Result<(), ConfigError> {
+        if address.is_loopback() {
             return Ok(());
         }
         let daemon_secret = self
@@ -292,9 +297,8 @@ impl Config {
             return Err(ConfigError::new(
                 "bind_address (DEVIDP_BIND_ADDRESS)",
                 format!(
-                    "{} is not loopback, and the configuration contains the built-in development secrets; \
-                     replace them (DEVIDP_CONFIG) or bind 127.0.0.1",
-                    self.bind_address
+                    "{address} is not loopback, and the configuration contains the built-in development \
+                     secrets; replace them (DEVIDP_CONFIG) or bind 127.0.0.1"
                 ),
             ));
         }
@@ -549,7 +553,10 @@ mod tests {
             ..Default::default()
         };
         let err = Config::load(&env).unwrap_err().to_string();
-        assert!(err.starts_with("bind_address (DEVIDP_BIND_ADDRESS):"), "{err}");
+        assert!(
+            err.starts_with("bind_address (DEVIDP_BIND_ADDRESS):"),
+            "{err}"
+        );
 
         let env = EnvOverrides {
             port: Some("seventy".into()),

@@ -56,6 +56,8 @@ pub enum StartError {
     Users(String),
     #[error("listener: {0}")]
     Listener(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
 }
 
 /// Everything a handler needs, shared behind an `Arc`.
@@ -75,6 +77,8 @@ pub struct AppState {
 impl AppState {
     /// Opens the data directory, loads (or creates) the signing keys and seeds the users.
     pub fn new(config: Config, local_addr: SocketAddr) -> Result<Self, StartError> {
+        // Also checked when loading, but library callers build configs by hand: fail closed here.
+        config.check_exposure_on(local_addr.ip())?;
         let base_url = match &config.public_url {
             Some(url) => url.as_str().trim_end_matches('/').to_owned(),
             None => {
@@ -91,7 +95,10 @@ impl AppState {
 
         let dir = &config.data_dir;
         if dir.exists() && !dir.is_dir() {
-            return Err(StartError::DataDir(format!("{} is not a directory", dir.display())));
+            return Err(StartError::DataDir(format!(
+                "{} is not a directory",
+                dir.display()
+            )));
         }
         std::fs::create_dir_all(dir)
             .map_err(|e| StartError::DataDir(format!("{}: {e}", dir.display())))?;

@@ -76,9 +76,17 @@ async fn refresh_window_is_fixed_and_expiry_is_enforced() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.lifetimes.refresh_token_seconds = 2;
+    // The browser suite's short-lived access tokens, for silent renewal.
+    cfg.lifetimes.access_token_seconds = 60;
     let idp = Idp::start(cfg).await;
     let first = alice_tokens(&idp).await;
     assert_eq!(first["refresh_token_expires_in"], 2);
+    assert_eq!(first["expires_in"], 60);
+    let at = claims(first["access_token"].as_str().unwrap());
+    assert_eq!(
+        at["exp"].as_i64().unwrap() - at["iat"].as_i64().unwrap(),
+        60
+    );
     let rt = first["refresh_token"].as_str().unwrap().to_owned();
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
     let second = token(&idp, &refresh(&rt)).await.json();

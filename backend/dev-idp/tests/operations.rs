@@ -435,6 +435,15 @@ fn refuses_the_built_in_secrets_on_a_non_loopback_address() {
     );
     // Nothing was created: it stopped before touching the data directory.
     assert!(!dir.path().join("devidp.sqlite3").exists());
+
+    // The library refuses too, whatever address the caller's listener is on.
+    let config = common::config(dir.path());
+    let err = dev_idp::AppState::new(config.clone(), "0.0.0.0:7010".parse().unwrap())
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("development secrets"), "{err}");
+    assert!(dev_idp::AppState::new(config, "[::]:7010".parse().unwrap()).is_err());
+    assert!(!dir.path().join("devidp.sqlite3").exists());
 }
 
 #[tokio::test]

@@ -30,7 +30,10 @@ async fn serves_b2c_shaped_discovery_and_jwks() {
     assert_eq!(metadata["issuer"], issuer.issuer());
     assert!(issuer.issuer().ends_with("/v2.0/"));
     assert_eq!(metadata["jwks_uri"], issuer.jwks_url());
-    assert_eq!(metadata["authorization_endpoint"], issuer.authorization_endpoint());
+    assert_eq!(
+        metadata["authorization_endpoint"],
+        issuer.authorization_endpoint()
+    );
     assert!(metadata["token_endpoint"].is_string());
     let (_, jwks) = get(&issuer.jwks_url()).await;
     assert_eq!(kids(&jwks), [issuer.current_kid()]);
@@ -59,9 +62,17 @@ async fn down_means_503_for_discovery_and_jwks() {
     issuer.set_down(true);
     assert_eq!(get(&issuer.openid_config_url()).await.0, 503);
     assert_eq!(get(&issuer.jwks_url()).await.0, 503);
-    assert!(wait_for_http_ok(&issuer.jwks_url(), Duration::from_millis(100)).await.is_err());
+    assert!(
+        wait_for_http_ok(&issuer.jwks_url(), Duration::from_millis(100))
+            .await
+            .is_err()
+    );
     issuer.set_down(false);
-    assert!(wait_for_http_ok(&issuer.jwks_url(), Duration::from_secs(2)).await.is_ok());
+    assert!(
+        wait_for_http_ok(&issuer.jwks_url(), Duration::from_secs(2))
+            .await
+            .is_ok()
+    );
     // Requests answered 503 are counted too.
     assert_eq!(issuer.discovery_fetches(), 1);
     assert!(issuer.jwks_fetches() >= 3);
