@@ -62,7 +62,8 @@ pub async fn load() -> Result<Provider, String> {
 
 /// Remembers state, nonce and verifier in sessionStorage and sends the browser to the IdP.
 pub fn start_sign_in(provider: &Provider) -> Result<(), String> {
-    let (url, pending) = flow::begin(&provider.metadata, &provider.config, &provider.redirect_uri);
+    let (url, pending) = flow::begin(&provider.metadata, &provider.config, &provider.redirect_uri)
+        .ok_or_else(|| "the browser has no secure random number generator".to_owned())?;
     storage::save_pending(&pending)?;
     location::navigate(&url)
 }

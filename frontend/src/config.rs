@@ -1,7 +1,8 @@
 //! Loading `config.json`: the answer to `GET config.json` becomes a validated `SpaConfig` or one
 //! sentence for the page (never a blank screen).
 
-use shared::SpaConfig;
+use crate::json::Json;
+use shared::{SpaConfig, SpaConfigError};
 
 /// Where the config lives, relative to the page (next to `index.html` in `dist/`).
 pub const CONFIG_PATH: &str = "config.json";
@@ -34,7 +35,51 @@ pub fn from_response(
                 .to_owned(),
         );
     }
-    SpaConfig::from_json(body).map_err(|e| e.to_string())
+    parse(body).map_err(|e| e.to_string())
+}
+
+/// The fields `shared::SpaConfig` accepts (it denies unknown ones: a typo must not pass silently).
+const FIELDS: [&str; 7] = [
+    "clientId",
+    "authority",
+    "knownAuthorities",
+    "redirectUri",
+    "postLogoutRedirectUri",
+    "scopes",
+    "apiUrl",
+];
+
+/// `SpaConfig::from_json` without serde_json: the same fields, types and checks
+/// (`SpaConfig::validate`), read from the browser's `JSON.parse`.
+fn parse(body: &str) -> Result<SpaConfig, SpaConfigError> {
+    let doc = Json::parse(body)
+        .ok_or_else(|| SpaConfigError::Parse("it is not a JSON document".to_owned()))?;
+    let fields = doc
+        .fields()
+        .ok_or_else(|| SpaConfigError::Parse("it is not a JSON object".to_owned()))?;
+    if let Some((unknown, _)) = fields.iter().find(|(k, _)| !FIELDS.contains(&k.as_str())) {
+        let mut why = String::from("unknown field `");
+        why.push_str(unknown);
+        why.push('`');
+        return Err(SpaConfigError::Parse(why));
+    }
+    let config = SpaConfig {
+        client_id: doc.string("clientId").map_err(SpaConfigError::Parse)?,
+        authority: doc.string("authority").map_err(SpaConfigError::Parse)?,
+        known_authorities: doc
+            .strings("knownAuthorities")
+            .map_err(SpaConfigError::Parse)?,
+        redirect_uri: doc
+            .optional_string("redirectUri")
+            .map_err(SpaConfigError::Parse)?,
+        post_logout_redirect_uri: doc
+            .optional_string("postLogoutRedirectUri")
+            .map_err(SpaConfigError::Parse)?,
+        scopes: doc.strings("scopes").map_err(SpaConfigError::Parse)?,
+        api_url: doc.string("apiUrl").map_err(SpaConfigError::Parse)?,
+    };
+    config.validate()?;
+    Ok(config)
 }
 
 #[cfg(test)]
@@ -74,5 +119,35 @@ mod tests {
         let unknown = SHIPPED.replace("[\"127.0.0.1:7010\"]", "[\"contoso.b2clogin.com\"]");
         let err = from_response(200, None, &unknown).unwrap_err();
         assert!(err.contains("knownAuthorities"), "{err}");
+    }
+
+    /// The SPA's reader and `shared`'s serde one (used by the servers) accept the same documents
+    /// and yield the same config.
+    #[test]
+    fn agrees_with_the_shared_serde_reader() {
+        let documents = [
+            SHIPPED.to_owned(),
+            SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": \"http://127.0.0.1:8080/\", \"apiUrl\""),
+            SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": null, \"apiUrl\""),
+            SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": 5, \"apiUrl\""),
+            SHIPPED.replace("\"apiUrl\"", "\"typo\": 1, \"apiUrl\""),
+            SHIPPED.replace("\"scopes\"", "\"scopesX\""),
+            SHIPPED.replace("[\"127.0.0.1:7010\"]", "\"127.0.0.1:7010\""),
+            SHIPPED.replace("[\"127.0.0.1:7010\"]", "[\"127.0.0.1:7010\", 1]"),
+            SHIPPED.replace("http://127.0.0.1:7080", "ftp://127.0.0.1:7080"),
+            "[]".to_owned(),
+            "{}".to_owned(),
+            "not json".to_owned(),
+        ];
+        for doc in &documents {
+            assert_eq!(
+                parse(doc).ok(),
+                SpaConfig::from_json(doc).ok(),
+                "{doc}"
+            );
+        }
+        assert!(parse(&documents[1]).unwrap().redirect_uri.is_some());
+        let err = parse(&documents[4]).unwrap_err().to_string();
+        assert_eq!(err, "config.json is not valid: unknown field `typo`");
     }
 }

@@ -1,7 +1,7 @@
 //! OpenID Provider discovery: where an authority's metadata lives, and the endpoints the SPA takes
 //! from it.
 
-use serde::Deserialize;
+use crate::json::Json;
 use std::fmt;
 
 const WELL_KNOWN: &str = "/.well-known/openid-configuration";
@@ -47,12 +47,11 @@ fn is_b2c_policy_path(path: &str) -> bool {
 }
 
 /// The parts of the provider metadata the SPA uses.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderMetadata {
     pub issuer: String,
     pub authorization_endpoint: String,
     pub token_endpoint: String,
-    #[serde(default)]
     pub end_session_endpoint: Option<String>,
 }
 
@@ -83,8 +82,18 @@ impl fmt::Display for DiscoveryError {
 impl ProviderMetadata {
     /// Parses the openid-configuration document and checks its endpoints against the known hosts.
     pub fn from_json(text: &str, known_authorities: &[String]) -> Result<Self, DiscoveryError> {
-        let metadata: Self =
-            serde_json::from_str(text).map_err(|e| DiscoveryError::Parse(e.to_string()))?;
+        let doc = Json::parse(text)
+            .ok_or_else(|| DiscoveryError::Parse("it is not a JSON document".to_owned()))?;
+        let metadata = Self {
+            issuer: doc.string("issuer").map_err(DiscoveryError::Parse)?,
+            authorization_endpoint: doc
+                .string("authorization_endpoint")
+                .map_err(DiscoveryError::Parse)?,
+            token_endpoint: doc.string("token_endpoint").map_err(DiscoveryError::Parse)?,
+            end_session_endpoint: doc
+                .optional_string("end_session_endpoint")
+                .map_err(DiscoveryError::Parse)?,
+        };
         let endpoints = [
             (
                 "authorization_endpoint",
@@ -202,6 +211,11 @@ mod tests {
         assert!(matches!(
             ProviderMetadata::from_json("<html>", &known),
             Err(DiscoveryError::Parse(_))
+        ));
+        let no_token_endpoint = doc("x").replace("\"token_endpoint\"", "\"other\"");
+        assert!(matches!(
+            ProviderMetadata::from_json(&no_token_endpoint, &known),
+            Err(DiscoveryError::Parse(why)) if why == "missing field `token_endpoint`"
         ));
     }
 }

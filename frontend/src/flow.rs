@@ -2,21 +2,44 @@
 //! token endpoint's form bodies. No I/O here, so every refusal is unit-tested.
 
 use crate::discovery::ProviderMetadata;
-use crate::pkce;
+use crate::{pkce, secret};
 use oauth2::{AuthorizationCode, ClientId, CsrfToken, PkceCodeVerifier, RefreshToken, Scope};
-use serde::{Deserialize, Serialize};
+use crate::json::{Json, ObjectWriter};
 use shared::SpaConfig;
 use std::fmt;
 use url::form_urlencoded;
 
 /// What a started sign-in leaves in sessionStorage until the browser comes back: the `state` the
 /// answer must carry, the `nonce` the ID token must carry, and the PKCE verifier.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug)]
 pub struct PendingSignIn {
     pub state: CsrfToken,
     pub nonce: CsrfToken,
     pub verifier: PkceCodeVerifier,
     pub redirect_uri: String,
+}
+
+impl PendingSignIn {
+    /// The sessionStorage form.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new()
+            .string("state", self.state.secret())
+            .string("nonce", self.nonce.secret())
+            .string("verifier", self.verifier.secret())
+            .string("redirect_uri", &self.redirect_uri)
+            .finish()
+    }
+
+    /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
+    pub fn from_json(text: &str) -> Option<Self> {
+        let doc = Json::parse(text)?;
+        Some(Self {
+            state: CsrfToken::new(doc.string("state").ok()?),
+            nonce: CsrfToken::new(doc.string("nonce").ok()?),
+            verifier: PkceCodeVerifier::new(doc.string("verifier").ok()?),
+            redirect_uri: doc.string("redirect_uri").ok()?,
+        })
+    }
 }
 
 /// `openid offline_access` (an ID token and a refresh token) plus the API scopes from config.json.
@@ -37,15 +60,16 @@ fn scope_param(config: &SpaConfig) -> String {
 }
 
 /// Starts a sign-in: fresh state, nonce and PKCE pair, and the URL to send the browser to.
+/// `None` if the browser offers no CSPRNG (then there is no safe sign-in to start).
 pub fn begin(
     metadata: &ProviderMetadata,
     config: &SpaConfig,
     redirect_uri: &str,
-) -> (String, PendingSignIn) {
-    let (challenge, verifier) = pkce::new_pair();
+) -> Option<(String, PendingSignIn)> {
+    let (challenge, verifier) = pkce::new_pair()?;
     let pending = PendingSignIn {
-        state: CsrfToken::new_random(),
-        nonce: CsrfToken::new_random(),
+        state: CsrfToken::new(secret::new()?),
+        nonce: CsrfToken::new(secret::new()?),
         verifier,
         redirect_uri: redirect_uri.to_owned(),
     };
@@ -62,10 +86,10 @@ pub fn begin(
         .append_pair("code_challenge", challenge.as_str())
         .append_pair("code_challenge_method", challenge.method().as_str())
         .finish();
-    (
+    Some((
         with_query(&metadata.authorization_endpoint, &query),
         pending,
-    )
+    ))
 }
 
 /// Appends a query to an endpoint that may already have one (B2C's `?p=policy` form).
@@ -261,7 +285,8 @@ mod tests {
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
             "http://127.0.0.1:8080/",
-        );
+        )
+        .unwrap();
         assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
         let params = query_of(&url);
         assert_eq!(get(&params, "response_type"), "code");
@@ -290,7 +315,8 @@ mod tests {
             &metadata("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x"),
             &config(),
             "http://127.0.0.1:8080/",
-        );
+        )
+        .unwrap();
         assert!(url.contains("authorize?p=B2C_1_x&client_id="));
     }
 
@@ -301,6 +327,24 @@ mod tests {
             verifier: PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
             redirect_uri: "http://127.0.0.1:8080/".into(),
         }
+    }
+
+    #[test]
+    fn pending_sign_in_survives_session_storage() {
+        let (_, started) = begin(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            "http://127.0.0.1:8080/",
+        )
+        .unwrap();
+        let back = PendingSignIn::from_json(&started.to_json()).unwrap();
+        assert_eq!(back.state.secret(), started.state.secret());
+        assert_eq!(back.nonce.secret(), started.nonce.secret());
+        assert_eq!(back.verifier.secret(), started.verifier.secret());
+        assert_eq!(back.redirect_uri, "http://127.0.0.1:8080/");
+        let tampered = started.to_json().replace("\"nonce\"", "\"other\"");
+        assert!(PendingSignIn::from_json(&tampered).is_none());
+        assert!(PendingSignIn::from_json("garbage").is_none());
     }
 
     #[test]

@@ -9,8 +9,7 @@
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::Deserialize;
-use serde::de::{self, Deserializer, SeqAccess, Visitor};
+use crate::json::Json;
 use std::fmt;
 
 /// Leeway for clocks that disagree (the browser's clock is the user's).
@@ -25,49 +24,47 @@ pub enum NonceRule<'a> {
     AbsentOr(&'a str),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 struct Claims {
     iss: String,
-    #[serde(deserialize_with = "one_or_many")]
     aud: Vec<String>,
     exp: u64,
-    #[serde(default)]
     nbf: Option<u64>,
-    #[serde(default)]
     azp: Option<String>,
-    #[serde(default)]
     nonce: Option<String>,
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     emails: Option<Vec<String>>,
-    #[serde(default)]
     preferred_username: Option<String>,
-    #[serde(default)]
     sub: Option<String>,
 }
 
-/// `aud` is a string or an array of strings (Core §2). A hand-written visitor, because
-/// `#[serde(untagged)]` buffers the value generically and costs several KB of wasm.
-fn one_or_many<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Vec<String>, D::Error> {
-    struct OneOrMany;
-    impl<'de> Visitor<'de> for OneOrMany {
-        type Value = Vec<String>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a string or an array of strings")
-        }
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-            Ok(vec![value.to_owned()])
-        }
-        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
-            let mut values = Vec::new();
-            while let Some(value) = seq.next_element::<String>()? {
-                values.push(value);
-            }
-            Ok(values)
-        }
+impl Claims {
+    /// Any claim of the wrong type makes the whole token unreadable.
+    fn from_json(doc: &Json) -> Result<Self, String> {
+        Ok(Self {
+            iss: doc.string("iss")?,
+            aud: audience(doc).ok_or_else(|| "aud".to_owned())?,
+            exp: doc.optional_u64("exp")?.ok_or_else(|| "exp".to_owned())?,
+            nbf: doc.optional_u64("nbf")?,
+            azp: doc.optional_string("azp")?,
+            nonce: doc.optional_string("nonce")?,
+            name: doc.optional_string("name")?,
+            emails: match doc.get("emails") {
+                None | Some(Json::Null) => None,
+                Some(emails) => Some(emails.as_strings().ok_or_else(|| "emails".to_owned())?),
+            },
+            preferred_username: doc.optional_string("preferred_username")?,
+            sub: doc.optional_string("sub")?,
+        })
     }
-    deserializer.deserialize_any(OneOrMany)
+}
+
+/// `aud` is a string or an array of strings (Core §2).
+fn audience(doc: &Json) -> Option<Vec<String>> {
+    match doc.get("aud")? {
+        Json::String(one) => Some(vec![one.clone()]),
+        many => many.as_strings(),
+    }
 }
 
 /// What the page needs from a verified ID token.
@@ -159,7 +156,8 @@ fn decode(jwt: &str) -> Option<Claims> {
         return None;
     }
     let bytes = URL_SAFE_NO_PAD.decode(payload.trim_end_matches('=')).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    let text = std::str::from_utf8(&bytes).ok()?;
+    Claims::from_json(&Json::parse(text)?).ok()
 }
 
 #[cfg(test)]
@@ -264,6 +262,19 @@ pub(crate) mod tests {
             check(with("exp", "tomorrow".into()), rule).unwrap_err(),
             IdTokenError::Malformed
         );
+        for (claim, bad) in [
+            ("aud", serde_json::json!(7)),
+            ("aud", serde_json::json!([CLIENT, 7])),
+            ("exp", serde_json::json!(1.5)),
+            ("nonce", serde_json::json!(["n-1"])),
+            ("emails", serde_json::json!("alice@example.com")),
+        ] {
+            assert_eq!(
+                check(with(claim, bad), rule).unwrap_err(),
+                IdTokenError::Malformed,
+                "{claim}"
+            );
+        }
     }
 
     #[test]

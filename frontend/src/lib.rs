@@ -3,7 +3,8 @@
 //!
 //! The protocol is plain Rust, unit-tested natively (`cargo test -p frontend`): [`pkce`],
 //! [`flow`] (authorize URL, redirect checks, token forms), [`token`], [`id_token`],
-//! [`session`], [`discovery`], [`config`] and [`status`] (every sentence the page shows).
+//! [`session`], [`discovery`], [`config`] and [`status`] (every sentence the page shows), over
+//! [`json`] (the browser's `JSON.parse` in the wasm) and [`secret`] (`crypto.getRandomValues`).
 //! The browser half — the Leptos page ([`app`]), sessionStorage ([`storage`]), the identity
 //! provider's endpoints ([`auth`]) and the API call ([`api`]) — exists only on wasm32.
 
@@ -11,7 +12,9 @@ pub mod config;
 pub mod discovery;
 pub mod flow;
 pub mod id_token;
+pub mod json;
 pub mod pkce;
+pub mod secret;
 pub mod session;
 pub mod status;
 pub mod token;

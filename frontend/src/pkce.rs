@@ -2,9 +2,14 @@
 
 use oauth2::{PkceCodeChallenge, PkceCodeVerifier};
 
-/// A fresh verifier (32 random bytes from the browser's CSPRNG, base64url) and its S256 challenge.
-pub fn new_pair() -> (PkceCodeChallenge, PkceCodeVerifier) {
-    PkceCodeChallenge::new_random_sha256()
+/// A fresh verifier (32 random bytes from the browser's CSPRNG, base64url) and its S256 challenge;
+/// `None` if there is no CSPRNG to draw from.
+pub fn new_pair() -> Option<(PkceCodeChallenge, PkceCodeVerifier)> {
+    let verifier = PkceCodeVerifier::new(crate::secret::new()?);
+    Some((
+        PkceCodeChallenge::from_code_verifier_sha256(&verifier),
+        verifier,
+    ))
 }
 
 /// The S256 challenge of a stored verifier, or `None` if the verifier is not 43..=128 characters
@@ -38,10 +43,11 @@ mod tests {
 
     #[test]
     fn fresh_pairs_are_s256_and_differ() {
-        let (challenge, verifier) = new_pair();
+        let (challenge, verifier) = new_pair().unwrap();
         assert_eq!(challenge_for(&verifier).unwrap(), challenge);
+        assert_eq!(challenge.method().as_str(), "S256");
         assert_eq!(verifier.secret().len(), 43);
-        let (_, other) = new_pair();
+        let (_, other) = new_pair().unwrap();
         assert_ne!(verifier.secret(), other.secret());
     }
 

@@ -5,13 +5,13 @@ use crate::flow::SignInError;
 use crate::id_token::{self, NonceRule};
 use crate::token::TokenResponse;
 use oauth2::{AccessToken, RefreshToken};
-use serde::{Deserialize, Serialize};
+use crate::json::{Json, ObjectWriter};
 use shared::SpaConfig;
 
 /// Renew this long before the access token expires (less for short-lived tokens).
 const RENEW_AHEAD_SECONDS: u64 = 300;
 
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct Session {
     pub access_token: AccessToken,
     pub refresh_token: Option<RefreshToken>,
@@ -86,6 +86,39 @@ impl Session {
             next.refresh_token = Some(refresh_token);
         }
         Ok(next)
+    }
+
+    /// The sessionStorage form.
+    pub fn to_json(&self) -> String {
+        ObjectWriter::new()
+            .string("access_token", self.access_token.secret())
+            .optional_string(
+                "refresh_token",
+                self.refresh_token.as_ref().map(|t| t.secret().as_str()),
+            )
+            .string("id_token", &self.id_token)
+            .string("name", &self.name)
+            .string("nonce", &self.nonce)
+            .number("issued_at", self.issued_at)
+            .number("expires_at", self.expires_at)
+            .finish()
+    }
+
+    /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
+    pub fn from_json(text: &str) -> Option<Self> {
+        let doc = Json::parse(text)?;
+        Some(Self {
+            access_token: AccessToken::new(doc.string("access_token").ok()?),
+            refresh_token: doc
+                .optional_string("refresh_token")
+                .ok()?
+                .map(RefreshToken::new),
+            id_token: doc.string("id_token").ok()?,
+            name: doc.string("name").ok()?,
+            nonce: doc.string("nonce").ok()?,
+            issued_at: doc.optional_u64("issued_at").ok()??,
+            expires_at: doc.optional_u64("expires_at").ok()??,
+        })
     }
 
     /// Seconds from `now` until silent renewal is due (0 if already due).
@@ -168,6 +201,33 @@ mod tests {
             NOW,
         );
         assert!(matches!(no_id_token, Err(SignInError::Token(_))));
+    }
+
+    #[test]
+    fn session_survives_session_storage() {
+        let session = Session::from_sign_in(
+            response(Some(jwt(good_claims())), Some("rt")),
+            &metadata(),
+            &config(),
+            "n-1",
+            NOW,
+        )
+        .unwrap();
+        let back = Session::from_json(&session.to_json()).unwrap();
+        assert_eq!(back.access_token.secret(), "at");
+        assert_eq!(back.refresh_token.as_ref().unwrap().secret(), "rt");
+        assert_eq!(back.id_token, session.id_token);
+        assert_eq!(back.name, "Alice Example");
+        assert_eq!(back.nonce, "n-1");
+        assert_eq!((back.issued_at, back.expires_at), (NOW, NOW + 3600));
+        let without_refresh = Session {
+            refresh_token: None,
+            ..session.clone()
+        };
+        let back = Session::from_json(&without_refresh.to_json()).unwrap();
+        assert!(back.refresh_token.is_none());
+        let broken = session.to_json().replace("\"expires_at\"", "\"expires\"");
+        assert!(Session::from_json(&broken).is_none());
     }
 
     #[test]

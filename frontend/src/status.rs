@@ -1,7 +1,8 @@
 //! What the card header says, and in which colour: the API's answers, network failures and the
 //! identity provider's errors, each turned into one sentence of plain text.
 
-use shared::{ApiError, HelloResponse, api::messages};
+use crate::json::Json;
+use shared::api::messages;
 
 /// The header's colour; `class()` is the CSS class the e2e suite looks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,14 +53,14 @@ pub fn welcome(name: &str) -> Status {
     Status::neutral(format!("Welcome, {name}"))
 }
 
-/// A 2xx from the API: the hello's `message` if it is the JSON `HelloResponse`, else the body as
-/// text (the seed's function answers `text/plain`).
+/// A 2xx from the API: the `message` of a JSON `shared::HelloResponse`, else the body as text
+/// (the seed's function answers `text/plain`).
 pub fn api_success(content_type: Option<&str>, body: &str) -> Status {
     let is_json = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("json"));
     let text = is_json
-        .then(|| serde_json::from_str::<HelloResponse>(body).ok())
+        .then(|| Json::parse(body)?.string("message").ok())
         .flatten()
-        .map_or_else(|| body.trim().to_owned(), |hello| hello.message);
+        .unwrap_or_else(|| body.trim().to_owned());
     Status {
         tone: Tone::Success,
         text,
@@ -69,27 +70,33 @@ pub fn api_success(content_type: Option<&str>, body: &str) -> Status {
 /// An HTTP error from the gateway or the function: `Error: {status} {message}` with APIM's
 /// `message`; without an APIM body, a 429 still reads as APIM's rate-limit sentence.
 pub fn api_failure(status: u16, retry_after: Option<&str>, body: &str) -> Status {
-    let message = match serde_json::from_str::<ApiError>(body) {
-        Ok(err) => err.message,
-        Err(_) if status == 429 => {
-            let seconds = retry_after.and_then(|s| s.trim().parse::<u64>().ok());
-            seconds.map_or_else(
-                || "Rate limit is exceeded.".to_owned(),
-                messages::rate_limited,
-            )
-        }
-        Err(_) => {
-            let body = body.trim();
-            if body.is_empty() || body.len() > 200 || body.starts_with('<') {
-                reason(status).to_owned()
-            } else {
-                body.to_owned()
-            }
-        }
-    };
+    let message = apim_message(body).unwrap_or_else(|| fallback_message(status, retry_after, body));
     Status {
         tone: Tone::Warning,
         text: format!("Error: {status} {message}"),
+    }
+}
+
+/// The `message` of a `shared::ApiError` body (`{"statusCode": …, "message": …}`).
+fn apim_message(body: &str) -> Option<String> {
+    let doc = Json::parse(body)?;
+    doc.get("statusCode")?.as_u64()?;
+    doc.string("message").ok()
+}
+
+fn fallback_message(status: u16, retry_after: Option<&str>, body: &str) -> String {
+    if status == 429 {
+        let seconds = retry_after.and_then(|s| s.trim().parse::<u64>().ok());
+        return seconds.map_or_else(
+            || "Rate limit is exceeded.".to_owned(),
+            messages::rate_limited,
+        );
+    }
+    let body = body.trim();
+    if body.is_empty() || body.len() > 200 || body.starts_with('<') {
+        reason(status).to_owned()
+    } else {
+        body.to_owned()
     }
 }
 

@@ -1,58 +1,47 @@
 //! The token endpoint's answers (RFC 6749 §5.1 and §5.2).
 
+use crate::json::Json;
 use oauth2::{AccessToken, RefreshToken};
-use serde::Deserialize;
-use serde::de::{self, Deserializer, Visitor};
-use std::fmt;
 
 /// A successful token response; B2C adds `id_token` (OpenID Connect) and the granted `scope`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug)]
 pub struct TokenResponse {
     pub access_token: AccessToken,
-    #[serde(default)]
     pub token_type: Option<String>,
-    #[serde(default)]
     pub id_token: Option<String>,
-    #[serde(default)]
     pub refresh_token: Option<RefreshToken>,
     /// Seconds; B2C sends a number, some providers a string. `None` if absent or unreadable.
-    #[serde(default, deserialize_with = "seconds")]
     pub expires_in: Option<u64>,
 }
 
-/// A number or a numeric string (a visitor: `#[serde(untagged)]` would cost KBs of wasm).
-fn seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
-    struct Seconds;
-    impl Visitor<'_> for Seconds {
-        type Value = Option<u64>;
-        fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            f.write_str("a number of seconds")
-        }
-        fn visit_u64<E: de::Error>(self, value: u64) -> Result<Self::Value, E> {
-            Ok(Some(value))
-        }
-        fn visit_str<E: de::Error>(self, value: &str) -> Result<Self::Value, E> {
-            Ok(value.trim().parse().ok())
-        }
-        fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
-            Ok(None)
-        }
+impl TokenResponse {
+    fn from_json(doc: &Json) -> Result<Self, String> {
+        Ok(Self {
+            access_token: AccessToken::new(doc.string("access_token")?),
+            token_type: doc.optional_string("token_type")?,
+            id_token: doc.optional_string("id_token")?,
+            refresh_token: doc.optional_string("refresh_token")?.map(RefreshToken::new),
+            expires_in: doc.get("expires_in").and_then(seconds),
+        })
     }
-    deserializer.deserialize_any(Seconds)
 }
 
-#[derive(Debug, Deserialize)]
-struct TokenErrorBody {
-    error: String,
-    #[serde(default)]
-    error_description: Option<String>,
+/// A number or a numeric string.
+fn seconds(value: &Json) -> Option<u64> {
+    match value {
+        Json::String(text) => text.trim().parse().ok(),
+        other => other.as_u64(),
+    }
 }
 
 /// Reads the token endpoint's answer: the tokens, or a sentence saying why not.
 pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, String> {
+    let doc = Json::parse(body);
     if (200..300).contains(&status) {
-        let response: TokenResponse = serde_json::from_str(body)
-            .map_err(|_| "the token endpoint's answer could not be read".to_owned())?;
+        let response = doc
+            .as_ref()
+            .and_then(|doc| TokenResponse::from_json(doc).ok())
+            .ok_or_else(|| "the token endpoint's answer could not be read".to_owned())?;
         let bearer = response
             .token_type
             .as_deref()
@@ -62,15 +51,18 @@ pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, St
         }
         return Ok(response);
     }
-    match serde_json::from_str::<TokenErrorBody>(body) {
-        Ok(err) => Err(match err.error_description {
-            Some(description) => {
-                format!("the token endpoint refused: {} ({description})", err.error)
-            }
-            None => format!("the token endpoint refused: {}", err.error),
-        }),
-        Err(_) => Err(format!("the token endpoint answered HTTP {status}")),
-    }
+    let error = doc.as_ref().and_then(|doc| {
+        let error = doc.string("error").ok()?;
+        let description = doc.optional_string("error_description").ok()?;
+        Some((error, description))
+    });
+    Err(match error {
+        Some((error, Some(description))) => {
+            format!("the token endpoint refused: {error} ({description})")
+        }
+        Some((error, None)) => format!("the token endpoint refused: {error}"),
+        None => format!("the token endpoint answered HTTP {status}"),
+    })
 }
 
 #[cfg(test)]
@@ -111,5 +103,7 @@ mod tests {
         );
         assert!(parse_token_response(200, r#"{"access_token":"at","token_type":"mac"}"#).is_err());
         assert!(parse_token_response(200, "{}").is_err());
+        assert!(parse_token_response(200, r#"{"access_token":7}"#).is_err());
+        assert!(parse_token_response(200, "[]").is_err());
     }
 }

@@ -202,18 +202,11 @@ fn seed_users(config: &Config, store: &Store) -> Result<(), StartError> {
 
 /// All routes, with the layers composed here in one place.
 pub fn router(state: Arc<AppState>) -> Router {
+    let cors = cors::layer(&state.spa_origins());
     // Only what MSAL fetches from the page (discovery, keys, token, userinfo) answers CORS.
-    let cross_origin = Router::new()
+    let policy_api = Router::new()
         .route(
             "/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
-            get(discovery::by_policy_path),
-        )
-        .route(
-            "/{tenant}/v2.0/.well-known/openid-configuration",
-            get(discovery::by_query),
-        )
-        .route(
-            "/tfp/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
             get(discovery::by_policy_path),
         )
         .route(
@@ -221,21 +214,28 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(discovery::jwks),
         )
         .route(
-            "/{tenant}/discovery/v2.0/keys",
-            get(discovery::jwks_by_query),
-        )
-        .route(
             "/{tenant}/{policy}/oauth2/v2.0/token",
             post(token::by_policy),
         )
-        // Entra's tenant-level token endpoint, which seed 004's daemon calls.
-        .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
         .route(
             "/{tenant}/{policy}/openid/v2.0/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .layer(cors::layer(&state.spa_origins()));
+        .layer(cors.clone());
+    let tenant_api = Router::new()
+        .route(
+            "/{tenant}/v2.0/.well-known/openid-configuration",
+            get(discovery::by_query),
+        )
+        .route(
+            "/{tenant}/discovery/v2.0/keys",
+            get(discovery::jwks_by_query),
+        )
+        // Entra's tenant-level token endpoint, which seed 004's daemon calls.
+        .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
+        .layer(cors);
 
+    // Navigations, never CORS.
     let pages = Router::new()
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize",
@@ -258,10 +258,13 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(logout::logout).post(logout::logout),
         );
 
+    let per_policy = policy_api.merge(pages);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
-        .merge(cross_origin)
-        .merge(pages)
+        .merge(tenant_api)
+        .merge(per_policy.clone())
+        // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
+        .nest("/tfp", per_policy)
         .fallback(pages::not_found)
         .layer(
             // Spans name the path only: query strings can carry id_token_hint.

@@ -23,7 +23,6 @@ input:focus{outline:3px solid #8ab4f8;outline-offset:1px;border-color:#0b62d6}
 .row{display:flex;justify-content:space-between;align-items:center;margin-top:1.5rem;gap:1rem}
 button{font:inherit;font-weight:600;padding:.6rem 1.4rem;border-radius:6px;border:0;background:#0b62d6;color:#fff;cursor:pointer}
 button:hover{background:#0950b0}
-.secondary{background:#e8ecf1;color:#1b1f24}
 a{color:#0b62d6}
 .footer{margin-top:1.5rem;font-size:.95rem}
 ";

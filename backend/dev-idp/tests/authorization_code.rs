@@ -118,6 +118,32 @@ async fn fragment_mode_and_lowercased_authority_work_as_msal_uses_them() {
     )
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+
+    // The `tfp/` authority form works for the endpoints as well as for discovery.
+    let tfp_base = format!("{}/tfp", idp.base);
+    let tfp = idp
+        .authorize_url(&[("response_mode", "fragment")])
+        .replace(&idp.base, &tfp_base);
+    let r = browser.get(&tfp).await;
+    assert_eq!(
+        r.status,
+        StatusCode::FOUND,
+        "the SSO session answers at once"
+    );
+    let code = response_params(&r.location(), true)["code"].clone();
+    let r = reqwest::Client::new()
+        .post(idp.token_url().replace(&idp.base, &tfp_base))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", &code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
     idp.stop().await;
 }
 
@@ -547,6 +573,41 @@ async fn concurrent_sign_ups_lose_nothing() {
             email
         }));
     }
+    // Two browsers racing for the same address: exactly one account results.
+    let mut racers = Vec::new();
+    for _ in 0..2 {
+        let idp = idp.clone();
+        racers.push(tokio::spawn(async move {
+            let mut b = Browser::new();
+            let page = b.get(&idp.authorize_url(&[])).await;
+            let signup = b
+                .get(&format!(
+                    "{}{}",
+                    idp.base,
+                    link(&page.body, "createAccount")
+                ))
+                .await;
+            b.submit(
+                &idp.base,
+                &signup.body,
+                &[
+                    ("email", "twin@example.com"),
+                    ("displayName", "Twin"),
+                    ("newPassword", "Str0ng-pass"),
+                    ("reenterPassword", "Str0ng-pass"),
+                ],
+            )
+            .await
+            .status
+        }));
+    }
+    let mut created = 0;
+    for r in racers {
+        if r.await.unwrap() == StatusCode::SEE_OTHER {
+            created += 1;
+        }
+    }
+    assert_eq!(created, 1);
     let mut emails = Vec::new();
     for t in tasks {
         emails.push(t.await.unwrap());
@@ -695,40 +756,38 @@ async fn lockout_after_ten_failures_never_reveals_whether_the_account_exists() {
     idp.stop().await;
 }
 
+async fn attempt(idp: &Idp, b: &mut Browser, password: &str) -> Response {
+    b.sign_in(idp, &idp.authorize_url(&[]), ALICE, password)
+        .await
+}
+
 #[tokio::test]
 async fn lock_expires_and_grows() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
     cfg.lockout.threshold = 2;
-    cfg.lockout.lock_seconds = 1;
+    // Times are whole seconds: the margins below hold wherever a second boundary falls.
+    cfg.lockout.lock_seconds = 2;
     let idp = Idp::start(cfg).await;
     let mut b = Browser::new();
     for _ in 0..2 {
-        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1")
-            .await;
+        attempt(&idp, &mut b, "Wrong-password-1").await;
     }
-    let r = b
-        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
-        .await;
+    let r = attempt(&idp, &mut b, ALICE_PASSWORD).await;
     assert!(r.body.contains("temporarily locked"));
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    // Second lock lasts 2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    // The first lock (2 s) is over; the second lasts 4 s.
     for _ in 0..2 {
-        b.sign_in(&idp, &idp.authorize_url(&[]), ALICE, "Wrong-password-1")
-            .await;
+        attempt(&idp, &mut b, "Wrong-password-1").await;
     }
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    let r = b
-        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
-        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = attempt(&idp, &mut b, ALICE_PASSWORD).await;
     assert!(
         r.body.contains("temporarily locked"),
         "the second lock must last longer"
     );
-    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
-    let r = b
-        .sign_in(&idp, &idp.authorize_url(&[]), ALICE, ALICE_PASSWORD)
-        .await;
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let r = attempt(&idp, &mut b, ALICE_PASSWORD).await;
     assert_eq!(r.status, StatusCode::SEE_OTHER);
     idp.stop().await;
 }

@@ -23,7 +23,10 @@ async fn main() -> ExitCode {
         },
         _ => EnvFilter::new("info"),
     };
-    tracing_subscriber::fmt().with_env_filter(filter).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        .init();
 
     let address = (config.bind_address, config.port);
     let listener = match tokio::net::TcpListener::bind(address).await {

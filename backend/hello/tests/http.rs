@@ -460,3 +460,31 @@ async fn unknown_paths_are_404() {
     let response = f.client.get(f.url("/api/other")).send().await.unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn forged_kids_over_http_cause_at_most_one_jwks_refetch() {
+    let issuer = testkit::TestIssuer::start().await;
+    let mut config = common::settings(&issuer, &[("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401")]);
+    config.min_key_refetch_interval = Duration::from_secs(2);
+    let f = common::start_with(issuer, config).await;
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let before = f.issuer.jwks_fetches();
+    let claims = f.issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..40 {
+        let token = f.issuer.mint_with_header(
+            &json!({"alg": "RS256", "kid": format!("forged-{i}")}),
+            &claims,
+        );
+        let request = f
+            .client
+            .get(f.url("/api/hello"))
+            .header("x-functions-key", KEY)
+            .bearer_auth(token);
+        tasks.spawn(async move { request.send().await.unwrap().status() });
+    }
+    while let Some(status) = tasks.join_next().await {
+        assert_eq!(status.unwrap(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(f.issuer.jwks_fetches() - before, 1);
+}

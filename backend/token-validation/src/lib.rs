@@ -44,6 +44,16 @@ pub struct Validator {
     inner: Arc<Inner>,
 }
 
+impl std::fmt::Debug for Validator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field("openid_config_urls", &self.inner.config.openid_config_urls)
+            .field("audiences", &self.inner.config.audiences)
+            .field("keys_loaded", &self.keys_loaded())
+            .finish_non_exhaustive()
+    }
+}
+
 struct Inner {
     config: ValidatorConfig,
     keys: Arc<KeyStore>,
