@@ -19,7 +19,7 @@ pub fn new() -> Option<String> {
 /// Natively (the unit tests) oauth2's own generator, which draws from the OS.
 #[cfg(not(target_arch = "wasm32"))]
 pub fn new() -> Option<String> {
-    Some(oauth2::CsrfToken::new_random().into_secret())
+    Some(oauth2::CsrfToken::new_random_len(32).into_secret())
 }
 
 #[cfg(test)]

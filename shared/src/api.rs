@@ -73,6 +73,7 @@ pub mod messages {
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 

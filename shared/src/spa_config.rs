@@ -115,6 +115,7 @@ fn url_host<'a>(field: &'static str, value: &'a str) -> Result<&'a str, SpaConfi
 }
 
 #[cfg(test)]
+#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
 
