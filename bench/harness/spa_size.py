@@ -18,7 +18,8 @@ def gz(path):
 
 def measure(directory, names=None):
     files = {}
-    for base, _, entries in os.walk(directory):
+    for base, dirs, entries in os.walk(directory):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]  # trunk's .stage/ while a build is under way
         for entry in entries:
             path = os.path.join(base, entry)
             rel = os.path.relpath(path, directory)

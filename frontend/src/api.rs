@@ -3,8 +3,8 @@
 use crate::auth::{self, Provider};
 use crate::session::Session;
 use crate::status::{self, Status};
+use crate::fetch::{self, Response};
 use crate::{location, storage};
-use gloo_net::http::{Request, Response};
 
 /// What a Call API click ends in.
 pub enum Outcome {
@@ -45,29 +45,24 @@ pub async fn call(provider: &Provider) -> Outcome {
 }
 
 async fn send(provider: &Provider, session: &Session) -> Result<Response, Status> {
-    Request::get(&provider.config.api_url)
-        .header(
-            "Authorization",
-            &format!("Bearer {}", session.access_token.secret()),
-        )
-        .send()
+    let mut authorization = String::from("Bearer ");
+    authorization.push_str(session.access_token.secret());
+    fetch::get(&provider.config.api_url, Some(&authorization))
         .await
-        .map_err(|e| status::network_failure(&e.to_string()))
+        .map_err(|e| status::network_failure(&e))
 }
 
 async fn read(response: Response) -> Status {
-    let headers = response.headers();
+    let (ok, code) = (response.ok(), response.status());
+    let content_type = response.header("content-type");
+    let retry_after = response.header("retry-after");
     let body = match response.text().await {
         Ok(body) => body,
-        Err(e) => return status::network_failure(&e.to_string()),
+        Err(e) => return status::network_failure(&e),
     };
-    if response.ok() {
-        status::api_success(headers.get("content-type").as_deref(), &body)
+    if ok {
+        status::api_success(content_type.as_deref(), &body)
     } else {
-        status::api_failure(
-            response.status(),
-            headers.get("retry-after").as_deref(),
-            &body,
-        )
+        status::api_failure(code, retry_after.as_deref(), &body)
     }
 }

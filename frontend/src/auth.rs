@@ -4,8 +4,7 @@
 use crate::discovery::{self, ProviderMetadata};
 use crate::flow::{self, PendingSignIn, Redirect, SignInError};
 use crate::session::Session;
-use crate::{config, location, storage, token};
-use gloo_net::http::Request;
+use crate::{config, fetch, location, storage, token};
 use shared::SpaConfig;
 
 /// Everything needed to talk to the identity provider, loaded once per page load.
@@ -19,28 +18,24 @@ pub struct Provider {
 
 /// Fetches `config.json`, then the authority's openid-configuration. `Err` is the page's message.
 pub async fn load() -> Result<Provider, String> {
-    let response = Request::get(config::CONFIG_PATH)
-        .send()
+    let response = fetch::get(config::CONFIG_PATH, None)
         .await
         .map_err(|e| format!("config.json could not be loaded: {e}"))?;
-    let content_type = response.headers().get("content-type");
+    let status = response.status();
+    let content_type = response.header("content-type");
     let body = response.text().await.unwrap_or_default();
-    let config = config::from_response(response.status(), content_type.as_deref(), &body)?;
+    let config = config::from_response(status, content_type.as_deref(), &body)?;
 
     let metadata_url = discovery::metadata_url(&config.authority);
     let unreachable =
         |why: String| format!("The identity provider could not be reached ({metadata_url}): {why}");
-    let response = Request::get(&metadata_url)
-        .send()
+    let response = fetch::get(&metadata_url, None)
         .await
-        .map_err(|e| unreachable(e.to_string()))?;
+        .map_err(&unreachable)?;
     if !response.ok() {
         return Err(unreachable(format!("HTTP {}", response.status())));
     }
-    let body = response
-        .text()
-        .await
-        .map_err(|e| unreachable(e.to_string()))?;
+    let body = response.text().await.map_err(&unreachable)?;
     let metadata = ProviderMetadata::from_json(&body, &config.known_authorities)
         .map_err(|e| format!("Sign-in is unavailable: {e}."))?;
 
@@ -115,11 +110,7 @@ async fn post_token(
     provider: &Provider,
     body: String,
 ) -> Result<token::TokenResponse, SignInError> {
-    let response = Request::post(&provider.metadata.token_endpoint)
-        .header("Content-Type", "application/x-www-form-urlencoded")
-        .body(body)
-        .map_err(|e| SignInError::Token(e.to_string()))?
-        .send()
+    let response = fetch::post_form(&provider.metadata.token_endpoint, &body)
         .await
         .map_err(|e| {
             SignInError::Token(format!("the token endpoint could not be reached ({e})"))

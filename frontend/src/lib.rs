@@ -6,7 +6,8 @@
 //! [`session`], [`discovery`], [`config`] and [`status`] (every sentence the page shows), over
 //! [`json`] (the browser's `JSON.parse` in the wasm) and [`secret`] (`crypto.getRandomValues`).
 //! The browser half — the Leptos page ([`app`]), sessionStorage ([`storage`]), the identity
-//! provider's endpoints ([`auth`]) and the API call ([`api`]) — exists only on wasm32.
+//! provider's endpoints ([`auth`]), the API call ([`api`]) and the browser's `fetch` ([`fetch`])
+//! — exists only on wasm32.
 
 pub mod config;
 pub mod discovery;
@@ -25,6 +26,8 @@ pub mod api;
 pub mod app;
 #[cfg(target_arch = "wasm32")]
 pub mod auth;
+#[cfg(target_arch = "wasm32")]
+pub mod fetch;
 #[cfg(target_arch = "wasm32")]
 pub mod location;
 #[cfg(target_arch = "wasm32")]

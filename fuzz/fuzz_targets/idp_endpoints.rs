@@ -17,15 +17,39 @@ use libfuzzer_sys::fuzz_target;
 use tower::ServiceExt;
 
 const ENDPOINTS: &[(Method, &str)] = &[
-    (Method::POST, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/token"),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/token",
+    ),
     (Method::POST, "/devtenant.onmicrosoft.com/oauth2/v2.0/token"),
-    (Method::GET, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize"),
-    (Method::POST, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize"),
-    (Method::POST, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize/signup"),
-    (Method::GET, "/devtenant.onmicrosoft.com/v2.0/.well-known/openid-configuration"),
-    (Method::GET, "/devtenant.onmicrosoft.com/discovery/v2.0/keys"),
-    (Method::GET, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/logout"),
-    (Method::GET, "/devtenant.onmicrosoft.com/B2C_1_signupsignin/openid/v2.0/userinfo"),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/authorize/signup",
+    ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+    ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/discovery/v2.0/keys",
+    ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/oauth2/v2.0/logout",
+    ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/B2C_1_signupsignin/openid/v2.0/userinfo",
+    ),
 ];
 
 struct Fixture {
@@ -40,9 +64,17 @@ fn fixture() -> &'static Fixture {
         let data = tempfile::tempdir().expect("temporary data directory");
         let mut config = Config::builtin().expect("built-in configuration");
         config.data_dir = data.path().to_path_buf();
-        let state = AppState::new(config, SocketAddr::from(([127, 0, 0, 1], 7010))).expect("dev IdP state");
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
-        Fixture { runtime, app: router(Arc::new(state)), _data: data }
+        let state =
+            AppState::new(config, SocketAddr::from(([127, 0, 0, 1], 7010))).expect("dev IdP state");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        Fixture {
+            runtime,
+            app: router(Arc::new(state)),
+            _data: data,
+        }
     })
 }
 
@@ -59,7 +91,11 @@ fuzz_target!(|data: &[u8]| {
     let Ok(query) = std::str::from_utf8(query) else {
         return;
     };
-    let uri = if query.is_empty() { (*path).to_owned() } else { format!("{path}?{query}") };
+    let uri = if query.is_empty() {
+        (*path).to_owned()
+    } else {
+        format!("{path}?{query}")
+    };
     let Ok(request) = Request::builder()
         .method(method.clone())
         .uri(uri)

@@ -13,13 +13,22 @@ fuzz_target!(|data: &[u8]| {
     for (name, value) in &params {
         if pkce::valid_verifier(value) {
             let challenge = pkce::s256(value);
-            assert!(pkce::valid_challenge(&challenge), "s256 of a valid verifier must be a valid challenge");
-            assert!(pkce::verify(value, &challenge), "a verifier must verify against its own challenge");
+            assert!(
+                pkce::valid_challenge(&challenge),
+                "s256 of a valid verifier must be a valid challenge"
+            );
+            assert!(
+                pkce::verify(value, &challenge),
+                "a verifier must verify against its own challenge"
+            );
         }
         let _ = pkce::valid_challenge(value);
         let pairs = [(name.as_str(), value.as_str()), ("state", "s")];
         let _ = response_url(value, ResponseMode::Query, &pairs);
         let fragment = response_url(value, ResponseMode::Fragment, &pairs);
-        assert!(fragment.starts_with(value.as_str()), "the fragment form must keep the redirect URI as it is");
+        assert!(
+            fragment.starts_with(value.as_str()),
+            "the fragment form must keep the redirect URI as it is"
+        );
     }
 });

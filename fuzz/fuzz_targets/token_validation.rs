@@ -41,11 +41,20 @@ fn fixture() -> &'static Fixture {
                 ..ValidatorConfig::default()
             })
             .await;
-            validator.wait_for_first_fetch(Duration::from_secs(10)).await;
-            assert!(validator.keys_loaded(), "the validator could not load the test issuer's keys");
+            validator
+                .wait_for_first_fetch(Duration::from_secs(10))
+                .await;
+            assert!(
+                validator.keys_loaded(),
+                "the validator could not load the test issuer's keys"
+            );
             (issuer, validator)
         });
-        Fixture { runtime, issuer, validator }
+        Fixture {
+            runtime,
+            issuer,
+            validator,
+        }
     })
 }
 
@@ -59,17 +68,39 @@ fn audience_ok(aud: Option<&Value>) -> bool {
 
 /// What every accepted token must satisfy, whatever the fuzzer put in it.
 fn assert_acceptable(header: &Value, claims: &Value, issuer: &str) {
-    assert_eq!(header.get("alg").and_then(Value::as_str), Some("RS256"), "accepted a non-RS256 token");
+    assert_eq!(
+        header.get("alg").and_then(Value::as_str),
+        Some("RS256"),
+        "accepted a non-RS256 token"
+    );
     for pointer in ["jku", "x5u", "jwk", "x5c", "crit"] {
-        assert!(header.get(pointer).is_none(), "accepted a token with `{pointer}`");
+        assert!(
+            header.get(pointer).is_none(),
+            "accepted a token with `{pointer}`"
+        );
     }
-    assert_eq!(claims.get("iss").and_then(Value::as_str), Some(issuer), "accepted a foreign issuer");
-    assert!(audience_ok(claims.get("aud")), "accepted a token for another audience");
-    let exp = claims.get("exp").and_then(Value::as_f64).expect("accepted a token without a numeric exp");
+    assert_eq!(
+        claims.get("iss").and_then(Value::as_str),
+        Some(issuer),
+        "accepted a foreign issuer"
+    );
+    assert!(
+        audience_ok(claims.get("aud")),
+        "accepted a token for another audience"
+    );
+    let exp = claims
+        .get("exp")
+        .and_then(Value::as_f64)
+        .expect("accepted a token without a numeric exp");
     assert!(exp >= (now() - 300) as f64, "accepted an expired token");
     if let Some(nbf) = claims.get("nbf") {
-        let nbf = nbf.as_f64().expect("accepted a token with a non-numeric nbf");
-        assert!(nbf <= (now() + 300) as f64, "accepted a token that is not valid yet");
+        let nbf = nbf
+            .as_f64()
+            .expect("accepted a token with a non-numeric nbf");
+        assert!(
+            nbf <= (now() + 300) as f64,
+            "accepted a token that is not valid yet"
+        );
     }
     for id_token_claim in ["nonce", "at_hash", "c_hash"] {
         assert!(claims.get(id_token_claim).is_none(), "accepted an ID token");
@@ -105,7 +136,11 @@ fuzz_target!(|data: &[u8]| {
             let Ok(fuzzed) = serde_json::from_slice::<Value>(rest) else {
                 return;
             };
-            let claims = overlay(f.issuer.user_claims("fuzz-sub", API_CLIENT_ID, &[API_SCOPE]), fuzzed);
+            let claims = overlay(
+                f.issuer
+                    .user_claims("fuzz-sub", API_CLIENT_ID, &[API_SCOPE]),
+                fuzzed,
+            );
             let token = f.issuer.mint(&claims);
             if f.runtime.block_on(f.validator.validate(&token)).is_ok() {
                 let header = serde_json::json!({"alg": "RS256"});
@@ -116,9 +151,12 @@ fuzz_target!(|data: &[u8]| {
             let Ok(fuzzed) = serde_json::from_slice::<Value>(rest) else {
                 return;
             };
-            let base = serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": f.issuer.current_kid()});
+            let base =
+                serde_json::json!({"alg": "RS256", "typ": "JWT", "kid": f.issuer.current_kid()});
             let header = overlay(base, fuzzed);
-            let claims = f.issuer.user_claims("fuzz-sub", API_CLIENT_ID, &[API_SCOPE]);
+            let claims = f
+                .issuer
+                .user_claims("fuzz-sub", API_CLIENT_ID, &[API_SCOPE]);
             let token = f.issuer.mint_with_header(&header, &claims);
             if f.runtime.block_on(f.validator.validate(&token)).is_ok() {
                 assert_acceptable(&header, &claims, f.issuer.issuer());
