@@ -1,9 +1,9 @@
 //! Calling the API through the gateway with the access token, renewing once on 401.
 
 use crate::auth::{self, Provider};
+use crate::fetch::{self, Response};
 use crate::session::Session;
 use crate::status::{self, Status};
-use crate::fetch::{self, Response};
 use crate::{location, storage};
 
 /// What a Call API click ends in.

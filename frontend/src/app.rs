@@ -57,7 +57,8 @@ struct Ui {
     phase: RwSignal<Phase>,
     status: RwSignal<Status>,
     busy: RwSignal<bool>,
-    provider: RwSignal<Option<Arc<Provider>>>,
+    /// Not a signal: no view shows it, handlers only read it.
+    provider: StoredValue<Option<Arc<Provider>>>,
     renewal: StoredValue<Option<TimeoutHandle>>,
 }
 
@@ -71,7 +72,7 @@ impl Ui {
                 return;
             }
         };
-        self.provider.set(Some(provider.clone()));
+        self.provider.set_value(Some(provider.clone()));
 
         let (search, hash) = location::search_and_hash();
         if let Some(redirect) = flow::parse_redirect(&search, &hash) {
@@ -114,7 +115,7 @@ impl Ui {
         let handle = set_timeout_with_handle(
             move || {
                 spawn_local(async move {
-                    let Some(provider) = self.provider.get_untracked() else {
+                    let Some(provider) = self.provider.get_value() else {
                         return;
                     };
                     match auth::renew(&provider).await {
@@ -135,7 +136,7 @@ impl Ui {
     }
 
     fn sign_in(self) {
-        let Some(provider) = self.provider.get_untracked() else {
+        let Some(provider) = self.provider.get_value() else {
             return;
         };
         match auth::start_sign_in(&provider) {
@@ -160,7 +161,7 @@ impl Ui {
         if self.busy.get_untracked() {
             return;
         }
-        let Some(provider) = self.provider.get_untracked() else {
+        let Some(provider) = self.provider.get_value() else {
             return;
         };
         self.busy.set(true);
@@ -183,7 +184,7 @@ impl Ui {
 
     fn sign_out(self) {
         self.cancel_renewal();
-        let Some(provider) = self.provider.get_untracked() else {
+        let Some(provider) = self.provider.get_value() else {
             return;
         };
         if auth::sign_out(&provider) {
@@ -213,7 +214,7 @@ fn App() -> impl IntoView {
         phase: RwSignal::new(Phase::Loading),
         status: RwSignal::new(Status::neutral("Loading ...")),
         busy: RwSignal::new(false),
-        provider: RwSignal::new(None),
+        provider: StoredValue::new(None),
         renewal: StoredValue::new(None),
     };
     spawn_local(ui.start());
@@ -224,53 +225,65 @@ fn App() -> impl IntoView {
         ..
     } = ui;
 
-    let actions = move || {
-        match phase.get() {
-        Phase::SignedIn { name } => view! {
-            <span id="username" class="user">{name}</span>
-            <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
-                "Sign Out"
-            </button>
-        }
-        .into_any(),
-        Phase::SignedOut => view! {
-            <button id="signin" type="button" class="btn btn-success" on:click=move |_| ui.sign_in()>
-                "Sign In"
-            </button>
-        }
-        .into_any(),
-        _ => ().into_any(),
-    }
+    // Plain `Option` views rather than `Show`/`AnyView`: each of those costs KBs of wasm.
+    let signed_in_as = move || match phase.get() {
+        Phase::SignedIn { name } => Some(name),
+        _ => None,
+    };
+    let account = move || {
+        signed_in_as().map(|name| {
+            view! {
+                <span id="username" class="user">{name}</span>
+                <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
+                    "Sign Out"
+                </button>
+            }
+        })
+    };
+    let sign_in = move || {
+        phase.with(|p| *p == Phase::SignedOut).then(|| {
+            view! {
+                <button id="signin" type="button" class="btn btn-success" on:click=move |_| ui.sign_in()>
+                    "Sign In"
+                </button>
+            }
+        })
+    };
+    let call_api = move || {
+        phase
+            .with(|p| matches!(p, Phase::SignedIn { .. }))
+            .then(|| {
+                view! {
+                    <button
+                        id="callapi"
+                        type="button"
+                        class="btn btn-warning"
+                        disabled=move || busy.get()
+                        on:click=move |_| ui.call_api()
+                    >
+                        "Call API"
+                    </button>
+                }
+            })
+    };
+    let progress = move || {
+        busy.get()
+            .then(|| view! { <span id="progress" class="spinner" aria-hidden="true"></span> })
     };
 
     view! {
         <header class="topbar">
             <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
-            <nav class="actions" aria-label="Account">{actions}</nav>
+            <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
         </header>
         <main id="app" data-phase=move || phase.with(Phase::name)>
             <section class="card">
-                <div id="cardheader" class=move || format!("card-header {}", status.with(|s| s.tone.class()))>
+                <div id="cardheader" class=move || status.with(|s| s.tone.header_class())>
                     <p id="message" role="status" aria-live="polite">
                         {move || status.with(|s| s.text.clone())}
                     </p>
                 </div>
-                <div class="card-body">
-                    <Show when=move || matches!(phase.get(), Phase::SignedIn { .. })>
-                        <button
-                            id="callapi"
-                            type="button"
-                            class="btn btn-warning"
-                            disabled=move || busy.get()
-                            on:click=move |_| ui.call_api()
-                        >
-                            "Call API"
-                        </button>
-                    </Show>
-                    <Show when=move || busy.get()>
-                        <span id="progress" class="spinner" aria-hidden="true"></span>
-                    </Show>
-                </div>
+                <div class="card-body">{call_api}{progress}</div>
             </section>
         </main>
     }

@@ -63,20 +63,28 @@ fn parse(body: &str) -> Result<SpaConfig, SpaConfigError> {
         why.push('`');
         return Err(SpaConfigError::Parse(why));
     }
+    let read = || {
+        Ok::<_, String>((
+            doc.string("clientId")?,
+            doc.string("authority")?,
+            doc.strings("knownAuthorities")?,
+            doc.optional_string("redirectUri")?,
+            doc.optional_string("postLogoutRedirectUri")?,
+            doc.strings("scopes")?,
+            doc.string("apiUrl")?,
+        ))
+    };
+    let (client_id, authority, known, redirect, post_logout, scopes, api_url) =
+        read().map_err(SpaConfigError::Parse)?;
+    let owned = |list: Vec<&str>| list.into_iter().map(str::to_owned).collect();
     let config = SpaConfig {
-        client_id: doc.string("clientId").map_err(SpaConfigError::Parse)?,
-        authority: doc.string("authority").map_err(SpaConfigError::Parse)?,
-        known_authorities: doc
-            .strings("knownAuthorities")
-            .map_err(SpaConfigError::Parse)?,
-        redirect_uri: doc
-            .optional_string("redirectUri")
-            .map_err(SpaConfigError::Parse)?,
-        post_logout_redirect_uri: doc
-            .optional_string("postLogoutRedirectUri")
-            .map_err(SpaConfigError::Parse)?,
-        scopes: doc.strings("scopes").map_err(SpaConfigError::Parse)?,
-        api_url: doc.string("apiUrl").map_err(SpaConfigError::Parse)?,
+        client_id: client_id.to_owned(),
+        authority: authority.to_owned(),
+        known_authorities: owned(known),
+        redirect_uri: redirect.map(str::to_owned),
+        post_logout_redirect_uri: post_logout.map(str::to_owned),
+        scopes: owned(scopes),
+        api_url: api_url.to_owned(),
     };
     config.validate()?;
     Ok(config)
@@ -127,7 +135,10 @@ mod tests {
     fn agrees_with_the_shared_serde_reader() {
         let documents = [
             SHIPPED.to_owned(),
-            SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": \"http://127.0.0.1:8080/\", \"apiUrl\""),
+            SHIPPED.replace(
+                "\"apiUrl\"",
+                "\"redirectUri\": \"http://127.0.0.1:8080/\", \"apiUrl\"",
+            ),
             SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": null, \"apiUrl\""),
             SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": 5, \"apiUrl\""),
             SHIPPED.replace("\"apiUrl\"", "\"typo\": 1, \"apiUrl\""),
@@ -140,11 +151,7 @@ mod tests {
             "not json".to_owned(),
         ];
         for doc in &documents {
-            assert_eq!(
-                parse(doc).ok(),
-                SpaConfig::from_json(doc).ok(),
-                "{doc}"
-            );
+            assert_eq!(parse(doc).ok(), SpaConfig::from_json(doc).ok(), "{doc}");
         }
         assert!(parse(&documents[1]).unwrap().redirect_uri.is_some());
         let err = parse(&documents[4]).unwrap_err().to_string();

@@ -84,15 +84,20 @@ impl ProviderMetadata {
     pub fn from_json(text: &str, known_authorities: &[String]) -> Result<Self, DiscoveryError> {
         let doc = Json::parse(text)
             .ok_or_else(|| DiscoveryError::Parse("it is not a JSON document".to_owned()))?;
+        let read = || {
+            Ok::<_, String>((
+                doc.string("issuer")?,
+                doc.string("authorization_endpoint")?,
+                doc.string("token_endpoint")?,
+                doc.optional_string("end_session_endpoint")?,
+            ))
+        };
+        let (issuer, authorize, token, end_session) = read().map_err(DiscoveryError::Parse)?;
         let metadata = Self {
-            issuer: doc.string("issuer").map_err(DiscoveryError::Parse)?,
-            authorization_endpoint: doc
-                .string("authorization_endpoint")
-                .map_err(DiscoveryError::Parse)?,
-            token_endpoint: doc.string("token_endpoint").map_err(DiscoveryError::Parse)?,
-            end_session_endpoint: doc
-                .optional_string("end_session_endpoint")
-                .map_err(DiscoveryError::Parse)?,
+            issuer: issuer.to_owned(),
+            authorization_endpoint: authorize.to_owned(),
+            token_endpoint: token.to_owned(),
+            end_session_endpoint: end_session.map(str::to_owned),
         };
         let endpoints = [
             (

@@ -2,9 +2,9 @@
 //! token endpoint's form bodies. No I/O here, so every refusal is unit-tested.
 
 use crate::discovery::ProviderMetadata;
+use crate::json::{Json, ObjectWriter};
 use crate::{pkce, secret};
 use oauth2::{AuthorizationCode, ClientId, CsrfToken, PkceCodeVerifier, RefreshToken, Scope};
-use crate::json::{Json, ObjectWriter};
 use shared::SpaConfig;
 use std::fmt;
 use url::form_urlencoded;
@@ -33,11 +33,17 @@ impl PendingSignIn {
     /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
     pub fn from_json(text: &str) -> Option<Self> {
         let doc = Json::parse(text)?;
+        let (state, nonce, verifier, redirect_uri) = (
+            doc.string("state").ok()?,
+            doc.string("nonce").ok()?,
+            doc.string("verifier").ok()?,
+            doc.string("redirect_uri").ok()?,
+        );
         Some(Self {
-            state: CsrfToken::new(doc.string("state").ok()?),
-            nonce: CsrfToken::new(doc.string("nonce").ok()?),
-            verifier: PkceCodeVerifier::new(doc.string("verifier").ok()?),
-            redirect_uri: doc.string("redirect_uri").ok()?,
+            state: CsrfToken::new(state.to_owned()),
+            nonce: CsrfToken::new(nonce.to_owned()),
+            verifier: PkceCodeVerifier::new(verifier.to_owned()),
+            redirect_uri: redirect_uri.to_owned(),
         })
     }
 }

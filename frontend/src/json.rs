@@ -63,37 +63,34 @@ impl Json {
     }
 
     /// An array whose items are all strings.
-    pub fn as_strings(&self) -> Option<Vec<String>> {
+    pub fn as_strings(&self) -> Option<Vec<&str>> {
         match self {
-            Self::Array(items) => items
-                .iter()
-                .map(|item| item.as_str().map(str::to_owned))
-                .collect(),
+            Self::Array(items) => items.iter().map(Json::as_str).collect(),
             _ => None,
         }
     }
 
+    // The readers borrow from the document: callers check everything first and allocate last,
+    // so an early refusal has nothing to free (the drop paths were KBs of wasm).
+
     /// A required string field; `Err` names the field.
-    pub fn string(&self, key: &str) -> Result<String, String> {
+    pub fn string(&self, key: &str) -> Result<&str, String> {
         match self.get(key) {
             None => Err(missing(key)),
-            Some(value) => value.as_str().map(str::to_owned).ok_or_else(|| wrong(key)),
+            Some(value) => value.as_str().ok_or_else(|| wrong(key)),
         }
     }
 
     /// An optional string field: absent and `null` are `None`, any other non-string is an error.
-    pub fn optional_string(&self, key: &str) -> Result<Option<String>, String> {
+    pub fn optional_string(&self, key: &str) -> Result<Option<&str>, String> {
         match self.get(key) {
             None | Some(Self::Null) => Ok(None),
-            Some(value) => value
-                .as_str()
-                .map(|text| Some(text.to_owned()))
-                .ok_or_else(|| wrong(key)),
+            Some(value) => value.as_str().map(Some).ok_or_else(|| wrong(key)),
         }
     }
 
     /// A required array-of-strings field.
-    pub fn strings(&self, key: &str) -> Result<Vec<String>, String> {
+    pub fn strings(&self, key: &str) -> Result<Vec<&str>, String> {
         match self.get(key) {
             None => Err(missing(key)),
             Some(value) => value.as_strings().ok_or_else(|| wrong(key)),
@@ -311,7 +308,10 @@ mod tests {
         assert!(doc.optional_string("n").is_err());
         assert_eq!(doc.optional_u64("n").unwrap(), Some(3600));
         for not_an_integer in ["f", "neg", "big", "s"] {
-            assert!(doc.optional_u64(not_an_integer).is_err(), "{not_an_integer}");
+            assert!(
+                doc.optional_u64(not_an_integer).is_err(),
+                "{not_an_integer}"
+            );
         }
         assert_eq!(doc.strings("list").unwrap(), ["a", "b"]);
         assert!(doc.strings("mixed").is_err());

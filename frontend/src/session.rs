@@ -3,9 +3,9 @@
 use crate::discovery::ProviderMetadata;
 use crate::flow::SignInError;
 use crate::id_token::{self, NonceRule};
+use crate::json::{Json, ObjectWriter};
 use crate::token::TokenResponse;
 use oauth2::{AccessToken, RefreshToken};
-use crate::json::{Json, ObjectWriter};
 use shared::SpaConfig;
 
 /// Renew this long before the access token expires (less for short-lived tokens).
@@ -107,17 +107,23 @@ impl Session {
     /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
     pub fn from_json(text: &str) -> Option<Self> {
         let doc = Json::parse(text)?;
+        let (access_token, refresh_token, id_token, name, nonce) = (
+            doc.string("access_token").ok()?,
+            doc.optional_string("refresh_token").ok()?,
+            doc.string("id_token").ok()?,
+            doc.string("name").ok()?,
+            doc.string("nonce").ok()?,
+        );
+        let issued_at = doc.optional_u64("issued_at").ok()??;
+        let expires_at = doc.optional_u64("expires_at").ok()??;
         Some(Self {
-            access_token: AccessToken::new(doc.string("access_token").ok()?),
-            refresh_token: doc
-                .optional_string("refresh_token")
-                .ok()?
-                .map(RefreshToken::new),
-            id_token: doc.string("id_token").ok()?,
-            name: doc.string("name").ok()?,
-            nonce: doc.string("nonce").ok()?,
-            issued_at: doc.optional_u64("issued_at").ok()??,
-            expires_at: doc.optional_u64("expires_at").ok()??,
+            access_token: AccessToken::new(access_token.to_owned()),
+            refresh_token: refresh_token.map(|t| RefreshToken::new(t.to_owned())),
+            id_token: id_token.to_owned(),
+            name: name.to_owned(),
+            nonce: nonce.to_owned(),
+            issued_at,
+            expires_at,
         })
     }
 

@@ -22,6 +22,16 @@ impl Tone {
             Self::Danger => "status-danger",
         }
     }
+
+    /// The card header's whole `class` attribute (static strings: no formatting in the wasm).
+    pub fn header_class(self) -> &'static str {
+        match self {
+            Self::Neutral => "card-header",
+            Self::Success => "card-header status-success",
+            Self::Warning => "card-header status-warning",
+            Self::Danger => "card-header status-danger",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,7 +68,7 @@ pub fn welcome(name: &str) -> Status {
 pub fn api_success(content_type: Option<&str>, body: &str) -> Status {
     let is_json = content_type.is_some_and(|t| t.to_ascii_lowercase().contains("json"));
     let text = is_json
-        .then(|| Json::parse(body)?.string("message").ok())
+        .then(|| Some(Json::parse(body)?.string("message").ok()?.to_owned()))
         .flatten()
         .unwrap_or_else(|| body.trim().to_owned());
     Status {
@@ -81,7 +91,7 @@ pub fn api_failure(status: u16, retry_after: Option<&str>, body: &str) -> Status
 fn apim_message(body: &str) -> Option<String> {
     let doc = Json::parse(body)?;
     doc.get("statusCode")?.as_u64()?;
-    doc.string("message").ok()
+    doc.string("message").ok().map(str::to_owned)
 }
 
 fn fallback_message(status: u16, retry_after: Option<&str>, body: &str) -> String {
@@ -184,6 +194,11 @@ mod tests {
             "Error: 429 Rate limit is exceeded. Try again in 42 seconds."
         );
         assert_eq!(limited.tone.class(), "status-warning");
+        for tone in [Tone::Neutral, Tone::Success, Tone::Warning, Tone::Danger] {
+            let classes: Vec<&str> = tone.header_class().split(' ').collect();
+            assert_eq!(classes[0], "card-header");
+            assert_eq!(classes.get(1).copied().unwrap_or(""), tone.class());
+        }
     }
 
     #[test]

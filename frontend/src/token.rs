@@ -16,11 +16,17 @@ pub struct TokenResponse {
 
 impl TokenResponse {
     fn from_json(doc: &Json) -> Result<Self, String> {
+        let (access_token, token_type, id_token, refresh_token) = (
+            doc.string("access_token")?,
+            doc.optional_string("token_type")?,
+            doc.optional_string("id_token")?,
+            doc.optional_string("refresh_token")?,
+        );
         Ok(Self {
-            access_token: AccessToken::new(doc.string("access_token")?),
-            token_type: doc.optional_string("token_type")?,
-            id_token: doc.optional_string("id_token")?,
-            refresh_token: doc.optional_string("refresh_token")?.map(RefreshToken::new),
+            access_token: AccessToken::new(access_token.to_owned()),
+            token_type: token_type.map(str::to_owned),
+            id_token: id_token.map(str::to_owned),
+            refresh_token: refresh_token.map(|t| RefreshToken::new(t.to_owned())),
             expires_in: doc.get("expires_in").and_then(seconds),
         })
     }
@@ -54,7 +60,7 @@ pub fn parse_token_response(status: u16, body: &str) -> Result<TokenResponse, St
     let error = doc.as_ref().and_then(|doc| {
         let error = doc.string("error").ok()?;
         let description = doc.optional_string("error_description").ok()?;
-        Some((error, description))
+        Some((error.to_owned(), description.map(str::to_owned)))
     });
     Err(match error {
         Some((error, Some(description))) => {

@@ -30,15 +30,39 @@ wasm_route() {
     fi
 }
 
+# The standard library's sources, which the size-optimised release build recompiles (scripts/setup
+# installs them with `rustup component add rust-src`).
+std_src_dir() {
+    echo "$(rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library"
+}
+
+# Issue 7's size budget: a release build of the SPA recompiles std with panic=immediate-abort (no
+# panic messages or formatting machinery), no source locations and no `{:?}` output. Unstable
+# flags, hence RUSTC_BOOTSTRAP=1 — set here for the wasm32 build only, never for native builds.
+WASM_SIZE_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort"
+
 # Runs a command (trunk, or cargo for the wasm32 target) with the environment of the wasm route in use.
+# A command with `--release` (trunk build --release) gets the size-optimised build; others (trunk
+# serve, cargo clippy) keep the plain one, with panic messages.
 with_wasm_env() {
+    local release=""
+    case " $* " in *" --release "*) release=1 ;; esac
     case "$(wasm_route)" in
-    A) "$@" ;;
+    A)
+        if [ -n "$release" ] && [ -d "$(std_src_dir)/std" ]; then
+            RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
+                CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_SIZE_RUSTFLAGS" "$@"
+        else
+            [ -z "$release" ] || echo "warning: no rust-src (scripts/setup): the SPA is built without build-std and is larger" >&2
+            "$@"
+        fi
+        ;;
     B)
         # Debian's compiler first on PATH; build-std only for this call, so native builds never see it.
         PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
             CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
             CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${release:+$WASM_SIZE_RUSTFLAGS}" \
             CARGO_TARGET_DIR="$ROOT/target/wasm-route-b" "$@"
         ;;
     *)
@@ -49,8 +73,8 @@ with_wasm_env() {
 }
 
 # scripts/dev runs trunk in a child bash: it needs these too.
-export WASM_ROUTE_FILE
-export -f wasm_route with_wasm_env
+export WASM_ROUTE_FILE WASM_SIZE_RUSTFLAGS
+export -f wasm_route std_src_dir with_wasm_env
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
 ok() { printf '    ok: %s\n' "$*"; }
