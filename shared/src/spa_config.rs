@@ -44,7 +44,10 @@ impl fmt::Display for SpaConfigError {
             Self::Parse(why) => write!(f, "config.json is not valid: {why}"),
             Self::Empty(field) => write!(f, "config.json: `{field}` must not be empty"),
             Self::NotAbsoluteUrl { field, value } => {
-                write!(f, "config.json: `{field}` must be an http(s) URL, got `{value}`")
+                write!(
+                    f,
+                    "config.json: `{field}` must be an http(s) URL, got `{value}`"
+                )
             }
             Self::UnknownAuthority { host } => write!(
                 f,
@@ -159,7 +162,10 @@ mod tests {
         let relative = DEV.replace("http://127.0.0.1:7080/api/hello", "/api/hello");
         assert!(matches!(
             SpaConfig::from_json(&relative),
-            Err(SpaConfigError::NotAbsoluteUrl { field: "apiUrl", .. })
+            Err(SpaConfigError::NotAbsoluteUrl {
+                field: "apiUrl",
+                ..
+            })
         ));
         let no_client = DEV.replace("6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b", " ");
         assert_eq!(
