@@ -60,9 +60,14 @@ pub fn scopes(config: &SpaConfig) -> Vec<Scope> {
 }
 
 fn scope_param(config: &SpaConfig) -> String {
-    let scopes = scopes(config);
-    let names: Vec<&str> = scopes.iter().map(|s| s.as_str()).collect();
-    names.join(" ")
+    let mut param = String::new();
+    for scope in scopes(config) {
+        if !param.is_empty() {
+            param.push(' ');
+        }
+        param.push_str(scope.as_str());
+    }
+    param
 }
 
 /// Starts a sign-in: fresh state, nonce and PKCE pair, and the URL to send the browser to.
@@ -100,8 +105,10 @@ pub fn begin(
 
 /// Appends a query to an endpoint that may already have one (B2C's `?p=policy` form).
 fn with_query(endpoint: &str, query: &str) -> String {
-    let separator = if endpoint.contains('?') { '&' } else { '?' };
-    format!("{endpoint}{separator}{query}")
+    let mut url = String::from(endpoint);
+    url.push(if endpoint.contains('?') { '&' } else { '?' });
+    url.push_str(query);
+    url
 }
 
 /// What the identity provider put on the redirect URI, read from the fragment or the query.

@@ -17,11 +17,9 @@ pub fn search_and_hash() -> (String, String) {
 pub fn page_url() -> String {
     location()
         .map(|l| {
-            format!(
-                "{}{}",
-                l.origin().unwrap_or_default(),
-                l.pathname().unwrap_or_default()
-            )
+            let mut url = l.origin().unwrap_or_default();
+            url.push_str(&l.pathname().unwrap_or_default());
+            url
         })
         .unwrap_or_default()
 }

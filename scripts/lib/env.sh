@@ -37,23 +37,30 @@ std_src_dir() {
 }
 
 # Issue 7's size budget: a release build of the SPA recompiles std with panic=immediate-abort (no
-# panic messages or formatting machinery), no source locations and no `{:?}` output. Unstable
-# flags, hence RUSTC_BOOTSTRAP=1 — set here for the wasm32 build only, never for native builds.
+# panic messages or formatting machinery), no source locations, no `{:?}` output, and std's own
+# `optimize_for_size` implementations. Unstable flags, hence RUSTC_BOOTSTRAP=1 — set here for the
+# wasm32 build only, never for native builds.
 WASM_SIZE_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort"
+WASM_SIZE_STD_FEATURES="optimize_for_size"
 
 # Runs a command (trunk, or cargo for the wasm32 target) with the environment of the wasm route in use.
 # A command with `--release` (trunk build --release) gets the size-optimised build; others (trunk
 # serve, cargo clippy) keep the plain one, with panic messages.
 with_wasm_env() {
-    local release=""
-    case " $* " in *" --release "*) release=1 ;; esac
+    local size=()
+    case " $* " in
+    *" --release "*)
+        size=(CARGO_UNSTABLE_BUILD_STD_FEATURES="$WASM_SIZE_STD_FEATURES"
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_SIZE_RUSTFLAGS")
+        ;;
+    esac
     case "$(wasm_route)" in
     A)
-        if [ -n "$release" ] && [ -d "$(std_src_dir)/std" ]; then
-            RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
-                CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_SIZE_RUSTFLAGS" "$@"
+        if [ ${#size[@]} -gt 0 ] && [ -d "$(std_src_dir)/std" ]; then
+            RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort env "${size[@]}" "$@"
         else
-            [ -z "$release" ] || echo "warning: no rust-src (scripts/setup): the SPA is built without build-std and is larger" >&2
+            [ ${#size[@]} -eq 0 ] ||
+                echo "warning: no rust-src (scripts/setup): the SPA is built without build-std and is larger" >&2
             "$@"
         fi
         ;;
@@ -62,8 +69,7 @@ with_wasm_env() {
         PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
             CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
             CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
-            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="${release:+$WASM_SIZE_RUSTFLAGS}" \
-            CARGO_TARGET_DIR="$ROOT/target/wasm-route-b" "$@"
+            CARGO_TARGET_DIR="$ROOT/target/wasm-route-b" env "${size[@]}" "$@"
         ;;
     *)
         echo "no wasm32 toolchain: run scripts/setup" >&2
@@ -73,7 +79,7 @@ with_wasm_env() {
 }
 
 # scripts/dev runs trunk in a child bash: it needs these too.
-export WASM_ROUTE_FILE WASM_SIZE_RUSTFLAGS
+export WASM_ROUTE_FILE WASM_SIZE_RUSTFLAGS WASM_SIZE_STD_FEATURES
 export -f wasm_route std_src_dir with_wasm_env
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }
