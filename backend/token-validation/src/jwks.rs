@@ -87,7 +87,7 @@ pub(crate) struct KeyStore {
     min_refetch_interval: Duration,
     snapshot: RwLock<Arc<Snapshot>>,
     /// Held while fetching, so concurrent refetch requests collapse into one fetch;
-    /// holds the start time of the last fetch.
+    /// holds the start time of the last on-demand refetch (scheduled fetches don't count).
     fetching: Mutex<Option<Instant>>,
     /// Number of completed fetch rounds, to wait for the first one.
     rounds: watch::Sender<u64>,
@@ -163,9 +163,12 @@ impl KeyStore {
     }
 
     /// Fetches every provider now; true when all loaded.
+    ///
+    /// Scheduled fetches take the lock (never two fetches at once) but not the refetch budget:
+    /// a key the IdP publishes just after start-up or a scheduled refresh must still be learnt
+    /// on demand, or every token it signs would be refused until the interval ran out.
     async fn fetch_now(&self) -> bool {
-        let mut last = self.fetching.lock().await;
-        *last = Some(Instant::now());
+        let _one_fetch_at_a_time = self.fetching.lock().await;
         self.fetch_locked().await
     }
 

@@ -322,6 +322,28 @@ async fn forged_kids_cause_at_most_one_refetch_per_interval() {
     assert_eq!(issuer.jwks_fetches() - before, 1);
 }
 
+#[tokio::test]
+async fn a_key_rotated_right_after_start_up_is_learnt_at_once() {
+    // Regression (found by scripts/harden): the start-up fetch used to spend the refetch budget,
+    // so for a whole interval after start a freshly rotated key was refused.
+    let issuer = TestIssuer::start().await;
+    let v = validator(ValidatorConfig {
+        min_refetch_interval: Duration::from_secs(60),
+        ..config(&issuer)
+    })
+    .await;
+    assert!(v.keys_loaded());
+    issuer.rotate_key().await;
+    let claims = issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]);
+    let before = issuer.jwks_fetches();
+    assert!(v.validate(&issuer.mint(&claims)).await.is_ok());
+    assert_eq!(issuer.jwks_fetches() - before, 1, "one on-demand refetch");
+    // That refetch spent the budget: forged kids now cause no fetch at all.
+    let forged = issuer.mint_with_header(&json!({"alg": "RS256", "kid": "forged"}), &claims);
+    assert_eq!(v.validate(&forged).await, Err(ValidationError::UnknownKey));
+    assert_eq!(issuer.jwks_fetches() - before, 1);
+}
+
 /// Validates all tokens concurrently.
 async fn futures_join(v: &Validator, tokens: &[String]) -> Vec<Result<(), ValidationError>> {
     let mut tasks = tokio::task::JoinSet::new();
