@@ -1,0 +1,535 @@
+//! The seed's own SPA page — the HTML under "Upload the JS SPA sample", built on Microsoft's
+//! MSAL.js 2.11.1 — signs in against the dev identity provider in a real headless Chromium, then
+//! calls the API through the gateway to the hello function. This proves the dev IdP (and the
+//! gateway's CORS and token checks) serve the client library written for B2C, not only our SPA.
+//!
+//! The page (`tests/msal/seed_index.html`, copied byte for byte from the seed) is served with
+//! only its config placeholders filled in, its MSAL `<script>` pointed at a local copy, and its
+//! Bootstrap `<link>` (cosmetic) dropped. MSAL.js itself comes from `node_modules/@azure/msal-browser`
+//! (`npm install` in the repository root; scripts/setup does) with one check relaxed, see
+//! [`allow_loopback_http_authority`].
+//!
+//! Needs `/usr/bin/chromium` and `/usr/bin/chromedriver`. On failure the test leaves
+//! `test-output/msal-seed-page.png`, `.console.log`, `.html` and the child processes' logs.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
+
+const NAME: &str = "msal-seed-page";
+const ALICE: &str = "alice@example.com";
+const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
+const ALICE_NAME: &str = "Alice Example";
+const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
+const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
+const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
+const POLICY: &str = "B2C_1_signupsignin";
+const SIGNED_OUT: &str = "Please sign in to continue";
+const FUNCTION_KEY: &str = "e2e-msal-seed-function-key-0123456789abcdef";
+const HELLO: &str = "Hello World, time and date are ";
+
+/// The seed page, verbatim.
+const SEED_PAGE: &str = include_str!("msal/seed_index.html");
+const MSAL_CDN: &str = "https://alcdn.msauth.net/browser/2.11.1/js/msal-browser.min.js";
+const BOOTSTRAP_LINK: &str = r#"<link href="https://cdn.jsdelivr.net/npm/bootstrap@5.0.0-beta2/dist/css/bootstrap.min.css" rel="stylesheet" integrity="sha384-BmbxuPwQa2lc/FVzBcNJ7UAyJxM6wuqIj61tLrc4wSX0szH/Ev+nYRRuWlolflfl" crossorigin="anonymous">"#;
+
+/// One step's patience; the whole scenario is bounded by `TEST_TIMEOUT`.
+const STEP: Duration = Duration::from_secs(20);
+const TEST_TIMEOUT: Duration = Duration::from_secs(120);
+
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+type Step<T = ()> = Result<T, String>;
+
+fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
+    move |e| format!("{what}: {e}")
+}
+
+/// `text` with `from` (which must occur exactly once, so a changed seed or MSAL build fails
+/// loudly instead of silently serving something else) replaced by `to`.
+fn replace_once(text: &str, from: &str, to: &str) -> String {
+    let found = text.matches(from).count();
+    assert_eq!(found, 1, "expected exactly one {from:?}, found {found}");
+    text.replacen(from, to, 1)
+}
+
+/// The seed page as its author would deploy it for this run: the config placeholders filled in,
+/// the MSAL script served from this origin, the Bootstrap stylesheet (looks only) left out.
+/// Nothing else in the HTML or the script changes.
+fn seed_page(idp_origin: &str, idp_host: &str, spa_url: &str, api_url: &str) -> String {
+    let mut page = SEED_PAGE.to_owned();
+    for (placeholder, value) in [
+        ("{CLIENTID}", SPA_CLIENT_ID.to_owned()),
+        (
+            "{YOURAUTHORITYB2C}",
+            format!("{idp_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+        ),
+        ("{SPAHOSTINGADDRESS}", spa_url.to_owned()),
+        ("{B2CTENANTDOMAIN}", idp_host.to_owned()),
+        ("{APISCOPEWITHFULLURI}", API_SCOPE.to_owned()),
+        ("{APIMBACKENDADDRESS}", api_url.to_owned()),
+    ] {
+        page = replace_once(
+            &page,
+            &format!("\"{placeholder}\""),
+            &format!("\"{value}\""),
+        );
+    }
+    page = replace_once(&page, MSAL_CDN, "/msal-browser.min.js");
+    replace_once(&page, BOOTSTRAP_LINK, "")
+}
+
+/// MSAL.js 2.11.1 exactly as published, except for the one check that refuses an authority whose
+/// scheme is not `https:` (`authority_uri_insecure`, in msal-common's `UrlString.validateAsUri`).
+/// Real B2C is always https; this test's dev IdP listens on plain http on loopback. The rewritten
+/// condition still refuses every non-https authority except `http:` on `127.0.0.1`/`localhost`
+/// (any port), so discovery, the redirect, the code exchange and the caching are MSAL's own code.
+fn allow_loopback_http_authority(msal: &str) -> String {
+    const CHECK: &str = r#"if(!e.Protocol||"https:"!==e.Protocol.toLowerCase())throw yt.createInsecureAuthorityUriError(this.urlString)"#;
+    const LOOPBACK_TOO: &str = r#"if(!e.Protocol||"https:"!==e.Protocol.toLowerCase()&&!("http:"===e.Protocol.toLowerCase()&&/^(127\.0\.0\.1|localhost)(:\d+)?$/.test(e.HostNameAndPort)))throw yt.createInsecureAuthorityUriError(this.urlString)"#;
+    replace_once(msal, CHECK, LOOPBACK_TOO)
+}
+
+fn msal_script() -> String {
+    let path = workspace_root().join("node_modules/@azure/msal-browser/lib/msal-browser.min.js");
+    let package = workspace_root().join("node_modules/@azure/msal-browser/package.json");
+    let version = std::fs::read_to_string(&package)
+        .ok()
+        .and_then(|p| serde_json::from_str::<Value>(&p).ok())
+        .and_then(|p| p["version"].as_str().map(str::to_owned));
+    assert_eq!(
+        version.as_deref(),
+        Some("2.11.1"),
+        "{} is not msal-browser 2.11.1 (the seed's version): run `npm install` in {}",
+        package.display(),
+        workspace_root().display()
+    );
+    let msal = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    allow_loopback_http_authority(&msal)
+}
+
+/// The static website: the page at `/` (where MSAL also redirects back) and the script.
+async fn serve_site(listener: tokio::net::TcpListener, page: String, msal: String) {
+    use axum::http::header::{CACHE_CONTROL, CONTENT_TYPE};
+    use axum::routing::get;
+    let (page, msal) = (Arc::new(page), Arc::new(msal));
+    let app = axum::Router::new()
+        .route(
+            "/",
+            get(move || {
+                let page = page.clone();
+                async move {
+                    (
+                        [
+                            (CONTENT_TYPE, "text/html; charset=utf-8"),
+                            (CACHE_CONTROL, "no-cache"),
+                        ],
+                        (*page).clone(),
+                    )
+                }
+            }),
+        )
+        .route(
+            "/msal-browser.min.js",
+            get(move || {
+                let msal = msal.clone();
+                async move {
+                    (
+                        [(CONTENT_TYPE, "text/javascript; charset=utf-8")],
+                        (*msal).clone(),
+                    )
+                }
+            }),
+        );
+    axum::serve(listener, app).await.unwrap();
+}
+
+/// The dev IdP's configuration: the seed page's URL (exactly as MSAL sends it) as the SPA's
+/// redirect URI, on this run's port.
+fn idp_toml(port: u16, data_dir: &Path, spa_url: &str) -> String {
+    format!(
+        r#"port = {port}
+bind_address = "127.0.0.1"
+data_dir = "{data_dir}"
+
+[tenant]
+name = "devtenant"
+id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
+policies = ["{POLICY}"]
+
+[lifetimes]
+access_token_seconds = 3600
+id_token_seconds = 3600
+refresh_token_seconds = 86400
+authorization_code_seconds = 600
+session_seconds = 86400
+
+[lockout]
+threshold = 10
+lock_seconds = 60
+
+[[apis]]
+name = "hello-api"
+client_id = "{API_CLIENT_ID}"
+app_id_uri = "https://devtenant.onmicrosoft.com/hello-api"
+scopes = ["accessapp"]
+app_roles = ["access:test-api"]
+
+[[spas]]
+name = "hello-spa"
+client_id = "{SPA_CLIENT_ID}"
+redirect_uris = ["{spa_url}"]
+post_logout_redirect_uris = ["{spa_url}"]
+api_permissions = ["{API_SCOPE}"]
+
+[[users]]
+email = "{ALICE}"
+password = "{ALICE_PASSWORD}"
+display_name = "{ALICE_NAME}"
+"#,
+        data_dir = data_dir.display(),
+    )
+}
+
+/// A workspace server started with `envs`, its output in test-output/.
+fn spawn(name: &str, envs: &[(&str, &str)]) -> Proc {
+    let mut command = std::process::Command::new(workspace_binary(name));
+    command.envs(envs.iter().copied()).env("RUST_LOG", "info");
+    let log = test_output_dir().join(format!("{NAME}.{name}.log"));
+    Proc::spawn(command, name, log)
+}
+
+struct Browser {
+    client: Client,
+    driver_url: String,
+    session_id: String,
+    _driver: Proc,
+    _profile: TempDir,
+}
+
+impl Browser {
+    async fn start() -> Browser {
+        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
+            assert!(
+                Path::new(path).exists(),
+                "{path} is missing: apt-get install chromium chromium-driver (scripts/setup does)"
+            );
+        }
+        let port = testkit::free_port();
+        let mut command = std::process::Command::new("/usr/bin/chromedriver");
+        command.arg(format!("--port={port}"));
+        let log = test_output_dir().join(format!("{NAME}.chromedriver.log"));
+        let mut driver = Proc::spawn(command, "chromedriver", log);
+        let driver_url = format!("http://127.0.0.1:{port}");
+        wait_for(&mut driver, &format!("{driver_url}/status"), true, STEP).await;
+
+        let profile = TempDir::new(&format!("chromium-{NAME}"));
+        let capabilities = json!({
+            "browserName": "chrome",
+            "goog:chromeOptions": {
+                "binary": "/usr/bin/chromium",
+                "args": [
+                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                    "--no-first-run", "--disable-background-networking",
+                    "--disable-component-update", "--disable-sync",
+                    "--window-size=1280,900",
+                    format!("--user-data-dir={}", profile.path().display()),
+                ],
+            },
+            "goog:loggingPrefs": { "browser": "ALL" },
+        });
+        let Value::Object(capabilities) = capabilities else {
+            unreachable!()
+        };
+        let client = tokio::time::timeout(
+            STEP * 2,
+            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
+                .capabilities(capabilities)
+                .connect(&driver_url),
+        )
+        .await
+        .expect("chromium did not start within 40 s")
+        .unwrap_or_else(|e| panic!("cannot start a chromium session: {e}"));
+        let session_id = client.session_id().await.unwrap().unwrap();
+        Browser {
+            client,
+            driver_url,
+            session_id,
+            _driver: driver,
+            _profile: profile,
+        }
+    }
+
+    async fn wait_for_element(&self, css: &str) -> Step<fantoccini::elements::Element> {
+        let deadline = Instant::now() + STEP;
+        loop {
+            if let Ok(element) = self.client.find(Locator::Css(css)).await {
+                return Ok(element);
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no element {css} within {STEP:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn click(&self, css: &str) -> Step {
+        let element = self.wait_for_element(css).await?;
+        element.click().await.map_err(err(&format!("click {css}")))
+    }
+
+    async fn type_into(&self, css: &str, text: &str) -> Step {
+        let element = self.wait_for_element(css).await?;
+        element.clear().await.map_err(err(css))?;
+        element.send_keys(text).await.map_err(err(css))
+    }
+
+    /// `#message`'s text and the page's origin.
+    async fn message(&self) -> Step<(String, String)> {
+        let value = self
+            .client
+            .execute(
+                "const m = document.getElementById('message');
+                 return [m ? m.textContent.trim() : null, location.origin];",
+                vec![],
+            )
+            .await
+            .map_err(err("script"))?;
+        let text = |i: usize| value[i].as_str().unwrap_or_default().to_owned();
+        Ok((text(0), text(1)))
+    }
+
+    async fn wait_message(&self, what: &str, done: impl Fn(&str, &str) -> bool) -> Step {
+        let deadline = Instant::now() + STEP;
+        let mut last = None;
+        loop {
+            if let Ok((message, origin)) = self.message().await {
+                if done(&message, &origin) {
+                    return Ok(());
+                }
+                last = Some((message, origin));
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "waited {STEP:?} for {what}; last seen (#message, origin): {last:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    async fn console_log(&self) -> String {
+        let url = format!("{}/session/{}/se/log", self.driver_url, self.session_id);
+        let response = reqwest::Client::new()
+            .post(url)
+            .json(&json!({"type": "browser"}))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await;
+        match response {
+            Ok(r) => match r.json::<Value>().await {
+                Ok(body) => body["value"]
+                    .as_array()
+                    .map(|entries| {
+                        entries
+                            .iter()
+                            .map(|e| {
+                                format!("{} {} {}\n", e["timestamp"], e["level"], e["message"])
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_else(|| body.to_string()),
+                Err(e) => format!("(console log unreadable: {e})"),
+            },
+            Err(e) => format!("(console log unavailable: {e})"),
+        }
+    }
+
+    /// Screenshot, console log and page source into test-output/.
+    async fn save_evidence(&self, console: &str) -> Vec<std::path::PathBuf> {
+        let dir = test_output_dir();
+        let mut saved = Vec::new();
+        if let Ok(png) = self.client.screenshot().await {
+            let path = dir.join(format!("{NAME}.png"));
+            if std::fs::write(&path, png).is_ok() {
+                saved.push(path);
+            }
+        }
+        let path = dir.join(format!("{NAME}.console.log"));
+        if std::fs::write(&path, console).is_ok() {
+            saved.push(path);
+        }
+        if let Ok(html) = self.client.source().await {
+            let path = dir.join(format!("{NAME}.html"));
+            let url = self
+                .client
+                .current_url()
+                .await
+                .map(|u| u.to_string())
+                .unwrap_or_default();
+            if std::fs::write(&path, format!("<!-- {url} -->\n{html}")).is_ok() {
+                saved.push(path);
+            }
+        }
+        saved
+    }
+}
+
+/// Seed 000's own page: Sign In goes to the dev IdP's form (MSAL's redirect), Alice signs in, and
+/// back on the page MSAL's `handleRedirectPromise` yields her account: "Welcome, Alice Example".
+/// Then Call API gets an access token from MSAL's cache and the gateway lets it through (green).
+#[tokio::test]
+async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
+    let started = Instant::now();
+    let data = TempDir::new(NAME);
+    let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let spa_origin = format!("http://127.0.0.1:{}", site.local_addr().unwrap().port());
+    // MSAL sends redirectUri as configured; the IdP compares it exactly with the registered one.
+    let spa_url = format!("{spa_origin}/");
+    let idp_port = testkit::free_port();
+    let idp_host = format!("127.0.0.1:{idp_port}");
+    let idp_origin = format!("http://{idp_host}");
+    let (hello_port, gateway_port) = (testkit::free_port(), testkit::free_port());
+    let api_url = format!("http://127.0.0.1:{gateway_port}/api/hello");
+    let page = seed_page(&idp_origin, &idp_host, &spa_url, &api_url);
+    let _site = tokio::spawn(serve_site(site, page, msal_script()));
+
+    let idp_config = data.path().join("devidp.toml");
+    std::fs::write(
+        &idp_config,
+        idp_toml(idp_port, &data.path().join("idp"), &spa_url),
+    )
+    .unwrap();
+    let mut command = std::process::Command::new(workspace_binary("dev-idp"));
+    command
+        .env("DEVIDP_CONFIG", &idp_config)
+        .env("RUST_LOG", "info");
+    let idp_log = test_output_dir().join(format!("{NAME}.dev-idp.log"));
+    let mut idp = Proc::spawn(command, "dev-idp", idp_log.clone());
+    wait_for(&mut idp, &format!("{idp_origin}/healthz"), true, STEP).await;
+    let openid = format!(
+        "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
+    );
+    let mut hello = spawn(
+        "hello",
+        &[
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", &hello_port.to_string()),
+            ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
+            ("EASYAUTH_OPENID_CONFIG_URL", &openid),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
+        ],
+    );
+    let hello_health = format!("http://127.0.0.1:{hello_port}/healthz");
+    wait_for(&mut hello, &hello_health, true, STEP).await;
+    let mut gateway = spawn(
+        "gateway",
+        &[
+            ("GATEWAY_PORT", &gateway_port.to_string()),
+            (
+                "GATEWAY_BACKEND_URL",
+                &format!("http://127.0.0.1:{hello_port}"),
+            ),
+            ("GATEWAY_BACKEND_FUNCTION_KEY", FUNCTION_KEY),
+            ("GATEWAY_ALLOWED_ORIGINS", &spa_origin),
+            ("GATEWAY_OPENID_CONFIG_URLS", &openid),
+            ("GATEWAY_AUDIENCES", API_CLIENT_ID),
+        ],
+    );
+    let gateway_health = format!("http://127.0.0.1:{gateway_port}/healthz");
+    wait_for(&mut gateway, &gateway_health, true, STEP).await;
+
+    let browser = Browser::start().await;
+    let scenario = async {
+        let b = &browser;
+        b.client.goto(&spa_url).await.map_err(err(&spa_url))?;
+        b.wait_message("the seed page signed out", |m, _| m == SIGNED_OUT)
+            .await?;
+        b.click("#signinbtn").await?;
+        b.wait_for_element("#signInName").await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str().starts_with(&idp_origin),
+            "the sign-in form is not the IdP's: {url}"
+        );
+        b.type_into("#signInName", ALICE).await?;
+        b.type_into("#password", ALICE_PASSWORD).await?;
+        b.click("#next").await?;
+        let welcome = format!("Welcome, {ALICE_NAME}");
+        b.wait_message(&format!("{welcome:?} on the seed page"), |m, origin| {
+            m == welcome && origin == spa_origin
+        })
+        .await?;
+        // The page's own reaction to a signed-in account: Sign In hidden, Call API shown.
+        let buttons = b
+            .client
+            .execute(
+                "return [document.getElementById('signinbtn').hidden,
+                         document.getElementById('callapibtn').hidden];",
+                vec![],
+            )
+            .await
+            .map_err(err("script"))?;
+        ensure!(
+            buttons == json!([true, false]),
+            "after sign-in [signinbtn.hidden, callapibtn.hidden] = {buttons}"
+        );
+
+        // Call API: MSAL's acquireTokenSilent, then the page's fetch through the gateway. The page
+        // shows the response body as text; this project's hello answers JSON (shared's
+        // `HelloResponse`), so the hello text appears inside it as its `message`.
+        b.click("#callapibtn").await?;
+        b.wait_message("the hello function's answer on the seed page", |m, _| {
+            serde_json::from_str::<Value>(m)
+                .ok()
+                .and_then(|body| body["message"].as_str().map(|t| t.starts_with(HELLO)))
+                .unwrap_or(false)
+        })
+        .await?;
+        let class = b
+            .client
+            .execute(
+                "return document.getElementById('cardheader').className;",
+                vec![],
+            )
+            .await
+            .map_err(err("script"))?;
+        ensure!(
+            class
+                .as_str()
+                .is_some_and(|c| c.split_whitespace().any(|c| c == "bg-success")),
+            "the card is not green after Call API: {class}"
+        );
+        Ok::<(), String>(())
+    };
+    let outcome = match tokio::time::timeout(TEST_TIMEOUT, scenario).await {
+        Ok(outcome) => outcome,
+        Err(_) => Err(format!("the scenario took over {TEST_TIMEOUT:?}")),
+    };
+    let console = browser.console_log().await;
+    let saved = match &outcome {
+        Err(_) => browser.save_evidence(&console).await,
+        Ok(()) => Vec::new(),
+    };
+    let _ = browser.client.clone().close().await;
+    if let Err(why) = outcome {
+        panic!(
+            "{NAME}: {why}\nevidence: {saved:?}\ndev-idp log: {}\nbrowser console:\n{console}",
+            idp_log.display()
+        );
+    }
+    eprintln!("{NAME}: passed in {:.1} s", started.elapsed().as_secs_f64());
+}
