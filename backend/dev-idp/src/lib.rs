@@ -308,8 +308,7 @@ pub async fn serve_state(
             }
         }
     });
-    let result = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
+    let result = http_serve::serve(listener, router(state), shutdown)
         .await
         .map_err(|e| StartError::Listener(e.to_string()));
     purge.abort();

@@ -25,7 +25,6 @@ use error::GatewayError;
 use forward::Backend;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
@@ -103,7 +102,7 @@ impl Gateway {
 }
 
 /// The whole server: the API route behind APIM's inbound pipeline, `/healthz`, and JSON 404s.
-/// Serve it with `into_make_service_with_connect_info::<SocketAddr>()` (the IP limit and
+/// Serve it with [`http_serve::serve`] or `into_make_service_with_connect_info::<SocketAddr>()` (the IP limit and
 /// `X-Forwarded-For` use the socket peer).
 pub fn router(gateway: &Gateway) -> Router {
     // APIM's inbound order, outermost first. A preflight stops in `cors`.
@@ -146,10 +145,5 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(&gateway).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown)
-    .await
+    http_serve::serve(listener, router(&gateway), shutdown).await
 }
