@@ -11,14 +11,16 @@
 //! the tests take turns: two Chromiums at once on a 2-core machine only make both slower.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
+use fantoccini::Locator;
 use serde_json::{Value, json};
+use support::browser::{Browser, STEP, Step, err};
 use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
 
 const ALICE: &str = "alice@example.com";
@@ -35,25 +37,10 @@ const HELLO: &str = "Hello World, time and date are ";
 const PER_SUBJECT_LIMIT: usize = 15;
 
 /// One step's patience; the whole test is bounded by `TEST_TIMEOUT`.
-const STEP: Duration = Duration::from_secs(20);
 const TEST_TIMEOUT: Duration = Duration::from_secs(150);
 
 /// The tests take turns (see the crate doc).
 static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(format!($($why)+));
-        }
-    };
-}
-
-type Step<T = ()> = Result<T, String>;
-
-fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
 
 // ---------------------------------------------------------------------------------------------
 // The stack
@@ -290,103 +277,7 @@ async fn serve_site(listener: tokio::net::TcpListener, dist: PathBuf, config: Va
 // ---------------------------------------------------------------------------------------------
 // The browser
 
-struct Browser {
-    client: Client,
-    driver_url: String,
-    session_id: String,
-    _driver: Proc,
-    _profile: TempDir,
-}
-
 impl Browser {
-    async fn start(name: &str) -> Browser {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-            assert!(
-                Path::new(path).exists(),
-                "{path} is missing: apt-get install chromium chromium-driver (scripts/setup does)"
-            );
-        }
-        let port = testkit::free_port();
-        let mut command = std::process::Command::new("/usr/bin/chromedriver");
-        command.arg(format!("--port={port}"));
-        let log = test_output_dir().join(format!("browser-{name}.chromedriver.log"));
-        let mut driver = Proc::spawn(command, "chromedriver", log);
-        let driver_url = format!("http://127.0.0.1:{port}");
-        wait_for(&mut driver, &format!("{driver_url}/status"), true, STEP).await;
-
-        let profile = TempDir::new(&format!("chromium-{name}"));
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-            "goog:loggingPrefs": { "browser": "ALL" },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        let client = tokio::time::timeout(
-            STEP * 2,
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities)
-                .connect(&driver_url),
-        )
-        .await
-        .expect("chromium did not start within 40 s")
-        .unwrap_or_else(|e| panic!("cannot start a chromium session: {e}"));
-        let session_id = client.session_id().await.unwrap().unwrap();
-        Browser {
-            client,
-            driver_url,
-            session_id,
-            _driver: driver,
-            _profile: profile,
-        }
-    }
-
-    async fn goto(&self, url: &str) -> Step {
-        self.client.goto(url).await.map_err(err(url))
-    }
-
-    async fn click(&self, css: &str) -> Step {
-        let element = self.wait_for_element(css).await?;
-        element.click().await.map_err(err(&format!("click {css}")))
-    }
-
-    async fn type_into(&self, css: &str, text: &str) -> Step {
-        let element = self.wait_for_element(css).await?;
-        element.clear().await.map_err(err(css))?;
-        element.send_keys(text).await.map_err(err(css))
-    }
-
-    async fn wait_for_element(&self, css: &str) -> Step<fantoccini::elements::Element> {
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                return Ok(element);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no element {css} within {STEP:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn js(&self, script: &str) -> Step<Value> {
-        self.client
-            .execute(script, vec![])
-            .await
-            .map_err(err("script"))
-    }
-
     /// The page's `#message` text, `#cardheader` class and `#app[data-phase]`.
     async fn card(&self) -> Step<Card> {
         let value = self
@@ -497,62 +388,6 @@ impl Browser {
         collect(&self.storage().await?["session"], "", &mut tokens);
         Ok(tokens)
     }
-
-    async fn console_log(&self) -> String {
-        let url = format!("{}/session/{}/se/log", self.driver_url, self.session_id);
-        let response = reqwest::Client::new()
-            .post(url)
-            .json(&json!({"type": "browser"}))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await;
-        match response {
-            Ok(r) => match r.json::<Value>().await {
-                Ok(body) => body["value"]
-                    .as_array()
-                    .map(|entries| {
-                        entries
-                            .iter()
-                            .map(|e| {
-                                format!("{} {} {}\n", e["timestamp"], e["level"], e["message"])
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_else(|| body.to_string()),
-                Err(e) => format!("(console log unreadable: {e})"),
-            },
-            Err(e) => format!("(console log unavailable: {e})"),
-        }
-    }
-
-    /// Screenshot, console log and page source of the current window into test-output/.
-    async fn save_evidence(&self, name: &str, console: &str) -> Vec<PathBuf> {
-        let dir = test_output_dir();
-        let mut saved = Vec::new();
-        if let Ok(png) = self.client.screenshot().await {
-            let path = dir.join(format!("browser-{name}.png"));
-            if std::fs::write(&path, png).is_ok() {
-                saved.push(path);
-            }
-        }
-        let path = dir.join(format!("browser-{name}.console.log"));
-        if std::fs::write(&path, console).is_ok() {
-            saved.push(path);
-        }
-        if let Ok(html) = self.client.source().await {
-            let path = dir.join(format!("browser-{name}.html"));
-            let url = self
-                .client
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            if std::fs::write(&path, format!("<!-- {url} -->\n{html}")).is_ok() {
-                saved.push(path);
-            }
-        }
-        saved
-    }
 }
 
 #[derive(Debug, Clone)]
@@ -571,14 +406,16 @@ where
     let _turn = TURN.lock().await;
     let started = Instant::now();
     let stack = Stack::start(name, &options).await;
-    let browser = Browser::start(name).await;
+    let browser = Browser::start(&format!("browser-{name}")).await;
     let outcome = match tokio::time::timeout(TEST_TIMEOUT, scenario(&browser, &stack)).await {
         Ok(outcome) => outcome,
         Err(_) => Err(format!("the scenario took over {TEST_TIMEOUT:?}")),
     };
     let console = browser.console_log().await;
     if let Err(why) = outcome {
-        let saved = browser.save_evidence(name, &console).await;
+        let saved = browser
+            .save_evidence(&format!("browser-{name}"), &console)
+            .await;
         let _ = browser.client.clone().close().await;
         panic!(
             "{name}: {why}\nevidence: {saved:?}\nchild logs: {:?}\nbrowser console:\n{console}",

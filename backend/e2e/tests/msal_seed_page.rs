@@ -13,14 +13,15 @@
 //! `test-output/msal-seed-page.png`, `.console.log`, `.html` and the child processes' logs.
 #![allow(clippy::unwrap_used)]
 
+#[macro_use]
 mod support;
 
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
+use support::browser::{Browser, STEP, Step, err};
 use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
 
 const NAME: &str = "msal-seed-page";
@@ -40,23 +41,7 @@ const SEED_PAGE: &str = include_str!("msal/seed_index.html");
 const MSAL_CDN: &str = "https://alcdn.msauth.net/browser/2.11.1/js/msal-browser.min.js";
 const BOOTSTRAP_LINK: &str = r#"<link href="https://cdn.jsdelivr.net/npm/bootstrap@5.0.0-beta2/dist/css/bootstrap.min.css" rel="stylesheet" integrity="sha384-BmbxuPwQa2lc/FVzBcNJ7UAyJxM6wuqIj61tLrc4wSX0szH/Ev+nYRRuWlolflfl" crossorigin="anonymous">"#;
 
-/// One step's patience; the whole scenario is bounded by `TEST_TIMEOUT`.
-const STEP: Duration = Duration::from_secs(20);
 const TEST_TIMEOUT: Duration = Duration::from_secs(120);
-
-macro_rules! ensure {
-    ($cond:expr, $($why:tt)+) => {
-        if !$cond {
-            return Err(format!($($why)+));
-        }
-    };
-}
-
-type Step<T = ()> = Result<T, String>;
-
-fn err<E: std::fmt::Display>(what: &str) -> impl FnOnce(E) -> String + '_ {
-    move |e| format!("{what}: {e}")
-}
 
 /// `text` with `from` (which must occur exactly once, so a changed seed or MSAL build fails
 /// loudly instead of silently serving something else) replaced by `to`.
@@ -213,92 +198,7 @@ fn spawn(name: &str, envs: &[(&str, &str)]) -> Proc {
     Proc::spawn(command, name, log)
 }
 
-struct Browser {
-    client: Client,
-    driver_url: String,
-    session_id: String,
-    _driver: Proc,
-    _profile: TempDir,
-}
-
 impl Browser {
-    async fn start() -> Browser {
-        for path in ["/usr/bin/chromium", "/usr/bin/chromedriver"] {
-            assert!(
-                Path::new(path).exists(),
-                "{path} is missing: apt-get install chromium chromium-driver (scripts/setup does)"
-            );
-        }
-        let port = testkit::free_port();
-        let mut command = std::process::Command::new("/usr/bin/chromedriver");
-        command.arg(format!("--port={port}"));
-        let log = test_output_dir().join(format!("{NAME}.chromedriver.log"));
-        let mut driver = Proc::spawn(command, "chromedriver", log);
-        let driver_url = format!("http://127.0.0.1:{port}");
-        wait_for(&mut driver, &format!("{driver_url}/status"), true, STEP).await;
-
-        let profile = TempDir::new(&format!("chromium-{NAME}"));
-        let capabilities = json!({
-            "browserName": "chrome",
-            "goog:chromeOptions": {
-                "binary": "/usr/bin/chromium",
-                "args": [
-                    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                    "--no-first-run", "--disable-background-networking",
-                    "--disable-component-update", "--disable-sync",
-                    "--window-size=1280,900",
-                    format!("--user-data-dir={}", profile.path().display()),
-                ],
-            },
-            "goog:loggingPrefs": { "browser": "ALL" },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!()
-        };
-        let client = tokio::time::timeout(
-            STEP * 2,
-            ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
-                .capabilities(capabilities)
-                .connect(&driver_url),
-        )
-        .await
-        .expect("chromium did not start within 40 s")
-        .unwrap_or_else(|e| panic!("cannot start a chromium session: {e}"));
-        let session_id = client.session_id().await.unwrap().unwrap();
-        Browser {
-            client,
-            driver_url,
-            session_id,
-            _driver: driver,
-            _profile: profile,
-        }
-    }
-
-    async fn wait_for_element(&self, css: &str) -> Step<fantoccini::elements::Element> {
-        let deadline = Instant::now() + STEP;
-        loop {
-            if let Ok(element) = self.client.find(Locator::Css(css)).await {
-                return Ok(element);
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no element {css} within {STEP:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-
-    async fn click(&self, css: &str) -> Step {
-        let element = self.wait_for_element(css).await?;
-        element.click().await.map_err(err(&format!("click {css}")))
-    }
-
-    async fn type_into(&self, css: &str, text: &str) -> Step {
-        let element = self.wait_for_element(css).await?;
-        element.clear().await.map_err(err(css))?;
-        element.send_keys(text).await.map_err(err(css))
-    }
-
     /// `#message`'s text and the page's origin.
     async fn message(&self) -> Step<(String, String)> {
         let value = self
@@ -330,62 +230,6 @@ impl Browser {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-    }
-
-    async fn console_log(&self) -> String {
-        let url = format!("{}/session/{}/se/log", self.driver_url, self.session_id);
-        let response = reqwest::Client::new()
-            .post(url)
-            .json(&json!({"type": "browser"}))
-            .timeout(Duration::from_secs(5))
-            .send()
-            .await;
-        match response {
-            Ok(r) => match r.json::<Value>().await {
-                Ok(body) => body["value"]
-                    .as_array()
-                    .map(|entries| {
-                        entries
-                            .iter()
-                            .map(|e| {
-                                format!("{} {} {}\n", e["timestamp"], e["level"], e["message"])
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_else(|| body.to_string()),
-                Err(e) => format!("(console log unreadable: {e})"),
-            },
-            Err(e) => format!("(console log unavailable: {e})"),
-        }
-    }
-
-    /// Screenshot, console log and page source into test-output/.
-    async fn save_evidence(&self, console: &str) -> Vec<std::path::PathBuf> {
-        let dir = test_output_dir();
-        let mut saved = Vec::new();
-        if let Ok(png) = self.client.screenshot().await {
-            let path = dir.join(format!("{NAME}.png"));
-            if std::fs::write(&path, png).is_ok() {
-                saved.push(path);
-            }
-        }
-        let path = dir.join(format!("{NAME}.console.log"));
-        if std::fs::write(&path, console).is_ok() {
-            saved.push(path);
-        }
-        if let Ok(html) = self.client.source().await {
-            let path = dir.join(format!("{NAME}.html"));
-            let url = self
-                .client
-                .current_url()
-                .await
-                .map(|u| u.to_string())
-                .unwrap_or_default();
-            if std::fs::write(&path, format!("<!-- {url} -->\n{html}")).is_ok() {
-                saved.push(path);
-            }
-        }
-        saved
     }
 }
 
@@ -452,7 +296,7 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     let gateway_health = format!("http://127.0.0.1:{gateway_port}/healthz");
     wait_for(&mut gateway, &gateway_health, true, STEP).await;
 
-    let browser = Browser::start().await;
+    let browser = Browser::start(NAME).await;
     let scenario = async {
         let b = &browser;
         b.client.goto(&spa_url).await.map_err(err(&spa_url))?;
@@ -521,7 +365,7 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     };
     let console = browser.console_log().await;
     let saved = match &outcome {
-        Err(_) => browser.save_evidence(&console).await,
+        Err(_) => browser.save_evidence(NAME, &console).await,
         Ok(()) => Vec::new(),
     };
     let _ = browser.client.clone().close().await;

@@ -1,6 +1,17 @@
 //! What the e2e tests share: the workspace's paths, temporary folders, child processes whose
 //! output is kept in a log file, and readiness waits. Set-up failures panic: they fail the test.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, clippy::unwrap_used)]
+
+/// `ensure!(condition, "format", args…)`: a failed scenario step, with what was seen.
+macro_rules! ensure {
+    ($cond:expr, $($why:tt)+) => {
+        if !$cond {
+            return Err(format!($($why)+));
+        }
+    };
+}
+
+pub mod browser;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
