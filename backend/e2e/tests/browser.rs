@@ -21,15 +21,11 @@ use std::time::{Duration, Instant};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
-use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
+use support::{
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID,
+    TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary, workspace_root,
+};
 
-const ALICE: &str = "alice@example.com";
-const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
-const ALICE_NAME: &str = "Alice Example";
-const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
-const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
-const POLICY: &str = "B2C_1_signupsignin";
 const FUNCTION_KEY: &str = "e2e-browser-function-key-0123456789abcdef";
 const SIGNED_OUT: &str = "Please sign in to continue";
 const HELLO: &str = "Hello World, time and date are ";
@@ -114,7 +110,12 @@ impl Stack {
         let idp_config = data.path().join("devidp.toml");
         std::fs::write(
             &idp_config,
-            idp_toml(idp_port, &data.path().join("idp"), &spa_url, options),
+            dev_idp_toml(
+                idp_port,
+                &data.path().join("idp"),
+                &spa_url,
+                options.access_token_seconds,
+            ),
         )
         .unwrap();
         let mut idp = Proc::spawn(
@@ -200,54 +201,6 @@ fn command<'a>(
     let mut command = std::process::Command::new(program);
     command.envs(envs).env("RUST_LOG", "info");
     command
-}
-
-/// The dev IdP's configuration for this run: its port, a fresh data folder, the SPA's redirect URI
-/// on this run's port, and the access-token lifetime the test wants.
-fn idp_toml(port: u16, data_dir: &Path, spa_url: &str, options: &Options) -> String {
-    format!(
-        r#"port = {port}
-bind_address = "127.0.0.1"
-data_dir = "{data_dir}"
-
-[tenant]
-name = "devtenant"
-id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
-policies = ["{POLICY}"]
-
-[lifetimes]
-access_token_seconds = {access}
-id_token_seconds = 3600
-refresh_token_seconds = 86400
-authorization_code_seconds = 600
-session_seconds = 86400
-
-[lockout]
-threshold = 10
-lock_seconds = 60
-
-[[apis]]
-name = "hello-api"
-client_id = "{API_CLIENT_ID}"
-app_id_uri = "https://devtenant.onmicrosoft.com/hello-api"
-scopes = ["accessapp"]
-app_roles = ["access:test-api"]
-
-[[spas]]
-name = "hello-spa"
-client_id = "{SPA_CLIENT_ID}"
-redirect_uris = ["{spa_url}"]
-post_logout_redirect_uris = ["{spa_url}"]
-api_permissions = ["{API_SCOPE}"]
-
-[[users]]
-email = "{ALICE}"
-password = "{ALICE_PASSWORD}"
-display_name = "{ALICE_NAME}"
-"#,
-        data_dir = data_dir.display(),
-        access = options.access_token_seconds,
-    )
 }
 
 /// dist/ as a static website would serve it, with `config.json` answered from memory.

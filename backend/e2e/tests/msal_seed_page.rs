@@ -16,22 +16,17 @@
 #[macro_use]
 mod support;
 
-use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
-use support::{Proc, TempDir, test_output_dir, wait_for, workspace_binary, workspace_root};
+use support::{
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID,
+    TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary, workspace_root,
+};
 
 const NAME: &str = "msal-seed-page";
-const ALICE: &str = "alice@example.com";
-const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
-const ALICE_NAME: &str = "Alice Example";
-const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
-const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
-const POLICY: &str = "B2C_1_signupsignin";
 const SIGNED_OUT: &str = "Please sign in to continue";
 const FUNCTION_KEY: &str = "e2e-msal-seed-function-key-0123456789abcdef";
 const HELLO: &str = "Hello World, time and date are ";
@@ -143,53 +138,6 @@ async fn serve_site(listener: tokio::net::TcpListener, page: String, msal: Strin
     axum::serve(listener, app).await.unwrap();
 }
 
-/// The dev IdP's configuration: the seed page's URL (exactly as MSAL sends it) as the SPA's
-/// redirect URI, on this run's port.
-fn idp_toml(port: u16, data_dir: &Path, spa_url: &str) -> String {
-    format!(
-        r#"port = {port}
-bind_address = "127.0.0.1"
-data_dir = "{data_dir}"
-
-[tenant]
-name = "devtenant"
-id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
-policies = ["{POLICY}"]
-
-[lifetimes]
-access_token_seconds = 3600
-id_token_seconds = 3600
-refresh_token_seconds = 86400
-authorization_code_seconds = 600
-session_seconds = 86400
-
-[lockout]
-threshold = 10
-lock_seconds = 60
-
-[[apis]]
-name = "hello-api"
-client_id = "{API_CLIENT_ID}"
-app_id_uri = "https://devtenant.onmicrosoft.com/hello-api"
-scopes = ["accessapp"]
-app_roles = ["access:test-api"]
-
-[[spas]]
-name = "hello-spa"
-client_id = "{SPA_CLIENT_ID}"
-redirect_uris = ["{spa_url}"]
-post_logout_redirect_uris = ["{spa_url}"]
-api_permissions = ["{API_SCOPE}"]
-
-[[users]]
-email = "{ALICE}"
-password = "{ALICE_PASSWORD}"
-display_name = "{ALICE_NAME}"
-"#,
-        data_dir = data_dir.display(),
-    )
-}
-
 /// A workspace server started with `envs`, its output in test-output/.
 fn spawn(name: &str, envs: &[(&str, &str)]) -> Proc {
     let mut command = std::process::Command::new(workspace_binary(name));
@@ -255,7 +203,7 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     let idp_config = data.path().join("devidp.toml");
     std::fs::write(
         &idp_config,
-        idp_toml(idp_port, &data.path().join("idp"), &spa_url),
+        dev_idp_toml(idp_port, &data.path().join("idp"), &spa_url, 3600),
     )
     .unwrap();
     let mut command = std::process::Command::new(workspace_binary("dev-idp"));

@@ -176,3 +176,65 @@ pub async fn wait_for(proc: &mut Proc, url: &str, want_ok: bool, timeout: Durati
         tail(&proc.log)
     );
 }
+
+// The development tenant of contract.md, as the browser tests configure and use it.
+pub const ALICE: &str = "alice@example.com";
+pub const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
+pub const ALICE_NAME: &str = "Alice Example";
+pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
+pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
+pub const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
+pub const POLICY: &str = "B2C_1_signupsignin";
+
+/// The dev IdP's configuration for one browser test: its port, a fresh data folder, the SPA's
+/// redirect URI on that test's port, and the access-token lifetime the test wants; otherwise the
+/// built-in development tenant (contract.md).
+pub fn dev_idp_toml(
+    port: u16,
+    data_dir: &Path,
+    spa_url: &str,
+    access_token_seconds: u64,
+) -> String {
+    format!(
+        r#"port = {port}
+bind_address = "127.0.0.1"
+data_dir = "{data_dir}"
+
+[tenant]
+name = "devtenant"
+id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
+policies = ["{POLICY}"]
+
+[lifetimes]
+access_token_seconds = {access_token_seconds}
+id_token_seconds = 3600
+refresh_token_seconds = 86400
+authorization_code_seconds = 600
+session_seconds = 86400
+
+[lockout]
+threshold = 10
+lock_seconds = 60
+
+[[apis]]
+name = "hello-api"
+client_id = "{API_CLIENT_ID}"
+app_id_uri = "https://devtenant.onmicrosoft.com/hello-api"
+scopes = ["accessapp"]
+app_roles = ["access:test-api"]
+
+[[spas]]
+name = "hello-spa"
+client_id = "{SPA_CLIENT_ID}"
+redirect_uris = ["{spa_url}"]
+post_logout_redirect_uris = ["{spa_url}"]
+api_permissions = ["{API_SCOPE}"]
+
+[[users]]
+email = "{ALICE}"
+password = "{ALICE_PASSWORD}"
+display_name = "{ALICE_NAME}"
+"#,
+        data_dir = data_dir.display(),
+    )
+}
