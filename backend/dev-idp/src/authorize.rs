@@ -311,6 +311,25 @@ fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, Authoriz
         .map_err(|m| page(StatusCode::BAD_REQUEST, "Sign-in request refused", m))
 }
 
+/// A form just proved who the user is (sign-in or sign-up): start the SSO session and send the
+/// browser back to the app with a code.
+async fn signed_in(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+) -> Result<Response, AuthorizeError> {
+    let (session, cookie) = session::start(state, user_id).await?;
+    complete(
+        state,
+        req,
+        user_id,
+        session.auth_time,
+        Some(cookie),
+        StatusCode::SEE_OTHER,
+    )
+    .await
+}
+
 /// Issues a code for `user` and redirects to the app with it.
 async fn complete(
     state: &AppState,
@@ -535,16 +554,7 @@ pub async fn sign_in(
     match user {
         Some(user) if matches => {
             state.store.run(move |s| s.clear_failures(&key)).await?;
-            let (session, cookie) = session::start(&state, &user.id).await?;
-            complete(
-                &state,
-                &req,
-                &user.id,
-                session.auth_time,
-                Some(cookie),
-                StatusCode::SEE_OTHER,
-            )
-            .await
+            signed_in(&state, &req, &user.id).await
         }
         _ => {
             let decide = lockout::after_failure(&state.config.lockout, now());
@@ -643,16 +653,7 @@ pub async fn sign_up(
         ));
     }
     tracing::info!("new account signed up");
-    let (session, cookie) = session::start(&state, &user.id).await?;
-    complete(
-        &state,
-        &req,
-        &user.id,
-        session.auth_time,
-        Some(cookie),
-        StatusCode::SEE_OTHER,
-    )
-    .await
+    signed_in(&state, &req, &user.id).await
 }
 
 /// `GET …/authorize/forgot`: B2C's sign-up-or-sign-in flow hands password reset back to the app.

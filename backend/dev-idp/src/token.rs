@@ -19,8 +19,8 @@ use subtle::ConstantTimeEq;
 use crate::authorize::parse_params;
 use crate::config::{DaemonApp, SpaApp};
 use crate::keys::KeyError;
-use crate::scope::{self, Granted};
-use crate::store::{Family, Redemption, Rotation, StoreError};
+use crate::scope;
+use crate::store::{Family, Redemption, Rotation, StoreError, User};
 use crate::tokens::{self, UserGrant};
 use crate::{AppState, now, pkce, random_token, secret_hash};
 
@@ -398,29 +398,17 @@ async fn authorization_code(
     }
     let granted =
         scope::resolve(&state.config, spa, &record.scopes).map_err(TokenError::InvalidGrant)?;
-    let user_id = record.user_id.clone();
-    let user = state
-        .store
-        .run(move |s| s.user_by_id(&user_id))
-        .await?
-        .ok_or_else(|| TokenError::InvalidGrant("The account no longer exists.".into()))?;
-    let ring = state.keys.ring().await?;
-    let minted = tokens::user_tokens(
-        state,
-        &ring,
-        &UserGrant {
-            user: &user,
-            client_id: &spa.client_id,
-            policy: &record.policy,
-            auth_time: record.auth_time,
-            granted: &granted,
-            nonce: record.nonce.as_deref(),
-            code: Some(code),
-        },
-        now,
-    )?;
-    let mut response = user_response(state, &granted, minted, now);
-    response.client_info = Some(client_info(state, &user.id, &record.policy));
+    let user = grant_owner(state, &record.user_id).await?;
+    let grant = UserGrant {
+        user: &user,
+        client_id: &spa.client_id,
+        policy: &record.policy,
+        auth_time: record.auth_time,
+        granted: &granted,
+        nonce: record.nonce.as_deref(),
+        code: Some(code),
+    };
+    let mut response = user_tokens_response(state, &grant, now).await?;
     if granted.has("offline_access") {
         let refresh = random_token();
         let lifetime = state.config.lifetimes.refresh_token_seconds as i64;
@@ -450,25 +438,39 @@ async fn authorization_code(
     Ok(response)
 }
 
-fn user_response(
-    state: &AppState,
-    granted: &Granted,
-    minted: tokens::Minted,
+/// The user a code or refresh token was issued to; gone since means the grant is void.
+async fn grant_owner(state: &Arc<AppState>, user_id: &str) -> Result<User, TokenError> {
+    let user_id = user_id.to_owned();
+    state
+        .store
+        .run(move |s| s.user_by_id(&user_id))
+        .await?
+        .ok_or_else(|| TokenError::InvalidGrant("The account no longer exists.".into()))
+}
+
+/// Mints a user grant's tokens (code redemption and refresh alike) and the response that carries
+/// them; the caller adds the refresh token, whose lifetime rules differ between the two.
+async fn user_tokens_response(
+    state: &Arc<AppState>,
+    grant: &UserGrant<'_>,
     now: i64,
-) -> TokenResponse {
+) -> Result<TokenResponse, TokenError> {
+    let ring = state.keys.ring().await?;
+    let minted = tokens::user_tokens(state, &ring, grant, now)?;
     let lifetimes = &state.config.lifetimes;
-    TokenResponse {
+    Ok(TokenResponse {
         access_token: minted.access_token,
         token_type: "Bearer",
         expires_in: lifetimes.access_token_seconds,
         ext_expires_in: lifetimes.access_token_seconds,
         not_before: now,
         expires_on: now + lifetimes.access_token_seconds as i64,
-        scope: Some(granted.joined()),
+        scope: Some(grant.granted.joined()),
         id_token_expires_in: minted.id_token.as_ref().map(|_| lifetimes.id_token_seconds),
         id_token: minted.id_token,
+        client_info: Some(client_info(state, &grant.user.id, grant.policy)),
         ..Default::default()
-    }
+    })
 }
 
 async fn refresh_token(
@@ -519,29 +521,17 @@ async fn refresh_token(
             scope::resolve(&state.config, spa, &family.scopes).map_err(TokenError::InvalidGrant)?
         }
     };
-    let user_id = family.user_id.clone();
-    let user = state
-        .store
-        .run(move |s| s.user_by_id(&user_id))
-        .await?
-        .ok_or_else(|| TokenError::InvalidGrant("The account no longer exists.".into()))?;
-    let ring = state.keys.ring().await?;
-    let minted = tokens::user_tokens(
-        state,
-        &ring,
-        &UserGrant {
-            user: &user,
-            client_id: &spa.client_id,
-            policy: &family.policy,
-            auth_time: family.auth_time,
-            granted: &granted,
-            nonce: None,
-            code: None,
-        },
-        now,
-    )?;
-    let mut response = user_response(state, &granted, minted, now);
-    response.client_info = Some(client_info(state, &user.id, &family.policy));
+    let user = grant_owner(state, &family.user_id).await?;
+    let grant = UserGrant {
+        user: &user,
+        client_id: &spa.client_id,
+        policy: &family.policy,
+        auth_time: family.auth_time,
+        granted: &granted,
+        nonce: None,
+        code: None,
+    };
+    let mut response = user_tokens_response(state, &grant, now).await?;
     response.refresh_token = Some(successor);
     // SPA refresh tokens keep the window of the original sign-in: rotation does not extend it.
     response.refresh_token_expires_in = Some(family.expires_at - now);
