@@ -42,6 +42,9 @@ std_src_dir() {
 # wasm32 build only, never for native builds.
 WASM_SIZE_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort"
 WASM_SIZE_STD_FEATURES="optimize_for_size"
+# …and links through scripts/lib/wasm-ld-size, which keeps wasm-streams' unused exports (and so
+# their code) out of the wasm; it calls the route's own wasm-ld, given as WASM_LD_REAL.
+WASM_SIZE_LINKER="$ROOT/scripts/lib/wasm-ld-size"
 
 # Runs a command (trunk, or cargo for the wasm32 target) with the environment of the wasm route in use.
 # A command with `--release` (trunk build --release) gets the size-optimised build; others (trunk
@@ -51,13 +54,16 @@ with_wasm_env() {
     case " $* " in
     *" --release "*)
         size=(CARGO_UNSTABLE_BUILD_STD_FEATURES="$WASM_SIZE_STD_FEATURES"
-            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_SIZE_RUSTFLAGS")
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_RUSTFLAGS="$WASM_SIZE_RUSTFLAGS"
+            CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER="$WASM_SIZE_LINKER")
         ;;
     esac
     case "$(wasm_route)" in
     A)
         if [ ${#size[@]} -gt 0 ] && [ -d "$(std_src_dir)/std" ]; then
-            RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort env "${size[@]}" "$@"
+            # rustc's own wasm-ld, the one it links with when no linker is set.
+            WASM_LD_REAL="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/rust-lld" \
+                RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort env "${size[@]}" "$@"
         else
             [ ${#size[@]} -eq 0 ] ||
                 echo "warning: no rust-src (scripts/setup): the SPA is built without build-std and is larger" >&2
@@ -69,6 +75,7 @@ with_wasm_env() {
         PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 \
             CARGO_UNSTABLE_BUILD_STD=std,panic_abort \
             CARGO_TARGET_WASM32_UNKNOWN_UNKNOWN_LINKER=/usr/lib/llvm-22/bin/wasm-ld \
+            WASM_LD_REAL=/usr/lib/llvm-22/bin/wasm-ld \
             CARGO_TARGET_DIR="$ROOT/target/wasm-route-b" env "${size[@]}" "$@"
         ;;
     *)
@@ -79,7 +86,7 @@ with_wasm_env() {
 }
 
 # scripts/dev runs trunk in a child bash: it needs these too.
-export WASM_ROUTE_FILE WASM_SIZE_RUSTFLAGS WASM_SIZE_STD_FEATURES
+export WASM_ROUTE_FILE WASM_SIZE_RUSTFLAGS WASM_SIZE_STD_FEATURES WASM_SIZE_LINKER
 export -f wasm_route std_src_dir with_wasm_env
 
 step() { printf '\033[1m==> %s\033[0m\n' "$*"; }

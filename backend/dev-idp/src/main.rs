@@ -1,5 +1,8 @@
 //! `dev-idp` — serve (default), `rotate-keys`, `retire-keys`. See the crate docs.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;

@@ -6,7 +6,6 @@ use crate::error::GatewayError;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use std::sync::Arc;
 use token_validation::{Validator, bearer_token};
 
 /// The validated `sub`, attached to the response so the access log can name the caller.
@@ -30,7 +29,7 @@ pub async fn validate_jwt(
             .map_err(|_| GatewayError::Unauthorized)?
     };
     let subject = AuthenticatedSubject(principal.subject.clone());
-    request.extensions_mut().insert(Arc::new(principal));
+    request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(subject);
     Ok(response)

@@ -1,5 +1,8 @@
 //! `gateway`: serve (no arguments) or `gateway render-apim-policy`.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use gateway::config::{Config, PolicyConfig};
 use std::process::ExitCode;
 

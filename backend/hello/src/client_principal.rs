@@ -3,7 +3,10 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+use serde::ser::SerializeStruct;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::{Map, Value};
 use token_validation::Principal;
 
@@ -30,39 +33,72 @@ pub struct ClientPrincipal {
     pub role_typ: String,
 }
 
+/// A claim value as EasyAuth writes it: numbers and booleans as text, `null` left out.
+fn claim_text(value: &Value) -> Option<Cow<'_, str>> {
+    match value {
+        Value::String(s) => Some(Cow::Borrowed(s)),
+        Value::Bool(b) => Some(Cow::Borrowed(if *b { "true" } else { "false" })),
+        Value::Null => None,
+        other => Some(Cow::Owned(other.to_string())),
+    }
+}
+
+/// Every `(typ, val)` of `claims` in EasyAuth's order: one entry per array item.
+fn claim_pairs(claims: &Map<String, Value>) -> impl Iterator<Item = (&str, Cow<'_, str>)> {
+    claims.iter().flat_map(|(typ, value)| {
+        let items = match value {
+            Value::Array(items) => items.as_slice(),
+            single => std::slice::from_ref(single),
+        };
+        items
+            .iter()
+            .filter_map(move |item| Some((typ.as_str(), claim_text(item)?)))
+    })
+}
+
 /// Claims as EasyAuth lists them: one entry per array item, numbers and booleans as text.
 pub fn claim_list(claims: &Map<String, Value>) -> Vec<Claim> {
-    let text = |value: &Value| match value {
-        Value::String(s) => Some(s.clone()),
-        Value::Number(n) => Some(n.to_string()),
-        Value::Bool(b) => Some(b.to_string()),
-        Value::Null => None,
-        other => Some(other.to_string()),
-    };
-    let mut list = Vec::new();
-    for (typ, value) in claims {
-        let values: Vec<&Value> = match value {
-            Value::Array(items) => items.iter().collect(),
-            single => vec![single],
-        };
-        list.extend(values.into_iter().filter_map(text).map(|val| Claim {
-            typ: typ.clone(),
-            val,
-        }));
+    claim_pairs(claims)
+        .map(|(typ, val)| Claim {
+            typ: typ.to_owned(),
+            val: val.into_owned(),
+        })
+        .collect()
+}
+
+/// Serialises a principal as `ClientPrincipal` straight from the token's claims: the header is
+/// built on every request, so it borrows instead of copying each claim first.
+struct ClientPrincipalView<'a>(&'a Map<String, Value>);
+
+impl Serialize for ClientPrincipalView<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        struct Claims<'a>(&'a Map<String, Value>);
+        impl Serialize for Claims<'_> {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.collect_seq(claim_pairs(self.0).map(|(typ, val)| ClaimRef { typ, val }))
+            }
+        }
+        #[derive(Serialize)]
+        struct ClaimRef<'a> {
+            typ: &'a str,
+            val: Cow<'a, str>,
+        }
+        let mut out = serializer.serialize_struct("ClientPrincipal", 4)?;
+        out.serialize_field("auth_typ", IDP)?;
+        out.serialize_field("claims", &Claims(self.0))?;
+        out.serialize_field("name_typ", "name")?;
+        out.serialize_field("role_typ", "roles")?;
+        out.end()
     }
-    list
+}
+
+/// The `X-MS-CLIENT-PRINCIPAL` value for `principal`.
+pub fn encode(principal: &Principal) -> String {
+    let json = serde_json::to_vec(&ClientPrincipalView(&principal.claims)).unwrap_or_default();
+    STANDARD.encode(json)
 }
 
 impl ClientPrincipal {
-    pub fn from_principal(principal: &Principal) -> Self {
-        Self {
-            auth_typ: IDP.into(),
-            claims: claim_list(&principal.claims),
-            name_typ: "name".into(),
-            role_typ: "roles".into(),
-        }
-    }
-
     /// The first value of claim `typ`.
     pub fn claim(&self, typ: &str) -> Option<&str> {
         self.claims
@@ -77,10 +113,6 @@ impl ClientPrincipal {
             .iter()
             .filter(move |c| c.typ == typ)
             .map(|c| c.val.as_str())
-    }
-
-    pub fn encode(&self) -> String {
-        STANDARD.encode(serde_json::to_vec(self).unwrap_or_default())
     }
 
     /// Reads the header EasyAuth injected (never one from outside: those are stripped first).
@@ -110,10 +142,7 @@ pub fn inject(headers: &mut HeaderMap, principal: &Principal) {
     let id = principal.object_id.as_deref().unwrap_or(&principal.subject);
     let name = principal.name.as_deref().unwrap_or(&principal.subject);
     for (header, value) in [
-        (
-            PRINCIPAL,
-            ClientPrincipal::from_principal(principal).encode(),
-        ),
+        (PRINCIPAL, encode(principal)),
         (PRINCIPAL_ID, id.to_owned()),
         (PRINCIPAL_NAME, name.to_owned()),
         (PRINCIPAL_IDP, IDP.to_owned()),
@@ -154,7 +183,7 @@ mod tests {
 
     #[test]
     fn round_trips_and_flattens_arrays() {
-        let claims = json!({"sub": "u", "roles": ["a", "b"], "exp": 5, "name": "N"});
+        let claims = json!({"sub": "u", "roles": ["a", "b"], "exp": 5, "name": "N", "ok": true, "gone": null, "obj": {"k": 1}});
         let principal = Principal {
             subject: "u".into(),
             object_id: None,
@@ -176,5 +205,17 @@ mod tests {
         assert_eq!(decoded.claims_of("roles").collect::<Vec<_>>(), ["a", "b"]);
         assert_eq!(decoded.claim("exp"), Some("5"));
         assert_eq!(decoded.auth_typ, "aad");
+        // The borrowing encoder writes exactly what the owned type would.
+        let owned = ClientPrincipal {
+            auth_typ: IDP.into(),
+            claims: claim_list(&principal.claims),
+            name_typ: "name".into(),
+            role_typ: "roles".into(),
+        };
+        assert_eq!(decoded, owned);
+        assert_eq!(
+            serde_json::from_slice::<Value>(&STANDARD.decode(encode(&principal)).unwrap()).unwrap(),
+            serde_json::to_value(&owned).unwrap()
+        );
     }
 }

@@ -18,7 +18,7 @@ use crate::refusal::Refusal;
 /// The caller, for handlers that need more than the headers (e.g. `/.auth/me`'s access token).
 #[derive(Clone)]
 pub struct Authenticated {
-    pub principal: Principal,
+    pub principal: Arc<Principal>,
     pub access_token: String,
 }
 

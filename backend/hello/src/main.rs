@@ -1,5 +1,8 @@
 //! `hello`: reads its settings, listens on `FUNCTIONS_CUSTOMHANDLER_PORT`, serves until SIGTERM/Ctrl-C.
 
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 
 use tracing_subscriber::EnvFilter;

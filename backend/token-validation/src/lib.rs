@@ -62,7 +62,7 @@ struct Inner {
 
 /// A validated token, remembered until `valid_until` while its key stays published.
 struct CachedToken {
-    principal: Principal,
+    principal: Arc<Principal>,
     kid: String,
     valid_until: i64,
 }
@@ -153,7 +153,8 @@ impl Validator {
     }
 
     /// Validates a bearer token (without the `Bearer ` prefix); see the crate docs for the rules.
-    pub async fn validate(&self, token: &str) -> Result<Principal, ValidationError> {
+    /// The principal is shared with the cache: a repeated token costs no copy of its claims.
+    pub async fn validate(&self, token: &str) -> Result<Arc<Principal>, ValidationError> {
         let result = self.validate_uncached_or_cached(token).await;
         if let Err(why) = &result {
             // The reason only: never the token, and never the attacker-chosen kid.
@@ -162,7 +163,10 @@ impl Validator {
         result
     }
 
-    async fn validate_uncached_or_cached(&self, token: &str) -> Result<Principal, ValidationError> {
+    async fn validate_uncached_or_cached(
+        &self,
+        token: &str,
+    ) -> Result<Arc<Principal>, ValidationError> {
         let config = &self.inner.config;
         if token.len() > config.max_token_bytes {
             return Err(ValidationError::TooLarge {
@@ -194,6 +198,7 @@ impl Validator {
         let claims = verified?.claims;
         let principal = principal::principal(claims, &config.audiences)?;
         principal::check_required(&principal.claims, &config.required_claims)?;
+        let principal = Arc::new(principal);
 
         if let Some(cache) = &self.inner.cache {
             let skew = config.clock_skew.as_secs() as i64;

@@ -2,6 +2,10 @@
 //! rate limit, so `scripts/bench` can say how much of the raw server speed the real chain keeps.
 //! Listens on 127.0.0.1 at `BARE_HELLO_PORT` (default 7090).
 
+// The same allocator as the servers it is compared with, so the ratio measures their work, not malloc.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use std::process::ExitCode;
 use std::time::{SystemTime, UNIX_EPOCH};
 
