@@ -45,8 +45,8 @@ pub struct Gateway {
 /// Why the gateway could not be assembled from a valid configuration.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
-    #[error("HTTP client: {0}")]
-    HttpClient(#[from] reqwest::Error),
+    #[error("backend client: {0}")]
+    Backend(#[from] forward::BackendError),
     #[error("Redis client: {0}")]
     Redis(#[from] redis::RedisError),
 }

@@ -4,6 +4,10 @@
 
 #![allow(clippy::unwrap_used)]
 
+// Measured with the allocator the gateway and the function run with.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use testkit::{API_CLIENT_ID, API_SCOPE, TestIssuer};
 use token_validation::{Validator, ValidatorConfig};
