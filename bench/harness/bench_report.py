@@ -48,10 +48,11 @@ def main():
                "all on loopback; load generator and servers share the same cores.\n")
 
     loads = {n: load(f"load-{n}.json") for n in
-             ["bare", "function", "chain", "node-function", "node-chain", "idp-cc", "idp-refresh"]}
+             ["bare", "bare-chain", "function", "chain", "node-function", "node-chain", "idp-cc", "idp-refresh"]}
     bare = loads["bare"]
     labels = {
         "bare": "bare axum hello, no auth (ceiling)",
+        "bare-chain": "bare two-hop chain, no auth (axum proxy → bare hello): the architecture's floor",
         "function": "hello function alone (key + EasyAuth validation)",
         "chain": "gateway → function, both validating (ours)",
         "node-function": "Node function alone (express + jose)",
@@ -78,7 +79,7 @@ def main():
         rows.append((figure, value, baseline_label, ratio, target_text,
                      "—" if met is None else ("**met**" if met else "**not met**")))
 
-    chain, node = loads["chain"], loads["node-chain"]
+    chain, node, bare_chain = loads["chain"], loads["node-chain"], loads["bare-chain"]
     if chain and bare:
         r = rps(chain) / rps(bare)
         target("our chain req/s vs bare axum", f"{rps(chain):,.0f} req/s", f"{rps(bare):,.0f} req/s", f"{r:.2f}×",
@@ -86,6 +87,14 @@ def main():
         r99 = chain["p99_us"] / bare["p99_us"]
         target("our chain p99 vs bare axum p99", ms(chain["p99_us"]), ms(bare["p99_us"]), f"{r99:.2f}×", "≤ 2×",
                r99 <= 2.0)
+    if chain and bare_chain:
+        r = rps(chain) / rps(bare_chain)
+        target("our chain req/s vs the bare two-hop chain (same hops, no auth)", f"{rps(chain):,.0f} req/s",
+               f"{rps(bare_chain):,.0f} req/s", f"{r:.2f}×", "report", None)
+        if bare_chain["p99_us"]:
+            r99 = chain["p99_us"] / bare_chain["p99_us"]
+            target("our chain p99 vs the bare two-hop chain p99", ms(chain["p99_us"]), ms(bare_chain["p99_us"]),
+                   f"{r99:.2f}×", "report", None)
     if chain and node:
         r = rps(chain) / rps(node)
         target("our chain req/s vs Node chain", f"{rps(chain):,.0f} req/s", f"{rps(node):,.0f} req/s", f"{r:.1f}×",
@@ -150,6 +159,15 @@ def main():
     for row in rows:
         out.append("| " + " | ".join(row) + " |")
     out.append("")
+    if chain and bare and bare_chain:
+        floor, ours = rps(bare_chain) / rps(bare), rps(chain) / rps(bare)
+        verdict = "is not met" if ours < 0.5 else "is met"
+        out.append(f"The ≥ 0.50× req/s target {verdict} ({ours:.2f}×). The architecture alone sets a ceiling: the "
+                   "bare two-hop chain (a no-auth axum proxy in front of the bare hello over a pooled keep-alive "
+                   f"HTTP/1.1 client, sharing the cores with wrk as ours does) reaches {floor:.2f}× of bare axum on "
+                   f"this machine. Ours keeps {rps(chain) / rps(bare_chain):.2f}× of the bare two-hop chain; the rest "
+                   "of the gap is what our servers do beyond relaying (token validation at both layers, the function "
+                   "key, rate limiting, header handling).\n")
     if size:
         out.append("SPA files (gzip -9): " + ", ".join(
             f"`{k}` {kb(v['gzip'])}" for k, v in size["spa"]["files"].items()) + ".\n")
