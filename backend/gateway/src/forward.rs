@@ -8,7 +8,7 @@ use crate::config::{Config, FunctionKey};
 use crate::error::GatewayError;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::uri::{Authority, PathAndQuery, Scheme};
+use axum::http::uri::PathAndQuery;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 use axum::response::Response;
 use http_body_util::{BodyExt, Empty, Limited};
@@ -31,11 +31,7 @@ const MAX_BACKEND_BODY_BYTES: usize = 1024 * 1024;
 /// path, and reqwest's per-request URL handling was a visible share of its CPU under load.
 pub struct Backend {
     client: Client<HttpsConnector<HttpConnector>, Empty<Bytes>>,
-    scheme: Scheme,
-    authority: Authority,
-    /// `{base path}/api/hello`, to which the caller's query (minus `code`) is appended.
-    hello_path: String,
-    /// The same without a query: the common case, built once.
+    /// `{backend}/api/hello`, parsed once; the caller's query (minus `code`) is appended to it.
     hello_uri: Uri,
     timeout: Duration,
     function_key: FunctionKey,
@@ -87,15 +83,8 @@ impl Backend {
         let mut base = url.clone();
         base.set_path(&hello_path);
         let hello_uri: Uri = base.as_str().parse()?;
-        let (Some(scheme), Some(authority)) = (hello_uri.scheme(), hello_uri.authority()) else {
-            return Err(BackendError::Url("no scheme or host".into()));
-        };
-        let (scheme, authority) = (scheme.clone(), authority.clone());
         Ok(Self {
             client,
-            scheme,
-            authority,
-            hello_path,
             hello_uri,
             timeout: config.backend_timeout,
             function_key: config.function_key.clone(),
@@ -106,14 +95,12 @@ impl Backend {
         let Some(query) = query else {
             return Ok(self.hello_uri.clone());
         };
-        let path_and_query = PathAndQuery::try_from(format!("{}?{query}", self.hello_path))
-            .map_err(|_| GatewayError::Internal)?;
-        Uri::builder()
-            .scheme(self.scheme.clone())
-            .authority(self.authority.clone())
-            .path_and_query(path_and_query)
-            .build()
-            .map_err(|_| GatewayError::Internal)
+        let mut parts = self.hello_uri.clone().into_parts();
+        parts.path_and_query = Some(
+            PathAndQuery::try_from(format!("{}?{query}", self.hello_uri.path()))
+                .map_err(|_| GatewayError::Internal)?,
+        );
+        Uri::from_parts(parts).map_err(|_| GatewayError::Internal)
     }
 
     /// One call: the answer's head and whole body, bounded in size and time.
