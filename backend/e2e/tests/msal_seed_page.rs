@@ -3,7 +3,7 @@
 //! calls the API through the gateway to the hello function. This proves the dev IdP (and the
 //! gateway's CORS and token checks) serve the client library written for B2C, not only our SPA.
 //!
-//! The page (`tests/msal/seed_index.html`, copied byte for byte from the seed) is served with
+//! The page (`tests/msal/seed_index.html`, copied byte for byte from the seed; scripts/bench times it too) is served with
 //! only its config placeholders filled in, its MSAL `<script>` pointed at a local copy, and its
 //! Bootstrap `<link>` (cosmetic) dropped. MSAL.js itself comes from `node_modules/@azure/msal-browser`
 //! (`npm install` in the repository root; scripts/setup does) with one check relaxed, see
