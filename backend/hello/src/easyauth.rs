@@ -50,14 +50,14 @@ async fn run(
     client_principal::strip_incoming(request.headers_mut());
     let token = match bearer_token(request.headers()) {
         Ok(token) => token.to_owned(),
-        Err(why) => return unauthenticated(&state, &request, action, why),
+        Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
     };
     let principal = match state.validator.validate(&token).await {
         Ok(principal) => principal,
         Err(why @ ValidationError::KeysUnavailable) => {
             return Refusal::KeysUnavailable(why).into_response();
         }
-        Err(why) => return unauthenticated(&state, &request, action, why),
+        Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
     };
     if let Err(why) = authorize(&state.config, &principal) {
         tracing::info!(reason = %why, subject = %principal.subject, "authorization policy refused the caller");
@@ -111,23 +111,46 @@ pub fn authorize(config: &Config, principal: &Principal) -> Result<(), Validatio
     }
 }
 
-fn unauthenticated(
+/// What the unauthenticated action needs from the request, copied out before any await.
+struct Origin {
+    /// A script (XHR) request: EasyAuth answers it 401 rather than with a redirect it cannot follow.
+    xhr: bool,
+    /// `Host`, when it is a plain host[:port].
+    host: Option<String>,
+    path: String,
+}
+
+impl Origin {
+    fn of(request: &Request) -> Self {
+        let headers = request.headers();
+        Self {
+            xhr: headers
+                .get("x-requested-with")
+                .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest")),
+            host: headers
+                .get(header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']))
+                .map(str::to_owned),
+            path: request.uri().path().to_owned(),
+        }
+    }
+}
+
+async fn unauthenticated(
     state: &AppState,
-    request: &Request,
+    origin: Origin,
     action: UnauthenticatedAction,
     why: ValidationError,
 ) -> Response {
     tracing::info!(reason = %why, ?action, "unauthenticated request");
-    // EasyAuth answers script (XHR) requests with 401 rather than a redirect they cannot follow.
-    let xhr = request
-        .headers()
-        .get("x-requested-with")
-        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest"));
     match action {
-        UnauthenticatedAction::RedirectToLoginPage if !xhr => match login_url(state, request) {
-            Some(location) => Refusal::RedirectToLogin(location),
-            None => Refusal::Unauthenticated(why),
-        },
+        UnauthenticatedAction::RedirectToLoginPage if !origin.xhr => {
+            match login_url(state, &origin).await {
+                Some(location) => Refusal::RedirectToLogin(location),
+                None => Refusal::Unauthenticated(why),
+            }
+        }
         UnauthenticatedAction::Return403 => Refusal::Forbidden(None),
         _ => Refusal::Unauthenticated(why),
     }
@@ -136,14 +159,18 @@ fn unauthenticated(
 
 /// The IdP's authorize URL with EasyAuth's parameters. The original query string (which may
 /// hold the function key in `code`) is never passed on.
-fn login_url(state: &AppState, request: &Request) -> Option<String> {
-    let endpoint = state.validator.authorization_endpoint()?;
+async fn login_url(state: &AppState, origin: &Origin) -> Option<String> {
+    let validator = &state.validator;
+    if validator.authorization_endpoint().is_none() {
+        // Right after start the IdP's metadata may still be loading: wait for the first fetch
+        // (bounded), as validation does for keys, instead of answering 401 for a redirect.
+        validator
+            .wait_for_first_fetch(validator.config().http_timeout * 2)
+            .await;
+    }
+    let endpoint = validator.authorization_endpoint()?;
     let mut url = url::Url::parse(&endpoint).ok()?;
-    let host = request
-        .headers()
-        .get(header::HOST)
-        .and_then(|h| h.to_str().ok())
-        .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']))?;
+    let host = origin.host.as_deref()?;
     let loopback =
         host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
     let scheme = if loopback { "http" } else { "https" };
@@ -158,7 +185,7 @@ fn login_url(state: &AppState, request: &Request) -> Option<String> {
         )
         .append_pair("scope", "openid profile email offline_access")
         .append_pair("nonce", &uuid::Uuid::new_v4().simple().to_string())
-        .append_pair("state", &format!("redir={}", request.uri().path()));
+        .append_pair("state", &format!("redir={}", origin.path));
     Some(url.into())
 }
 

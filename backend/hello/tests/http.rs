@@ -263,6 +263,28 @@ async fn return401_carries_an_rfc6750_challenge() {
 }
 
 #[tokio::test]
+async fn the_login_redirect_waits_for_metadata_still_loading_right_after_start() {
+    // Regression: the first callers after a start got 401 (no authorize URL known yet).
+    let issuer = testkit::TestIssuer::start().await;
+    issuer.set_delay(Duration::from_millis(500));
+    let config = common::settings(&issuer, &[]);
+    let f = common::start_unready(issuer, config).await;
+    let response = f
+        .client
+        .get(f.url("/api/hello"))
+        .header("x-functions-key", KEY)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::FOUND);
+    let location = response.headers()["location"].to_str().unwrap();
+    assert!(
+        location.starts_with(&f.issuer.authorization_endpoint()),
+        "{location}"
+    );
+}
+
+#[tokio::test]
 async fn return403_refuses_unauthenticated_callers() {
     let f = start(&[("EASYAUTH_UNAUTHENTICATED_ACTION", "Return403")]).await;
     assert_eq!(f.hello("not-a-jwt").await.status(), StatusCode::FORBIDDEN);

@@ -3,7 +3,7 @@
 #![allow(clippy::unwrap_used)] // test support: a failed set-up must fail the test loudly
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -131,6 +131,8 @@ struct Shared {
     /// Never published: signs tokens that must be refused.
     pub(crate) rogue: SigningKey,
     down: AtomicBool,
+    /// Milliseconds discovery and the JWKS wait before answering (a slow IdP).
+    delay_ms: AtomicU64,
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
     attacker_fetches: AtomicUsize,
@@ -176,6 +178,7 @@ impl TestIssuer {
             }),
             rogue,
             down: AtomicBool::new(false),
+            delay_ms: AtomicU64::new(0),
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
             attacker_fetches: AtomicUsize::new(0),
@@ -283,6 +286,13 @@ impl TestIssuer {
         self.shared.down.store(down, Ordering::SeqCst);
     }
 
+    /// Discovery and the JWKS answer only after `delay` (a slow IdP, e.g. at a validator's start).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.shared
+            .delay_ms
+            .store(delay.as_millis() as u64, Ordering::SeqCst);
+    }
+
     /// Requests for the metadata so far (including those answered 503).
     pub fn discovery_fetches(&self) -> usize {
         self.shared.discovery_fetches.load(Ordering::SeqCst)
@@ -370,6 +380,7 @@ fn unavailable() -> Response {
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
     shared.discovery_fetches.fetch_add(1, Ordering::SeqCst);
+    slow_down(&shared).await;
     if shared.down.load(Ordering::SeqCst) {
         return unavailable();
     }
@@ -393,6 +404,7 @@ async fn discovery(State(shared): State<Arc<Shared>>) -> Response {
 
 async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     shared.jwks_fetches.fetch_add(1, Ordering::SeqCst);
+    slow_down(&shared).await;
     if shared.down.load(Ordering::SeqCst) {
         return unavailable();
     }
@@ -400,6 +412,13 @@ async fn jwks(State(shared): State<Arc<Shared>>) -> Response {
     let mut published: Vec<Value> = keys.previous.iter().map(|k| k.jwk()).collect();
     published.push(keys.current.jwk());
     Json(json!({ "keys": published })).into_response()
+}
+
+async fn slow_down(shared: &Shared) {
+    let delay = shared.delay_ms.load(Ordering::SeqCst);
+    if delay > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    }
 }
 
 async fn attacker_jwks(State(shared): State<Arc<Shared>>) -> Response {

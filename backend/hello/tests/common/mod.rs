@@ -49,6 +49,17 @@ pub async fn start(extra: &[(&str, &str)]) -> Function {
 }
 
 pub async fn start_with(issuer: TestIssuer, config: Config) -> Function {
+    let function = start_unready(issuer, config).await;
+    function
+        .state
+        .validator
+        .wait_for_first_fetch(Duration::from_secs(10))
+        .await;
+    function
+}
+
+/// Serving, without waiting for the IdP's metadata and keys (as right after a real start).
+pub async fn start_unready(issuer: TestIssuer, config: Config) -> Function {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let state = AppState::new(config).await;
@@ -61,10 +72,6 @@ pub async fn start_with(issuer: TestIssuer, config: Config) -> Function {
         .await
         .unwrap();
     });
-    state
-        .validator
-        .wait_for_first_fetch(Duration::from_secs(10))
-        .await;
     Function {
         issuer,
         base: format!("http://{addr}"),
