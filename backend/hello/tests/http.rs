@@ -243,13 +243,7 @@ async fn redirect_to_login_page_is_the_default_unauthenticated_action() {
 #[tokio::test]
 async fn return401_carries_an_rfc6750_challenge() {
     let f = start(&[("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401")]).await;
-    let none = f
-        .client
-        .get(f.url("/api/hello"))
-        .header("x-functions-key", KEY)
-        .send()
-        .await
-        .unwrap();
+    let none = f.hello_without_token().await;
     assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(none.headers()["www-authenticate"], "Bearer");
     let mut claims = f.issuer.user_claims("u", API_CLIENT_ID, &[API_SCOPE]);
@@ -269,13 +263,7 @@ async fn the_login_redirect_waits_for_metadata_still_loading_right_after_start()
     issuer.set_delay(Duration::from_millis(500));
     let config = common::settings(&issuer, &[]);
     let f = common::start_unready(issuer, config).await;
-    let response = f
-        .client
-        .get(f.url("/api/hello"))
-        .header("x-functions-key", KEY)
-        .send()
-        .await
-        .unwrap();
+    let response = f.hello_without_token().await;
     assert_eq!(response.status(), StatusCode::FOUND);
     let location = response.headers()["location"].to_str().unwrap();
     assert!(
@@ -463,13 +451,7 @@ async fn keys_never_loaded_refuse_with_503_never_200_or_500() {
         );
     }
     // No token at all is still the unauthenticated action.
-    let anonymous = f
-        .client
-        .get(f.url("/api/hello"))
-        .header("x-functions-key", KEY)
-        .send()
-        .await
-        .unwrap();
+    let anonymous = f.hello_without_token().await;
     assert!(matches!(
         anonymous.status(),
         StatusCode::FOUND | StatusCode::UNAUTHORIZED

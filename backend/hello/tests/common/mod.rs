@@ -97,6 +97,16 @@ impl Function {
         format!("{}{path}", self.base)
     }
 
+    /// GET /api/hello with the key header and no token.
+    pub async fn hello_without_token(&self) -> reqwest::Response {
+        self.client
+            .get(self.url("/api/hello"))
+            .header("x-functions-key", KEY)
+            .send()
+            .await
+            .unwrap()
+    }
+
     /// GET /api/hello with the key header and the token.
     pub async fn hello(&self, token: &str) -> reqwest::Response {
         self.client
