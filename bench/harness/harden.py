@@ -29,9 +29,7 @@ import urllib.request
 
 import idp_client
 import stack
-from attacks import attack_tokens
 from issuer import ROLE, Issuer
-from jwt import RsaKey, b64url_json, encode
 from probe import bearer, get, raw
 
 APIM_401 = {"statusCode": 401, "message": "Unauthorized. Access token is missing or invalid."}
@@ -57,6 +55,10 @@ def parallel(fn, items, workers=32):
         return list(pool.map(fn, items))
 
 
+def b64url_json(value):
+    return base64.urlsafe_b64encode(json.dumps(value, separators=(",", ":")).encode()).rstrip(b"=").decode()
+
+
 def kid_of(token):
     header = token.split(".")[0]
     return json.loads(base64.urlsafe_b64decode(header + "=" * (-len(header) % 4)))["kid"]
@@ -71,7 +73,6 @@ def metadata(openid_config_url):
 def stage_tokens(args):
     stage = "tokens"
     issuer = Issuer()
-    rogue = RsaKey()
     key = stack.function_key()
     fn = stack.function(issuer.openid_config_url, key, name="hello-return401", action="Return401")
     fn_redirect = stack.function(issuer.openid_config_url, key, name="hello-redirect", action="RedirectToLoginPage")
@@ -85,7 +86,7 @@ def stage_tokens(args):
     status, _, _ = get(fn.port, headers=bearer(good))
     check(stage, "the function without its key answers 401", status == 401, f"status {status}")
 
-    attacks = attack_tokens(issuer, rogue)
+    attacks = issuer.attack_tokens()
     bad = []
     for name, token in attacks:
         hdr = {"Authorization": f"Bearer {token}"}
@@ -106,7 +107,8 @@ def stage_tokens(args):
 
     before = issuer.jwks_hits
     for i in range(30):
-        token = encode({"alg": "RS256", "kid": f"unknown-{i}-{random.random()}"}, issuer.claims(), rogue)
+        token = issuer.sign(issuer.claims(), header={"kid": f"unknown-{i}-{random.random()}", "typ": None},
+                            unpublished=True)
         get(gw.port, headers=bearer(token))
         get(fn.port, headers={**bearer(token), "x-functions-key": key})
     fetched = issuer.jwks_hits - before
@@ -278,11 +280,12 @@ def stage_outage(args):
     idp, key, fn, gw = idp_stack("-outage")
     token = daemon_token(idp)
     issuer_url = metadata(idp.openid_config_url)["issuer"]
-    rogue = RsaKey()
+    signer = Issuer()
     now = int(time.time())
-    new_kid_token = encode({"alg": "RS256", "typ": "JWT", "kid": "kid-the-idp-never-published"},
-                           {"iss": issuer_url, "aud": stack.API_AUDIENCE, "sub": "x", "roles": [ROLE],
-                            "iat": now, "nbf": now, "exp": now + 3600}, rogue)
+    new_kid_token = signer.sign({"iss": issuer_url, "aud": stack.API_AUDIENCE, "sub": "x", "roles": [ROLE],
+                                 "iat": now, "nbf": now, "exp": now + 3600},
+                                header={"kid": "kid-the-idp-never-published"}, unpublished=True)
+    signer.stop()
     for port, extra in ((gw.port, {}), (fn.port, {"x-functions-key": key})):
         get(port, headers={**bearer(token), **extra})  # both layers have the keys cached
 

@@ -1,113 +1,70 @@
-"""A minimal OpenID Connect issuer for the hardening suite: discovery + JWKS over HTTP, keys it can rotate,
-and tokens with any claims. The validators under test see it exactly as they see the dev IdP or B2C."""
+"""The hardening suite's test issuer: testkit's `test-issuer` binary (backend/testkit/src/bin/test-issuer.rs), run
+as a child process. It serves discovery + JWKS like the dev IdP or B2C, and signs whatever tokens the suite asks
+for, so the attack tokens and the signing code are the ones the Rust tests use too — one list, one signer."""
 
 import json
-import threading
+import subprocess
 import time
-import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import urllib.request
 
-from jwt import RsaKey, encode
+import stack
 
-API_AUDIENCE = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e"
-SPA_CLIENT = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b"
-TENANT_ID = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
-POLICY = "B2C_1_signupsignin"
 ROLE = "access:test-api"
-SCOPE = "accessapp"
 
 
 class Issuer:
-    def __init__(self, port=0):
-        self.keys = [RsaKey()]
-        self.jwks_hits = 0
-        self._lock = threading.Lock()
-        issuer = self
+    def __init__(self):
+        self._proc = subprocess.Popen([stack.binary("test-issuer")], stdout=subprocess.PIPE, text=True)
+        stack.remember(self)
+        started = json.loads(self._proc.stdout.readline())
+        self.openid_config_url = started["openid_config_url"]
+        self.issuer = started["issuer"]
+        self._control = started["control_url"]
+        self._template = None
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, *args):
-                pass
-
-            def do_GET(self):
-                if self.path.endswith("/.well-known/openid-configuration"):
-                    body = issuer.metadata()
-                elif self.path.endswith("/discovery/v2.0/keys"):
-                    with issuer._lock:
-                        issuer.jwks_hits += 1
-                        body = {"keys": [k.jwk() for k in issuer.keys]}
-                elif self.path == "/healthz":
-                    body = {}
-                else:
-                    self.send_response(404)
-                    self.send_header("content-length", "0")
-                    self.end_headers()
-                    return
-                data = json.dumps(body).encode()
-                self.send_response(200)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
-        self.server.daemon_threads = True
-        self.port = self.server.server_address[1]
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.issuer = f"{self.base}/{TENANT_ID}/v2.0/"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self._thread.start()
-
-    @property
-    def openid_config_url(self):
-        return f"{self.base}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
-
-    def metadata(self):
-        policy_base = f"{self.base}/devtenant.onmicrosoft.com/{POLICY}"
-        return {
-            "issuer": self.issuer,
-            "authorization_endpoint": f"{policy_base}/oauth2/v2.0/authorize",
-            "token_endpoint": f"{policy_base}/oauth2/v2.0/token",
-            "end_session_endpoint": f"{policy_base}/oauth2/v2.0/logout",
-            "jwks_uri": f"{policy_base}/discovery/v2.0/keys",
-            "response_types_supported": ["code", "id_token", "code id_token"],
-            "subject_types_supported": ["pairwise"],
-            "id_token_signing_alg_values_supported": ["RS256"],
-            "scopes_supported": ["openid"],
-        }
-
-    def rotate(self):
-        """Publish a new key first (keeping the old one), the way B2C rolls keys."""
-        with self._lock:
-            self.keys = [RsaKey(), *self.keys][:2]
-
-    def stop(self):
-        self.server.shutdown()
-        self.server.server_close()
+    def _call(self, path, body=None):
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(f"{self._control}{path}", data=data, method="GET" if body is None else "POST",
+                                         headers={"content-type": "application/json"})
+        with urllib.request.urlopen(request, timeout=30) as resp:
+            return resp.read().decode()
 
     def claims(self, sub=None, **overrides):
-        now = int(time.time())
-        claims = {
-            "iss": self.issuer,
-            "aud": API_AUDIENCE,
-            "sub": sub or str(uuid.uuid4()),
-            "oid": sub or str(uuid.uuid4()),
-            "scp": SCOPE,
-            "roles": [ROLE],
-            "azp": SPA_CLIENT,
-            "tfp": POLICY,
-            "ver": "1.0",
-            "iat": now,
-            "nbf": now,
-            "exp": now + 3600,
-            "name": "Harden Test",
-        }
+        """A valid access token's claims for the API (scope and app role), with `overrides` (None removes one)."""
+        if self._template is None or self._template["exp"] < time.time() + 600:
+            self._template = json.loads(self._call("/claims"))
+        claims = dict(self._template)
+        if sub:
+            claims.update(sub=sub, oid=sub)
+        else:
+            claims.update(sub=f"harden-{time.monotonic_ns()}", oid=f"harden-{time.monotonic_ns()}")
         claims.update(overrides)
         return {k: v for k, v in claims.items() if v is not None}
 
-    def token(self, sub=None, header=None, key=None, **claim_overrides):
-        key = key or self.keys[0]
-        hdr = {"alg": "RS256", "typ": "JWT", "kid": key.kid}
-        hdr.update(header or {})
-        return encode({k: v for k, v in hdr.items() if v is not None}, self.claims(sub, **claim_overrides), key)
+    def sign(self, claims, header=None, unpublished=False):
+        """Signs `claims` under the current kid's header with `header` merged over it (a None value removes a
+        field); with `unpublished`, by the issuer's key that is never in its JWKS."""
+        return self._call("/token", {"claims": claims, "header": header or {}, "unpublished": unpublished})
+
+    def token(self, sub=None, **claim_overrides):
+        return self.sign(self.claims(sub, **claim_overrides))
+
+    def attack_tokens(self):
+        """testkit's `attack_tokens()`: (name, token) for each attack class of platform.md."""
+        return [(a["name"], a["token"]) for a in json.loads(self._call("/attack-tokens"))]
+
+    def rotate(self):
+        return json.loads(self._call("/rotate", {}))["kid"]
+
+    @property
+    def jwks_hits(self):
+        return json.loads(self._call("/stats"))["jwks_fetches"]
+
+    def stop(self):
+        if self._proc.poll() is None:
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()

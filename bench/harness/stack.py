@@ -108,6 +108,11 @@ class Proc:
         return 0
 
 
+def remember(child):
+    """Stops `child` (anything with `stop()`) when the suite ends, with the servers."""
+    _children.append(child)
+
+
 @atexit.register
 def stop_all():
     for child in reversed(_children):

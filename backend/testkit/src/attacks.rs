@@ -37,14 +37,11 @@ impl TestIssuer {
         corrupted[10] = if corrupted[10] == b'A' { b'B' } else { b'A' };
         let corrupted = format!("{signed_part}.{}", String::from_utf8_lossy(&corrupted));
 
-        let hs256_header = json!({"alg": "HS256", "typ": "JWT", "kid": kid});
-        let hs256_input = signing_input(&hs256_header, &good);
-        let secret = self.public_key_pem();
-        let mac = hmac::sign(
-            &hmac::Key::new(hmac::HMAC_SHA256, secret.as_bytes()),
-            hs256_input.as_bytes(),
-        );
-        let hs256 = compact(hs256_input, mac.as_ref());
+        let hs256 = hs256_with_secret(&good, &kid, self.public_key_pem().as_bytes());
+        let jwk_n = self.current_jwk()["n"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
 
         let rogue_kid = self.rogue().kid.clone();
         let attacker_jwks = format!("{}/attacker/keys", self.base_url());
@@ -89,6 +86,10 @@ impl TestIssuer {
             Attack {
                 name: "HS256 signed with the public key as secret",
                 token: hs256,
+            },
+            Attack {
+                name: "HS256 signed with the JWK's modulus as secret",
+                token: hs256_with_secret(&good, &kid, jwk_n.as_bytes()),
             },
             Attack {
                 name: "unknown kid",
@@ -240,8 +241,24 @@ impl TestIssuer {
                 name: "claims are not a JSON object",
                 token: self.mint(&json!(["an", "array"])),
             },
+            Attack {
+                name: "claims are invalid UTF-8",
+                token: self.mint_raw_claims(&rs256, b"{\"sub\":\"\xff\xfe\"}"),
+            },
+            Attack {
+                name: "empty bearer",
+                token: String::new(),
+            },
         ]
     }
+}
+
+/// HS256 under the current kid, keyed with `secret`: the key-confusion attack on a validator that
+/// lets the token pick its algorithm and uses the RSA key material as an HMAC key.
+fn hs256_with_secret(claims: &Value, kid: &str, secret: &[u8]) -> String {
+    let input = signing_input(&json!({"alg": "HS256", "typ": "JWT", "kid": kid}), claims);
+    let mac = hmac::sign(&hmac::Key::new(hmac::HMAC_SHA256, secret), input.as_bytes());
+    compact(input, mac.as_ref())
 }
 
 /// `header.claims.` with an empty signature.

@@ -244,6 +244,19 @@ impl TestIssuer {
         compact(input, &signature)
     }
 
+    /// Signs raw claim bytes (not necessarily JSON, not necessarily UTF-8) with the current key.
+    pub fn mint_raw_claims(&self, header: &impl Serialize, claims: &[u8]) -> String {
+        let header = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header).unwrap());
+        let input = format!("{header}.{}", URL_SAFE_NO_PAD.encode(claims));
+        let signature = self.current().sign(input.as_bytes());
+        compact(input, &signature)
+    }
+
+    /// The current key's public JWK, as published.
+    pub fn current_jwk(&self) -> Value {
+        self.current().jwk()
+    }
+
     /// Signs with a key that is NOT in the JWKS, under any header (use the current kid to make
     /// it look legitimate). Every validator must refuse the result.
     pub fn mint_with_unpublished_key(&self, header: &impl Serialize, claims: &Value) -> String {

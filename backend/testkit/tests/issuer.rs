@@ -4,6 +4,8 @@
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
 use testkit::{API_CLIENT_ID, TestIssuer, wait_for_http_ok};
 
@@ -80,8 +82,6 @@ async fn down_means_503_for_discovery_and_jwks() {
 
 #[tokio::test]
 async fn minted_tokens_carry_the_current_kid_and_the_claims() {
-    use base64::Engine;
-    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let issuer = TestIssuer::start().await;
     let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &["accessapp"]));
     let parts: Vec<&str> = token.split('.').collect();
@@ -95,4 +95,76 @@ async fn minted_tokens_carry_the_current_kid_and_the_claims() {
     assert_eq!(claims["ver"], "1.0");
     assert_eq!(URL_SAFE_NO_PAD.decode(parts[2]).unwrap().len(), 256);
     assert!(issuer.attack_tokens(API_CLIENT_ID).len() >= 30);
+}
+
+/// The `test-issuer` binary that drivers outside Rust (the hardening suite) use: the same attack
+/// list, and tokens it signs that validate against the JWKS it publishes.
+#[tokio::test]
+async fn the_test_issuer_binary_serves_the_same_attack_list_and_signs_on_request() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_test-issuer"))
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let started: Value = serde_json::from_str(&lines.next_line().await.unwrap().unwrap()).unwrap();
+    let control = started["control_url"].as_str().unwrap();
+    let (status, metadata) = get(started["openid_config_url"].as_str().unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(metadata["issuer"], started["issuer"]);
+
+    let (_, attacks) = get(&format!("{control}/attack-tokens")).await;
+    let names: Vec<&str> = attacks
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    let local = TestIssuer::start().await;
+    let expected: Vec<&str> = local
+        .attack_tokens(API_CLIENT_ID)
+        .iter()
+        .map(|a| a.name)
+        .collect();
+    assert_eq!(names, expected);
+
+    let (_, claims) = get(&format!("{control}/claims?sub=someone")).await;
+    assert_eq!(claims["sub"], "someone");
+    assert_eq!(claims["aud"], API_CLIENT_ID);
+    let client = reqwest::Client::new();
+    let sign = |unpublished: bool| {
+        let body = serde_json::json!({"claims": claims, "header": {"typ": null}, "unpublished": unpublished});
+        let request = client.post(format!("{control}/token")).json(&body);
+        async move { request.send().await.unwrap().text().await.unwrap() }
+    };
+    let published = sign(false).await;
+    let unpublished = sign(true).await;
+    let header = |token: &str| -> Value {
+        let segment = token.split('.').next().unwrap();
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(segment).unwrap()).unwrap()
+    };
+    let (_, stats) = get(&format!("{control}/stats")).await;
+    assert_eq!(stats["jwks_fetches"], 0);
+    let (_, jwks) = get(metadata["jwks_uri"].as_str().unwrap()).await;
+    assert_eq!(kids(&jwks), [header(&published)["kid"].as_str().unwrap()]);
+    assert!(
+        header(&published).get("typ").is_none(),
+        "null removes a header field"
+    );
+    assert_ne!(published.rsplit('.').next(), unpublished.rsplit('.').next());
+    let (_, stats) = get(&format!("{control}/stats")).await;
+    assert_eq!(stats["jwks_fetches"], 1);
+
+    let rotated: Value = client
+        .post(format!("{control}/rotate"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (_, jwks) = get(metadata["jwks_uri"].as_str().unwrap()).await;
+    assert!(kids(&jwks).contains(&rotated["kid"].as_str().unwrap().to_owned()));
+    child.kill().await.unwrap();
 }
