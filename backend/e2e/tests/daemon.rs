@@ -334,7 +334,15 @@ async fn the_daemons_app_token_passes_gateway_and_function_and_a_users_token_get
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    assert_eq!(r.status(), 403);
+    // The function's authorization policy, not the gateway: EasyAuth's refusal of a missing role.
+    let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+    let body: shared::ApiError = r.json().await.unwrap();
+    assert_eq!(
+        body.message,
+        "You do not have permission to view this directory or page."
+    );
 }
 
 #[tokio::test]
