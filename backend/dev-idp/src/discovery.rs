@@ -1,4 +1,5 @@
-//! OpenID Provider metadata in B2C's three URL forms, and the JWKS.
+//! OpenID Provider metadata in B2C's three URL forms, the tenant-level (Entra) metadata, and
+//! the JWKS.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -59,34 +60,76 @@ pub async fn by_policy_path(
     }
 }
 
-/// The policy named by `?p=`; without it (the issuer-relative form, `{iss}.well-known/…`) the
-/// first configured policy.
+/// What a tenant-level discovery URL named that does not exist here.
+enum Unknown {
+    /// Entra's answer for a tenant it does not know.
+    Tenant(String),
+    /// B2C's, for `?p=` naming no user flow of the tenant.
+    UserFlow(String),
+}
+
+impl IntoResponse for Unknown {
+    fn into_response(self) -> Response {
+        match self {
+            Unknown::Tenant(tenant) => (
+                StatusCode::BAD_REQUEST,
+                Json(json!({
+                    "error": "invalid_tenant",
+                    "error_description": format!("AADSTS90002: Tenant '{tenant}' not found."),
+                })),
+            )
+                .into_response(),
+            Unknown::UserFlow(asked) => not_found(&asked),
+        }
+    }
+}
+
+/// The tenant-level metadata, as `login.microsoftonline.com/{tenant id}/v2.0` serves it: the
+/// issuer of client-credentials tokens from the tenant's token endpoint. It lists only what
+/// this provider serves at tenant level (no user sign-in: that is the user flows').
+fn tenant_document(state: &AppState) -> Response {
+    let base = format!("{}/{}", state.base_url, state.config.tenant.id);
+    Json(json!({
+        "issuer": state.tenant_issuer,
+        "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "jwks_uri": format!("{base}/discovery/v2.0/keys"),
+        "grant_types_supported": ["client_credentials"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "subject_types_supported": ["pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "claims_supported": ["sub", "oid", "tid", "azp", "azpacr", "roles", "iss", "iat", "nbf", "exp", "aud", "ver"],
+    }))
+    .into_response()
+}
+
+/// With `?p=`, that user flow (B2C's query form); without, the tenant itself (`None`).
 fn query_policy(
     state: &AppState,
     tenant: &str,
     query: &HashMap<String, String>,
-) -> (String, Option<String>) {
-    let first = state
-        .config
-        .tenant
-        .policies
-        .first()
-        .cloned()
-        .unwrap_or_default();
-    let name = query.get("p").cloned().unwrap_or(first);
-    let resolved = state.resolve(tenant, &name);
-    (format!("{tenant}?p={name}"), resolved)
+) -> Result<Option<String>, Unknown> {
+    if !state.is_tenant(tenant) {
+        return Err(Unknown::Tenant(tenant.to_owned()));
+    }
+    match query.get("p") {
+        None => Ok(None),
+        Some(name) => state
+            .resolve(tenant, name)
+            .map(Some)
+            .ok_or_else(|| Unknown::UserFlow(format!("{tenant}?p={name}"))),
+    }
 }
 
-/// `/{tenant}/v2.0/.well-known/openid-configuration?p={policy}`
+/// `/{tenant}/v2.0/.well-known/openid-configuration`, with or without `?p={policy}`.
 pub async fn by_query(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     match query_policy(&state, &tenant, &query) {
-        (_, Some(policy)) => document(&state, &policy),
-        (asked, None) => not_found(&asked),
+        Ok(Some(policy)) => document(&state, &policy),
+        Ok(None) => tenant_document(&state),
+        Err(unknown) => unknown.into_response(),
     }
 }
 
@@ -111,14 +154,15 @@ pub async fn jwks(
     keys(&state).await
 }
 
-/// `/{tenant}/discovery/v2.0/keys?p={policy}`
+/// `/{tenant}/discovery/v2.0/keys`, with or without `?p={policy}`: one key ring signs for the
+/// user flows and the tenant alike.
 pub async fn jwks_by_query(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     match query_policy(&state, &tenant, &query) {
-        (_, Some(_)) => keys(&state).await,
-        (asked, None) => not_found(&asked),
+        Ok(_) => keys(&state).await,
+        Err(unknown) => unknown.into_response(),
     }
 }

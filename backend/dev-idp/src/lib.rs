@@ -67,6 +67,9 @@ pub struct AppState {
     pub base_url: String,
     /// `{base}/{tenant id}/v2.0/`, B2C's issuer shape.
     pub issuer: String,
+    /// `{base}/{tenant id}/v2.0`, the tenant-level (Entra) issuer of client-credentials tokens
+    /// from `/{tenant}/oauth2/v2.0/token`, as `login.microsoftonline.com/{tenant id}/v2.0`.
+    pub tenant_issuer: String,
     pub store: Arc<Store>,
     pub keys: Arc<Keys>,
     /// Verified against when the sign-in name is unknown, so timing does not reveal accounts.
@@ -90,7 +93,8 @@ impl AppState {
                 format!("http://{}", SocketAddr::new(ip, local_addr.port()))
             }
         };
-        let issuer = format!("{base_url}/{}/v2.0/", config.tenant.id);
+        let tenant_issuer = format!("{base_url}/{}/v2.0", config.tenant.id);
+        let issuer = format!("{tenant_issuer}/");
         let secure_cookies = base_url.starts_with("https://");
 
         let dir = &config.data_dir;
@@ -115,6 +119,7 @@ impl AppState {
             config,
             base_url,
             issuer,
+            tenant_issuer,
             store,
             keys,
             decoy_hash,
@@ -223,6 +228,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .layer(cors.clone());
     let tenant_api = Router::new()
+        // With `?p=`: a user flow's metadata (B2C's query form); without: the tenant's own
+        // (Entra's tenant-level metadata, for the client-credentials issuer).
         .route(
             "/{tenant}/v2.0/.well-known/openid-configuration",
             get(discovery::by_query),

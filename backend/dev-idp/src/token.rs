@@ -21,7 +21,7 @@ use crate::config::{DaemonApp, SpaApp};
 use crate::keys::KeyError;
 use crate::scope;
 use crate::store::{Family, Redemption, Rotation, StoreError, User};
-use crate::tokens::{self, UserGrant};
+use crate::tokens::{self, Authority, UserGrant};
 use crate::{AppState, now, pkce, random_token, secret_hash};
 
 #[derive(Debug, thiserror::Error)]
@@ -308,7 +308,11 @@ async fn handle(
         }
         ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
         ("client_credentials", Client::Daemon(daemon)) => {
-            client_credentials(state, daemon, &form).await?
+            let authority = match policy {
+                Some(_) => Authority::UserFlow,
+                None => Authority::Tenant,
+            };
+            client_credentials(state, daemon, authority, &form).await?
         }
         ("authorization_code" | "refresh_token", Client::Daemon(_)) => {
             return Err(TokenError::UnauthorizedClient(format!(
@@ -541,6 +545,7 @@ async fn refresh_token(
 async fn client_credentials(
     state: &Arc<AppState>,
     daemon: &DaemonApp,
+    authority: Authority,
     form: &HashMap<String, String>,
 ) -> Result<TokenResponse, TokenError> {
     let scope = required(form, "scope")?;
@@ -579,8 +584,15 @@ async fn client_credentials(
         .collect();
     let ring = state.keys.ring().await?;
     let now = now();
-    let access_token =
-        tokens::app_token(state, &ring, &daemon.client_id, &api.client_id, &roles, now)?;
+    let access_token = tokens::app_token(
+        state,
+        &ring,
+        authority,
+        &daemon.client_id,
+        &api.client_id,
+        &roles,
+        now,
+    )?;
     let lifetime = state.config.lifetimes.access_token_seconds;
     Ok(TokenResponse {
         access_token,

@@ -89,17 +89,32 @@ pub fn user_tokens(
     })
 }
 
+/// Which token endpoint a client-credentials request came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Authority {
+    /// A user flow's (`/{tenant}/{policy}/oauth2/v2.0/token`): B2C's issuer and v1 claims.
+    UserFlow,
+    /// The tenant's (`/{tenant}/oauth2/v2.0/token`, seed 004's): Entra's v2 token under
+    /// `{base}/{tenant id}/v2.0`, as `login.microsoftonline.com/{tenant id}/v2.0` issues it.
+    Tenant,
+}
+
 /// An app-only token (client credentials): `roles` instead of `scp`, no user.
 pub fn app_token(
     state: &AppState,
     ring: &KeyRing,
+    authority: Authority,
     client_id: &str,
     api_client_id: &str,
     roles: &[String],
     now: i64,
 ) -> Result<String, KeyError> {
+    let (issuer, version) = match authority {
+        Authority::UserFlow => (&state.issuer, "1.0"),
+        Authority::Tenant => (&state.tenant_issuer, "2.0"),
+    };
     let mut claims: Value = json!({
-        "iss": state.issuer,
+        "iss": issuer,
         "exp": now + state.config.lifetimes.access_token_seconds as i64,
         "nbf": now,
         "iat": now,
@@ -110,7 +125,7 @@ pub fn app_token(
         "azp": client_id,
         "azpacr": "1",
         "tid": state.config.tenant.id,
-        "ver": "1.0",
+        "ver": version,
     });
     if !roles.is_empty() {
         claims["roles"] = json!(roles);

@@ -194,18 +194,72 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
         assert!(at.get("scp").is_none());
     }
 
-    // The API may also be named by its client id, and Entra's tenant-level endpoint works.
-    let r = client
-        .post(format!("{}/{TENANT_ID}/oauth2/v2.0/token", idp.base))
-        .basic_auth(DAEMON, Some(DAEMON_SECRET))
-        .form(&[
-            ("grant_type", "client_credentials"),
-            ("scope", &format!("{API}/.default")),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    idp.stop().await;
+}
+
+/// Status and JSON body of a GET.
+async fn get_json(url: &str) -> (StatusCode, serde_json::Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
+/// Seed 004's token comes from the tenant's Entra endpoint, not a user flow's: v2 claims under
+/// the tenant-level issuer `{base}/{tenant id}/v2.0` (no trailing slash), whose metadata sits
+/// at `/{tenant id}/v2.0/.well-known/openid-configuration`, as login.microsoftonline.com's does.
+#[tokio::test]
+async fn the_tenant_endpoint_issues_entra_app_tokens_its_metadata_describes() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let tenant_issuer = format!("{}/{TENANT_ID}/v2.0", idp.base);
+
+    let metadata_url = format!("{tenant_issuer}/.well-known/openid-configuration");
+    let (status, metadata) = get_json(&metadata_url).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(metadata["issuer"], tenant_issuer);
+    let token_endpoint = format!("{}/{TENANT_ID}/oauth2/v2.0/token", idp.base);
+    assert_eq!(metadata["token_endpoint"], token_endpoint);
+    // The tenant's domain names the same tenant; `?p=` still selects a user flow (B2C's form).
+    let domain_form = format!(
+        "{}/devtenant.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+        idp.base
+    );
+    assert_eq!(
+        get_json(&domain_form).await,
+        (StatusCode::OK, metadata.clone())
+    );
+    let (_, by_query) = get_json(&format!("{metadata_url}?p=B2C_1_signupsignin")).await;
+    assert_eq!(by_query["issuer"], idp.issuer());
+    let (status, unknown) = get_json(&format!(
+        "{}/othertenant.onmicrosoft.com/v2.0/.well-known/openid-configuration",
+        idp.base
+    ))
+    .await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(unknown["error"], "invalid_tenant");
+
+    let (_, jwks) = get_json(metadata["jwks_uri"].as_str().unwrap()).await;
+    // The API may also be named by its client id.
+    for scope in [
+        "https://devtenant.onmicrosoft.com/hello-api/.default".to_owned(),
+        format!("{API}/.default"),
+    ] {
+        let r = reqwest::Client::new()
+            .post(&token_endpoint)
+            .basic_auth(DAEMON, Some(DAEMON_SECRET))
+            .form(&[("grant_type", "client_credentials"), ("scope", &scope)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scope}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        let token = body["access_token"].as_str().unwrap();
+        let at = verify(token, &jwks, &tenant_issuer, API).unwrap();
+        assert_eq!(at["ver"], "2.0");
+        assert_eq!(at["tid"], TENANT_ID);
+        assert_eq!(at["roles"], serde_json::json!(["access:test-api"]));
+        // Not valid under the user flow's (B2C) issuer.
+        assert!(verify(token, &jwks, &idp.issuer(), API).is_err());
+    }
     idp.stop().await;
 }
 

@@ -1,5 +1,5 @@
 //! A standard OpenID Connect relying-party library (`openidconnect`), used as any app would:
-//! discover from the issuer, sign in (driving the HTML form), exchange the code with PKCE,
+//! discover from the user flow's metadata, sign in (driving the HTML form), exchange the code with PKCE,
 //! validate the ID token (signature via JWKS, iss, aud, nonce, at_hash), refresh, and validate
 //! the access token against the same JWKS.
 #![allow(clippy::unwrap_used)]
@@ -7,7 +7,9 @@
 mod common;
 
 use common::*;
-use openidconnect::core::{CoreAuthenticationFlow, CoreClient, CoreProviderMetadata};
+use openidconnect::core::{
+    CoreAuthenticationFlow, CoreClient, CoreJsonWebKeySet as JsonWebKeySet, CoreProviderMetadata,
+};
 use openidconnect::{
     AccessTokenHash, AuthorizationCode, ClientId, CsrfToken, HttpRequest, HttpResponse, IssuerUrl,
     Nonce, OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope, TokenResponse,
@@ -43,11 +45,22 @@ async fn an_openidconnect_client_discovers_signs_in_exchanges_refreshes_and_vali
         .unwrap();
     let http_client = |request: HttpRequest| http(&reqwest_client, request);
 
-    // Discovery straight from the issuer, as a generic relying party does it.
-    let metadata =
-        CoreProviderMetadata::discover_async(IssuerUrl::new(idp.issuer()).unwrap(), &http_client)
-            .await
-            .unwrap();
+    // Discovery from the user flow's metadata URL: B2C's issuer names no policy, so the
+    // issuer-relative document is the tenant's, not the user flow's (as in Azure).
+    let metadata_url = format!("{}/v2.0/.well-known/openid-configuration", idp.policy_url());
+    let metadata: CoreProviderMetadata = reqwest_client
+        .get(&metadata_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata.issuer(), &IssuerUrl::new(idp.issuer()).unwrap());
+    let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), &http_client)
+        .await
+        .unwrap();
+    let metadata = metadata.set_jwks(jwks);
     let client =
         CoreClient::from_provider_metadata(metadata.clone(), ClientId::new(SPA.to_owned()), None)
             .set_redirect_uri(RedirectUrl::new(REDIRECT.to_owned()).unwrap());

@@ -52,30 +52,37 @@ fn unzip(zip: &Path, to: &Path) {
     assert!(status.success());
 }
 
-#[tokio::test]
-async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_starts_it() {
-    let work = TempDir::new("function-app");
-    let zip = work.path().join("app.zip");
-    let binary = workspace_binary("hello");
+/// `deploy/function-app <args> --binary <binary> --out <zip>`; its stdout, once it succeeded.
+async fn package(args: &[&str], binary: &Path, zip: &Path) -> String {
     let output = tokio::time::timeout(
         Duration::from_secs(120),
         tokio::process::Command::new(workspace_root().join("deploy/function-app"))
+            .args(args)
             .arg("--binary")
-            .arg(&binary)
+            .arg(binary)
             .arg("--out")
-            .arg(&zip)
+            .arg(zip)
             .kill_on_drop(true)
             .output(),
     )
     .await
     .expect("deploy/function-app took over 120 s")
     .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(
         output.status.success(),
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
+    stdout
+}
+
+#[tokio::test]
+async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_starts_it() {
+    let work = TempDir::new("function-app");
+    let zip = work.path().join("app.zip");
+    let binary = workspace_binary("hello");
+    let stdout = package(&[], &binary, &zip).await;
     assert!(
         stdout.contains("FUNCTIONS_WORKER_RUNTIME=Custom"),
         "{stdout}"
@@ -199,4 +206,84 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
         "{body:?}"
     );
     assert_eq!(body.caller.subject, "alice-object-id");
+}
+
+/// Seed 004's Function App: `--app daemon` packages the daemon the same way, with its
+/// `call-hello` function, and the binary from the zip serves `GET /api/call-hello` as the host
+/// starts it (here with its IdP down, so the answer is the 502 naming that).
+#[tokio::test]
+async fn packages_the_daemon_whose_binary_serves_call_hello_as_the_host_starts_it() {
+    let work = TempDir::new("function-app-daemon");
+    let zip = work.path().join("daemon.zip");
+    let binary = workspace_binary("daemon");
+    let stdout = package(&["--app", "daemon"], &binary, &zip).await;
+    for setting in [
+        "FUNCTIONS_WORKER_RUNTIME=Custom",
+        "DAEMON_TOKEN_URL=",
+        "DAEMON_CLIENT_ID=",
+        "DAEMON_CLIENT_SECRET=",
+        "DAEMON_SCOPE=",
+        "DAEMON_API_URL=",
+    ] {
+        assert!(stdout.contains(setting), "{setting}: {stdout}");
+    }
+    assert!(!stdout.contains("HELLO_FUNCTION_KEYS"), "{stdout}");
+
+    let entries = zip_entries(&zip);
+    assert_eq!(
+        entries.keys().collect::<Vec<_>>(),
+        ["bin/daemon", "call-hello/function.json", "host.json"],
+        "{entries:?}"
+    );
+    assert_eq!(entries["bin/daemon"], 0o755);
+    let app = work.path().join("app");
+    unzip(&zip, &app);
+    let host: Value =
+        serde_json::from_slice(&std::fs::read(app.join("host.json")).unwrap()).unwrap();
+    assert_eq!(
+        host["customHandler"]["description"]["defaultExecutablePath"],
+        "bin/daemon"
+    );
+    let function: Value =
+        serde_json::from_slice(&std::fs::read(app.join("call-hello/function.json")).unwrap())
+            .unwrap();
+    let trigger = &function["bindings"][0];
+    assert_eq!(trigger["type"], "httpTrigger");
+    assert_eq!(trigger["route"], "call-hello");
+    assert_eq!(trigger["methods"], serde_json::json!(["get"]));
+
+    let port = testkit::free_port();
+    let idp_down = format!(
+        "http://127.0.0.1:{}/tenant/oauth2/v2.0/token",
+        testkit::free_port()
+    );
+    let mut command = std::process::Command::new(app.join("bin/daemon"));
+    command
+        .current_dir(&app)
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .env("DAEMON_TOKEN_URL", &idp_down)
+        .env("DAEMON_CLIENT_ID", testkit::DAEMON_CLIENT_ID)
+        .env("DAEMON_CLIENT_SECRET", "function-app-test-secret")
+        .env("DAEMON_SCOPE", "api://hello/.default")
+        .env("DAEMON_API_URL", "http://127.0.0.1:9/api/hello");
+    let log = support::test_output_dir().join(format!("function-app-daemon-{port}.log"));
+    let mut proc = Proc::spawn(command, "daemon (from the zip)", log);
+    let base = format!("http://127.0.0.1:{port}");
+    wait_for(
+        &mut proc,
+        &format!("{base}/healthz"),
+        true,
+        Duration::from_secs(30),
+    )
+    .await;
+    let r = reqwest::get(format!("{base}/api/call-hello"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 502);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(
+        body["message"],
+        "The daemon could not obtain its access token."
+    );
 }

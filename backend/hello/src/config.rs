@@ -23,8 +23,10 @@ pub struct Config {
     pub port: u16,
     /// `HELLO_FUNCTION_KEYS`: accepted function keys.
     pub function_keys: Vec<String>,
-    /// `EASYAUTH_OPENID_CONFIG_URL`: EasyAuth's "Issuer URL", the policy's metadata document.
-    pub openid_config_url: String,
+    /// `EASYAUTH_OPENID_CONFIG_URLS` (or the singular `EASYAUTH_OPENID_CONFIG_URL`): EasyAuth's
+    /// "Issuer URL", the policy's metadata document, plus any other issuer trusted beside it
+    /// (seed 004: the tenant-level Entra issuer of client-credentials tokens).
+    pub openid_config_urls: Vec<String>,
     /// `EASYAUTH_AUDIENCES`: accepted `aud` values; the first is the client id of the login redirect.
     pub audiences: Vec<String>,
     /// `EASYAUTH_UNAUTHENTICATED_ACTION` (default `RedirectToLoginPage`).
@@ -106,18 +108,7 @@ impl Config {
             ));
         }
 
-        const URL: &str = "EASYAUTH_OPENID_CONFIG_URL";
-        let openid_config_url = get(URL).ok_or_else(|| {
-            invalid(
-                URL,
-                "required: the identity provider's openid-configuration URL",
-            )
-        })?;
-        let parsed = url::Url::parse(&openid_config_url)
-            .map_err(|e| invalid(URL, format!("not a URL: {e}")))?;
-        if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(URL, "must be an http(s) URL"));
-        }
+        let openid_config_urls = openid_config_urls(&get)?;
 
         const AUDIENCES: &str = "EASYAUTH_AUDIENCES";
         let audiences = list(get(AUDIENCES).as_deref(), &[',']);
@@ -161,7 +152,7 @@ impl Config {
             bind_address,
             port,
             function_keys,
-            openid_config_url,
+            openid_config_urls,
             audiences,
             unauthenticated_action,
             required_scopes: list(get("EASYAUTH_REQUIRED_SCOPES").as_deref(), &[',', ' ']),
@@ -173,6 +164,38 @@ impl Config {
             min_key_refetch_interval: Duration::from_secs(60),
         })
     }
+}
+
+/// The plural name takes a comma-separated list; the singular one (the first name, kept working)
+/// one URL. Both at once would leave it unclear which was meant, so that stops the start.
+fn openid_config_urls(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+    const ONE: &str = "EASYAUTH_OPENID_CONFIG_URL";
+    const MANY: &str = "EASYAUTH_OPENID_CONFIG_URLS";
+    let (var, urls) = match (get(ONE), get(MANY)) {
+        (Some(_), Some(_)) => {
+            return Err(invalid(
+                MANY,
+                format!("set either {MANY} or {ONE}, not both"),
+            ));
+        }
+        (Some(one), None) => (ONE, vec![one]),
+        (None, Some(many)) => (MANY, list(Some(&many), &[','])),
+        (None, None) => (MANY, Vec::new()),
+    };
+    if urls.is_empty() {
+        return Err(invalid(
+            var,
+            "required: the identity provider's openid-configuration URL(s)",
+        ));
+    }
+    for url in &urls {
+        let parsed =
+            url::Url::parse(url).map_err(|e| invalid(var, format!("`{url}` is not a URL: {e}")))?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(invalid(var, format!("`{url}` is not an http(s) URL")));
+        }
+    }
+    Ok(urls)
 }
 
 /// Non-empty, trimmed items of a list separated by any of `separators`.
@@ -255,6 +278,30 @@ mod tests {
     }
 
     #[test]
+    fn several_metadata_urls_or_the_singular_name() {
+        let singular = parse(&[]).unwrap();
+        assert_eq!(
+            singular.openid_config_urls,
+            ["http://127.0.0.1:7010/.well-known/openid-configuration"]
+        );
+        let plural = parse(&[
+            ("EASYAUTH_OPENID_CONFIG_URL", ""),
+            (
+                "EASYAUTH_OPENID_CONFIG_URLS",
+                " https://idp/a/.well-known/openid-configuration , https://idp/b/.well-known/openid-configuration,",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(
+            plural.openid_config_urls,
+            [
+                "https://idp/a/.well-known/openid-configuration",
+                "https://idp/b/.well-known/openid-configuration"
+            ]
+        );
+    }
+
+    #[test]
     fn bad_settings_name_their_variable() {
         for (vars, variable) in [
             (vec![("HELLO_FUNCTION_KEYS", " , ")], "HELLO_FUNCTION_KEYS"),
@@ -264,7 +311,21 @@ mod tests {
             ),
             (
                 vec![("EASYAUTH_OPENID_CONFIG_URL", "")],
-                "EASYAUTH_OPENID_CONFIG_URL",
+                "EASYAUTH_OPENID_CONFIG_URLS",
+            ),
+            (
+                vec![
+                    ("EASYAUTH_OPENID_CONFIG_URL", ""),
+                    ("EASYAUTH_OPENID_CONFIG_URLS", "https://idp/a, ftp://idp/b"),
+                ],
+                "EASYAUTH_OPENID_CONFIG_URLS",
+            ),
+            (
+                vec![(
+                    "EASYAUTH_OPENID_CONFIG_URLS",
+                    "https://idp/.well-known/openid-configuration",
+                )],
+                "EASYAUTH_OPENID_CONFIG_URLS",
             ),
             (
                 vec![("EASYAUTH_OPENID_CONFIG_URL", "ftp://x/")],

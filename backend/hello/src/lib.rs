@@ -57,7 +57,7 @@ impl AppState {
     /// Starts loading the IdP's keys in the background; never waits for the IdP.
     pub async fn new(config: Config) -> Arc<AppState> {
         let validator = Validator::new(ValidatorConfig {
-            openid_config_urls: vec![config.openid_config_url.clone()],
+            openid_config_urls: config.openid_config_urls.clone(),
             // EasyAuth takes `iss` from the metadata.
             issuers: Vec::new(),
             audiences: config.audiences.clone(),

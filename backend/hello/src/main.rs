@@ -45,33 +45,11 @@ async fn main() -> ExitCode {
     if let Ok(local) = listener.local_addr() {
         tracing::info!(address = %local, "hello function listening");
     }
-    match hello::serve(config, listener, shutdown_signal()).await {
+    match hello::serve(config, listener, http_serve::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             eprintln!("hello: server error: {error}");
             ExitCode::from(1)
         }
     }
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = terminate => {},
-    }
-    tracing::info!("shutting down");
 }

@@ -8,6 +8,8 @@
 //! The peer address is put into each request as axum's [`ConnectInfo`], so handlers and layers
 //! that judge the socket's address (IP allow-list, per-IP rate limit) keep working.
 
+pub mod shutdown;
+
 use axum::Router;
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;

@@ -17,4 +17,4 @@ pub use issuer::{
     API_CLIENT_ID, API_SCOPE, APP_ROLE, DAEMON_CLIENT_ID, POLICY, SPA_CLIENT_ID, TENANT, TENANT_ID,
     TestIssuer, now,
 };
-pub use process::{ChildServer, free_port, run_to_exit, wait_for_http_ok};
+pub use process::{ChildServer, free_port, run_command_to_exit, run_to_exit, wait_for_http_ok};

@@ -109,8 +109,23 @@ where
     K: AsRef<std::ffi::OsStr>,
     V: AsRef<std::ffi::OsStr>,
 {
-    let child = Command::new(program)
-        .envs(envs)
+    let mut command = Command::new(program);
+    command.envs(envs);
+    run_command_to_exit(command, timeout).await
+}
+
+/// Runs a prepared `command` (arguments, environment) until it exits (killed after `timeout`),
+/// with no input, capturing its output.
+pub async fn run_command_to_exit(
+    mut command: Command,
+    timeout: Duration,
+) -> Result<Output, String> {
+    let program = command
+        .as_std()
+        .get_program()
+        .to_string_lossy()
+        .into_owned();
+    let child = command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
