@@ -307,7 +307,10 @@ async fn the_session_cookie_is_httponly_lax_and_planted_ids_are_never_honoured()
     b.cookies.insert("devidp_session".into(), planted.clone());
     let page = b.get(&idp.authorize_url(&[])).await;
     assert_eq!(page.status, StatusCode::OK);
-    assert!(page.body.contains("localAccountForm"), "planted id honoured");
+    assert!(
+        page.body.contains("localAccountForm"),
+        "planted id honoured"
+    );
     let r = b
         .submit(
             &idp.base,
@@ -323,11 +326,20 @@ async fn the_session_cookie_is_httponly_lax_and_planted_ids_are_never_honoured()
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("devidp_session="))
         .unwrap();
-    assert!(cookie.contains("; HttpOnly") && cookie.contains("; SameSite=Lax"), "{cookie}");
+    assert!(
+        cookie.contains("; HttpOnly") && cookie.contains("; SameSite=Lax"),
+        "{cookie}"
+    );
     assert_ne!(b.cookies["devidp_session"], planted);
     // Another browser holding only the planted id still gets the form.
     let mut other = Browser::new();
     other.cookies.insert("devidp_session".into(), planted);
-    assert!(other.get(&idp.authorize_url(&[])).await.body.contains("localAccountForm"));
+    assert!(
+        other
+            .get(&idp.authorize_url(&[]))
+            .await
+            .body
+            .contains("localAccountForm")
+    );
     idp.stop().await;
 }
