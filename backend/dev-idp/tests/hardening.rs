@@ -155,14 +155,7 @@ async fn password_hashes_are_bounded_and_the_overflow_is_told_to_retry() {
 /// Signs up through the pages (in a fresh browser); the response to the sign-up post.
 async fn sign_up(idp: &Idp, email: &str, password: &str) -> Response {
     let mut b = Browser::new();
-    let page = b.get(&idp.authorize_url(&[])).await;
-    let signup = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "createAccount")
-        ))
-        .await;
+    let signup = b.sign_up_page(idp).await;
     b.submit(
         &idp.base,
         &signup.body,

@@ -189,14 +189,7 @@ async fn users_and_keys_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
-    let page = b.get(&idp.authorize_url(&[])).await;
-    let signup = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "createAccount")
-        ))
-        .await;
+    let signup = b.sign_up_page(&idp).await;
     let r = b
         .submit(
             &idp.base,

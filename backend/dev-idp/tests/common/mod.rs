@@ -240,6 +240,13 @@ impl Browser {
         self.post(&format!("{base}{}", form.action), &values).await
     }
 
+    /// Opens the authorize URL and follows its "Sign up now" link: the sign-up page.
+    pub async fn sign_up_page(&mut self, idp: &Idp) -> Response {
+        let page = self.get(&idp.authorize_url(&[])).await;
+        let href = link(&page.body, "createAccount");
+        self.get(&format!("{}{href}", idp.base)).await
+    }
+
     /// Opens the authorize URL, signs in on the form, returns the redirect to the app.
     pub async fn sign_in(
         &mut self,
