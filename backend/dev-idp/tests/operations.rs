@@ -187,14 +187,7 @@ async fn users_and_keys_survive_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
-    let page = b.get(&idp.authorize_url(&[])).await;
-    let signup = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "createAccount")
-        ))
-        .await;
+    let signup = b.sign_up_page(&idp).await;
     let r = b
         .submit(
             &idp.base,
@@ -444,6 +437,8 @@ fn refuses_the_built_in_secrets_on_a_non_loopback_address() {
     assert!(!dir.path().join("devidp.sqlite3").exists());
 }
 
+/// By default on a loopback address of its own (127.0.0.2), so that no other local server shares
+/// its cookies: nothing answers on 127.0.0.1 at that port.
 #[tokio::test]
 async fn the_binary_serves_on_the_configured_port() {
     let dir = tempfile::tempdir().unwrap();
@@ -459,7 +454,7 @@ async fn the_binary_serves_on_the_configured_port() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://127.0.0.2:{port}");
     let mut ready = false;
     for _ in 0..200 {
         if reqwest::get(format!("{base}/healthz"))
@@ -481,8 +476,10 @@ async fn the_binary_serves_on_the_configured_port() {
     } else {
         None
     };
+    let on_shared_host = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ready, "binary did not become ready");
+    assert!(ready, "binary did not become ready on 127.0.0.2");
+    assert!(on_shared_host.is_err(), "also served on 127.0.0.1");
     assert_eq!(doc.unwrap()["issuer"], format!("{base}/{TENANT_ID}/v2.0/"));
 }

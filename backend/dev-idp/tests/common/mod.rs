@@ -208,14 +208,25 @@ impl Browser {
     }
 
     pub async fn post(&mut self, url: &str, fields: &[(String, String)]) -> Response {
-        let r = self
+        self.post_with(url, fields, &[]).await
+    }
+
+    /// [`Browser::post`] with extra request headers.
+    pub async fn post_with(
+        &mut self,
+        url: &str,
+        fields: &[(String, String)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
             .client
             .post(url)
             .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().await.unwrap();
         self.finish(r).await
     }
 
@@ -227,6 +238,13 @@ impl Browser {
             values.push(((*k).to_owned(), (*v).to_owned()));
         }
         self.post(&format!("{base}{}", form.action), &values).await
+    }
+
+    /// Opens the authorize URL and follows its "Sign up now" link: the sign-up page.
+    pub async fn sign_up_page(&mut self, idp: &Idp) -> Response {
+        let page = self.get(&idp.authorize_url(&[])).await;
+        let href = link(&page.body, "createAccount");
+        self.get(&format!("{}{href}", idp.base)).await
     }
 
     /// Opens the authorize URL, signs in on the form, returns the redirect to the app.
