@@ -1,7 +1,8 @@
 //! One line per request: method, path (never the query: `code` could carry a key), status,
-//! latency, subject and request id. Never a header value other than the request id.
+//! latency, client address, subject and request id. Never a header value other than the request id.
 
 use crate::auth::AuthenticatedSubject;
+use crate::client_addr::ClientIp;
 use crate::request_id::REQUEST_ID;
 use axum::extract::Request;
 use axum::middleware::Next;
@@ -22,6 +23,10 @@ pub async fn record(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
     let response = next.run(request).await;
     let subject = response
         .extensions()
@@ -33,6 +38,7 @@ pub async fn record(request: Request, next: Next) -> Response {
         path,
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        client,
         subject,
         request_id,
     );

@@ -4,10 +4,14 @@
 //! Management equivalent (it is all `render-apim-policy` needs, so rendering works without the
 //! function key); [`Config`] adds what only a running gateway needs.
 
+use crate::client_addr::TrustedProxies;
+use crate::front_door::FrontDoorId;
+use crate::ip_filter::IpFilter;
 use axum::http::HeaderValue;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
+use token_validation::RequiredClaim;
 use url::Url;
 
 /// A setting that cannot be used: the variable's name and why. `Display` is the one line `main`
@@ -19,7 +23,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         reason: reason.into(),
@@ -121,6 +125,14 @@ pub struct PolicyConfig {
     pub clock_skew: Duration,
     pub per_ip: RateLimit,
     pub per_subject: RateLimit,
+    /// validate-jwt `required-claims` (`GATEWAY_REQUIRED_CLAIMS`); empty: none.
+    pub required_claims: Vec<RequiredClaim>,
+    /// `GATEWAY_IP_FILTER`.
+    pub ip_filter: Option<IpFilter>,
+    /// limit-concurrency `max-count` (`GATEWAY_MAX_CONCURRENCY`).
+    pub max_concurrency: Option<u32>,
+    /// check-header on `X-Azure-FDID` (`GATEWAY_FRONT_DOOR_ID`).
+    pub front_door_id: Option<FrontDoorId>,
 }
 
 /// Everything the running gateway needs.
@@ -137,6 +149,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Per limiter, the most keys (IPs or subjects) kept in memory; see `rate_limit`.
     pub rate_limit_max_keys: u64,
+    /// Peers whose `X-Forwarded-For` names the client (`GATEWAY_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -289,6 +303,19 @@ impl PolicyConfig {
             clock_skew: Duration::from_secs(skew),
             per_ip: limit("GATEWAY_RATE_LIMIT_PER_IP", RateLimit::new(300, 120))?,
             per_subject: limit("GATEWAY_RATE_LIMIT_PER_SUBJECT", RateLimit::new(15, 60))?,
+            required_claims: match value(source, crate::required_claims::VAR)? {
+                Some(text) => crate::required_claims::parse(&text)?,
+                None => Vec::new(),
+            },
+            ip_filter: value(source, crate::ip_filter::VAR)?
+                .map(|text| IpFilter::parse(&text))
+                .transpose()?,
+            max_concurrency: value(source, crate::concurrency::VAR)?
+                .map(|text| crate::concurrency::parse(&text))
+                .transpose()?,
+            front_door_id: value(source, crate::front_door::VAR)?
+                .map(|text| FrontDoorId::parse(&text))
+                .transpose()?,
         })
     }
 
@@ -344,6 +371,10 @@ impl Config {
             backend_connect_timeout,
             redis_url,
             rate_limit_max_keys,
+            trusted_proxies: value(source, crate::client_addr::VAR)?
+                .map(|text| TrustedProxies::parse(&text))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -394,6 +425,12 @@ mod tests {
         assert!(config.policy.issuers.is_empty());
         assert!(config.redis_url.is_none());
         assert!(!format!("{config:?}").contains("k3y"));
+        // None of issue 17's policies is on unless set: the seed's set-up is unchanged.
+        assert!(config.policy.required_claims.is_empty());
+        assert!(config.policy.ip_filter.is_none());
+        assert!(config.policy.max_concurrency.is_none());
+        assert!(config.policy.front_door_id.is_none());
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
     }
 
     #[test]
@@ -416,6 +453,11 @@ mod tests {
             ("GATEWAY_BACKEND_FUNCTION_KEY", "has space"),
             ("GATEWAY_BACKEND_TIMEOUT_SECONDS", "0"),
             ("GATEWAY_BIND_ADDRESS", "localhost"),
+            ("GATEWAY_REQUIRED_CLAIMS", "scp="),
+            ("GATEWAY_IP_FILTER", "permit:10.0.0.0/8"),
+            ("GATEWAY_MAX_CONCURRENCY", "0"),
+            ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("GATEWAY_FRONT_DOOR_ID", "has space"),
         ] {
             assert_eq!(error_with(var, text).var, var, "{var}={text}");
         }

@@ -1,28 +1,38 @@
 //! The API gateway in API Management's role, for the SPA → gateway → function path.
 //!
 //! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
-//! `validate-jwt` → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) — and is
-//! then forwarded to the function app with the function key the browser never sees. The
+//! [`check-header` (Front Door) → `ip-filter` →] `validate-jwt` (with optional `required-claims`)
+//! → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) [→ `limit-concurrency`]
+//! — and is then forwarded to the function app with the function key the browser never sees. The
 //! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
 //! APIM XML ([`policy::render`]).
 
 pub mod access_log;
 pub mod auth;
+pub mod client_addr;
+pub mod concurrency;
 pub mod config;
 pub mod cors;
 pub mod error;
 pub mod forward;
+pub mod front_door;
+pub mod ip_filter;
 pub mod policy;
 pub mod rate_limit;
 pub mod request_id;
+pub mod required_claims;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
+use client_addr::TrustedProxies;
+use concurrency::ConcurrencyLimit;
 use config::Config;
 use cors::CorsPolicy;
 use error::GatewayError;
 use forward::Backend;
+use front_door::FrontDoorId;
+use ip_filter::IpFilter;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
@@ -40,6 +50,10 @@ pub struct Gateway {
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+    pub front_door: Option<Arc<FrontDoorId>>,
+    pub ip_filter: Option<Arc<IpFilter>>,
+    pub concurrency: Option<Arc<ConcurrencyLimit>>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -63,6 +77,7 @@ impl Gateway {
             issuers: policy.issuers.clone(),
             audiences: policy.audiences.clone(),
             clock_skew: policy.clock_skew,
+            required_claims: policy.required_claims.clone(),
             ..ValidatorConfig::default()
         })
         .await;
@@ -97,17 +112,36 @@ impl Gateway {
             ),
             backend: Arc::new(Backend::new(config)?),
             redis,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            front_door: policy.front_door_id.clone().map(Arc::new),
+            ip_filter: policy.ip_filter.clone().map(Arc::new),
+            concurrency: policy
+                .max_concurrency
+                .map(|max| Arc::new(ConcurrencyLimit::new(max))),
         })
     }
 }
 
 /// The whole server: the API route behind APIM's inbound pipeline, `/healthz`, and JSON 404s.
-/// Serve it with [`http_serve::serve`] or `into_make_service_with_connect_info::<SocketAddr>()` (the IP limit and
-/// `X-Forwarded-For` use the socket peer).
+/// Serve it with [`http_serve::serve`] or `into_make_service_with_connect_info::<SocketAddr>()`
+/// (the client address starts from the socket peer, see [`client_addr`]).
 pub fn router(gateway: &Gateway) -> Router {
-    // APIM's inbound order, outermost first. A preflight stops in `cors`.
+    // APIM's inbound order, outermost first. A preflight stops in `cors`; the optional policies
+    // are absent (not no-ops) when their setting is.
     let inbound = ServiceBuilder::new()
         .layer(from_fn_with_state(gateway.cors.clone(), cors::apply))
+        .option_layer(
+            gateway
+                .front_door
+                .clone()
+                .map(|id| from_fn_with_state(id, front_door::check)),
+        )
+        .option_layer(
+            gateway
+                .ip_filter
+                .clone()
+                .map(|filter| from_fn_with_state(filter, ip_filter::apply)),
+        )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -119,7 +153,14 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(from_fn_with_state(
             gateway.per_subject.clone(),
             rate_limit::by_subject,
-        ));
+        ))
+        // APIM renders this one in <backend>, around the forward.
+        .option_layer(
+            gateway
+                .concurrency
+                .clone()
+                .map(|limit| from_fn_with_state(limit, concurrency::limit)),
+        );
     let api = Router::new()
         .route(
             "/api/hello",
@@ -135,6 +176,10 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(request_id::assign))
+                .layer(from_fn_with_state(
+                    gateway.trusted_proxies.clone(),
+                    client_addr::resolve,
+                ))
                 .layer(from_fn(access_log::record)),
         )
 }
