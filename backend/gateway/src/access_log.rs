@@ -1,9 +1,10 @@
 //! One line per request: method, path (never the query: `code` could carry a key), status,
-//! latency, client address, subject and request id. Never a header value other than the request id.
+//! latency, client address, client certificate (thumbprint, subject), subject and request id. Never a header value other than the request id.
 
 use crate::auth::AuthenticatedSubject;
 use crate::client_addr::ClientIp;
 use crate::request_id::REQUEST_ID;
+use crate::tls::ClientCertificate;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -27,6 +28,15 @@ pub async fn record(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ClientIp>()
         .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
+    // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
+    let (cert_thumbprint, cert_subject) = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|c| c.0.as_ref())
+        .map_or_else(
+            || ("-".to_owned(), "-".to_owned()),
+            |c| (c.thumbprint.clone(), c.subject.clone()),
+        );
     let response = next.run(request).await;
     let subject = response
         .extensions()
@@ -39,6 +49,8 @@ pub async fn record(request: Request, next: Next) -> Response {
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         client,
+        cert_thumbprint,
+        cert_subject,
         subject,
         request_id,
     );

@@ -2,6 +2,7 @@
 //!
 //! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
 //! [`check-header` (Front Door) → `ip-filter` →] `validate-jwt` (with optional `required-claims`)
+//! (`validate-client-certificate` after ip-filter when serving TLS with a client CA)
 //! → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) [→ `limit-concurrency`]
 //! — and is then forwarded to the function app with the function key the browser never sees. The
 //! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
@@ -21,6 +22,7 @@ pub mod policy;
 pub mod rate_limit;
 pub mod request_id;
 pub mod required_claims;
+pub mod tls;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -36,6 +38,7 @@ use ip_filter::IpFilter;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
+use tls::{ClientCertRules, TlsHandshake, TlsListener};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -54,6 +57,9 @@ pub struct Gateway {
     pub front_door: Option<Arc<FrontDoorId>>,
     pub ip_filter: Option<Arc<IpFilter>>,
     pub concurrency: Option<Arc<ConcurrencyLimit>>,
+    pub client_certificate: Option<Arc<ClientCertRules>>,
+    /// Present with `GATEWAY_TLS_CERT`: connections are TLS.
+    pub tls: Option<TlsHandshake>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -118,6 +124,8 @@ impl Gateway {
             concurrency: policy
                 .max_concurrency
                 .map(|max| Arc::new(ConcurrencyLimit::new(max))),
+            client_certificate: policy.client_certificate.clone().map(Arc::new),
+            tls: config.tls.as_ref().map(TlsListener::handshake),
         })
     }
 }
@@ -141,6 +149,12 @@ pub fn router(gateway: &Gateway) -> Router {
                 .ip_filter
                 .clone()
                 .map(|filter| from_fn_with_state(filter, ip_filter::apply)),
+        )
+        .option_layer(
+            gateway
+                .client_certificate
+                .clone()
+                .map(|rules| from_fn_with_state(rules, tls::validate_client_certificate)),
         )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
@@ -190,5 +204,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    http_serve::serve(listener, router(&gateway), shutdown).await
+    let router = router(&gateway);
+    match gateway.tls {
+        Some(tls) => {
+            let limits = http_serve::Limits::default();
+            http_serve::serve_handshaking(listener, router, shutdown, limits, tls).await
+        }
+        None => http_serve::serve(listener, router, shutdown).await,
+    }
 }

@@ -59,7 +59,7 @@ async fn run() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    tracing::info!(%address, backend = %config.policy.backend_url, "gateway listening");
+    tracing::info!(%address, tls = config.tls.is_some(), backend = %config.policy.backend_url, "gateway listening");
     match gateway::serve(gateway, listener, shutdown_signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
