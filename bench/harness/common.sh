@@ -80,9 +80,11 @@ need() {
 
 rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
-idp_base() { echo "http://127.0.0.1:$1"; }
-openid_config_url() { echo "http://127.0.0.1:$1/$TENANT/$POLICY/v2.0/.well-known/openid-configuration"; }
-token_url() { echo "http://127.0.0.1:$1/$TENANT/$POLICY/oauth2/v2.0/token"; }
+# The dev IdP's default address: a loopback address of its own (browsers keep its cookies apart from 127.0.0.1's).
+IDP_HOST=127.0.0.2
+idp_base() { echo "http://$IDP_HOST:$1"; }
+openid_config_url() { echo "http://$IDP_HOST:$1/$TENANT/$POLICY/v2.0/.well-known/openid-configuration"; }
+token_url() { echo "http://$IDP_HOST:$1/$TENANT/$POLICY/oauth2/v2.0/token"; }
 
 # start_idp NAME PORT DATA_DIR [env...] — the dev IdP on PORT with its store in DATA_DIR; sets IDP_PID.
 start_idp() {

@@ -6,6 +6,8 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
   rotation   (short) `dev-idp rotate-keys` while wrk runs: zero failed requests, new-kid tokens accepted
   outage     (short) the IdP stops under load: cached keys keep working, new kids get 401 (not 500), recovery
   badinput   (short) huge headers, malformed queries and forms, invalid UTF-8, slow clients; the IdP loses nothing
+  lockout, hashing, deadline, emails, csrf, headers
+             (short) issue 13's defects, attacked as found (bench/harness/harden_idp.py)
   access     (short) spoofed forwarding headers vs ip-filter and the per-IP limit, Front Door id near misses,
                      look-alike required claims, a concurrency flood
   memory             a soak at steady load (RSS start/end) and floods of distinct IPs and forged subjects
@@ -29,6 +31,7 @@ import threading
 import time
 import urllib.request
 
+import harden_idp
 import idp_client
 import stack
 from attacks import attack_tokens
@@ -490,7 +493,7 @@ def stage_badinput(args):
             if only and server_name != only:
                 continue
             try:
-                status = raw(proc.port, data.replace(b"{P}", main_path[server_name].encode()))
+                status = raw(proc.port, data.replace(b"{P}", main_path[server_name].encode()), host=proc.host)
             except OSError as err:
                 status = f"error {err}"
             # A clear 4xx; for bytes that are too big or not HTTP at all, closing the connection is fine too.
@@ -501,10 +504,10 @@ def stage_badinput(args):
           not failures, "; ".join(failures))
 
     # Slow clients: 50 connections dribbling a request header must not stop anyone else being served.
-    def slowloris(port, stop):
+    def slowloris(proc, stop):
         socks = []
         for _ in range(50):
-            s = socket.create_connection(("127.0.0.1", port), timeout=5)
+            s = socket.create_connection((proc.host, proc.port), timeout=5)
             s.sendall(b"GET /api/hello HTTP/1.1\r\nHost: x\r\n")
             socks.append(s)
         while not stop.is_set():
@@ -520,13 +523,13 @@ def stage_badinput(args):
     slow_failures = []
     for server_name, proc in servers.items():
         stop = threading.Event()
-        thread = threading.Thread(target=slowloris, args=(proc.port, stop), daemon=True)
+        thread = threading.Thread(target=slowloris, args=(proc, stop), daemon=True)
         thread.start()
         time.sleep(1)
         started = time.monotonic()
         path = "/healthz" if server_name == "dev-idp" else "/api/hello"
         headers = {**bearer(token), **({"x-functions-key": key} if server_name == "function" else {})}
-        status = get(proc.port, path=path, headers=headers, timeout=5)[0]
+        status = get(proc.port, path=path, headers=headers, timeout=5, host=proc.host)[0]
         elapsed = time.monotonic() - started
         stop.set()
         thread.join(10)
@@ -536,9 +539,9 @@ def stage_badinput(args):
           "within 2 s", not slow_failures, "; ".join(slow_failures))
 
     if not args.short:
-        def dribble(port):
+        def dribble(proc):
             """Seconds until the server cuts off a client sending one header byte every 2 s (None: never)."""
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
+            with socket.create_connection((proc.host, proc.port), timeout=2) as s:
                 s.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
                 started = time.monotonic()
                 while time.monotonic() - started < 75:
@@ -552,7 +555,7 @@ def stage_badinput(args):
                     except OSError:
                         return time.monotonic() - started
             return None
-        closed = dict(zip(servers, parallel(dribble, [p.port for p in servers.values()], 3)))
+        closed = dict(zip(servers, parallel(dribble, list(servers.values()), 3)))
         check(stage, "a client dribbling one header byte every 2 s is cut off by each server within 75 s",
               None not in closed.values(),
               ", ".join(f"{k} {'after %.0f s' % v if v else 'never'}" for k, v in closed.items()))
@@ -774,7 +777,7 @@ def main():
     args = parser.parse_args()
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput", "access"]
+    short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput", *harden_idp.STAGES, "access"]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
         stages = args.only.split(",")
@@ -788,7 +791,8 @@ def main():
     else:
         start_fuzz = None
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
-             "outage": stage_outage, "badinput": stage_badinput, "access": stage_access}
+             "outage": stage_outage, "badinput": stage_badinput, "access": stage_access,
+             **{name: (lambda a, f=f: f(a, check, no_panics)) for name, f in harden_idp.STAGES.items()}}
     for stage in stages:
         if stage == "memory":
             run_stage("memory", stage_memory, args, start_fuzz)

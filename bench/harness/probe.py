@@ -5,9 +5,10 @@ import http.client
 import socket
 
 
-def get(port, path="/api/hello", headers=None, source_ip=None, method="GET", body=None, timeout=10):
+def get(port, path="/api/hello", headers=None, source_ip=None, method="GET", body=None, timeout=10,
+        host="127.0.0.1"):
     """(status, headers dict with lower-case names, body bytes)."""
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+    conn = http.client.HTTPConnection(host, port, timeout=timeout,
                                       source_address=(source_ip, 0) if source_ip else None)
     try:
         conn.request(method, path, body=body, headers=headers or {})
@@ -21,9 +22,9 @@ def bearer(token):
     return {"Authorization": f"Bearer {token}"}
 
 
-def raw(port, data: bytes, timeout=10, read_limit=1 << 20):
+def raw(port, data: bytes, timeout=10, read_limit=1 << 20, host="127.0.0.1"):
     """Sends `data` as is; returns the status code of the answer, or None if the server closed without one."""
-    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as conn:
+    with socket.create_connection((host, port), timeout=timeout) as conn:
         try:
             conn.sendall(data)
         except (BrokenPipeError, ConnectionResetError):

@@ -37,8 +37,9 @@ def function_key():
 
 
 class Proc:
-    def __init__(self, name, argv, env, port=None, health="/healthz", wait=30):
+    def __init__(self, name, argv, env, port=None, health="/healthz", wait=30, host="127.0.0.1"):
         self.name, self.argv, self.env, self.port, self.health = name, argv, env, port, health
+        self.host = host
         self.log_path = os.path.join(LOG_DIR, f"{name}.log")
         self.start(wait)
 
@@ -56,7 +57,7 @@ class Proc:
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def alive(self):
         return self.proc.poll() is None
@@ -124,11 +125,15 @@ def binary(name):
     return path
 
 
-def dev_idp(data_dir=None, port=None):
+# The dev IdP's own loopback address (its default): browsers keep its cookies apart from 127.0.0.1's ports.
+IDP_HOST = "127.0.0.2"
+
+
+def dev_idp(data_dir=None, port=None, name="dev-idp", **env):
     port = port or free_port()
     data_dir = data_dir or tempfile.mkdtemp(prefix="harden-idp-")
-    proc = Proc("dev-idp", [binary("dev-idp")], {"DEVIDP_PORT": str(port), "DEVIDP_DATA_DIR": data_dir,
-                                                 "RUST_LOG": "warn"}, port)
+    proc = Proc(name, [binary("dev-idp")], {"DEVIDP_PORT": str(port), "DEVIDP_DATA_DIR": data_dir,
+                                            "RUST_LOG": "warn", **env}, port, host=IDP_HOST)
     proc.data_dir = data_dir
     proc.openid_config_url = f"{proc.url}/{TENANT}/{POLICY}/v2.0/.well-known/openid-configuration"
     proc.token_url = f"{proc.url}/{TENANT}/{POLICY}/oauth2/v2.0/token"

@@ -103,7 +103,7 @@ mod tests {
         assert_eq!(config.api_url, "http://127.0.0.1:7080/api/hello");
         assert_eq!(
             crate::discovery::metadata_url(&config.authority),
-            "http://127.0.0.1:7010/tfp/devtenant.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration"
+            "http://127.0.0.2:7010/tfp/devtenant.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration"
         );
     }
 
@@ -124,7 +124,7 @@ mod tests {
     fn invalid_config_names_the_problem() {
         let err = from_response(200, None, "{\"clientId\": 1}").unwrap_err();
         assert!(err.starts_with("config.json is not valid"), "{err}");
-        let unknown = SHIPPED.replace("[\"127.0.0.1:7010\"]", "[\"contoso.b2clogin.com\"]");
+        let unknown = SHIPPED.replace("[\"127.0.0.2:7010\"]", "[\"contoso.b2clogin.com\"]");
         let err = from_response(200, None, &unknown).unwrap_err();
         assert!(err.contains("knownAuthorities"), "{err}");
     }
@@ -143,8 +143,8 @@ mod tests {
             SHIPPED.replace("\"apiUrl\"", "\"redirectUri\": 5, \"apiUrl\""),
             SHIPPED.replace("\"apiUrl\"", "\"typo\": 1, \"apiUrl\""),
             SHIPPED.replace("\"scopes\"", "\"scopesX\""),
-            SHIPPED.replace("[\"127.0.0.1:7010\"]", "\"127.0.0.1:7010\""),
-            SHIPPED.replace("[\"127.0.0.1:7010\"]", "[\"127.0.0.1:7010\", 1]"),
+            SHIPPED.replace("[\"127.0.0.2:7010\"]", "\"127.0.0.2:7010\""),
+            SHIPPED.replace("[\"127.0.0.2:7010\"]", "[\"127.0.0.2:7010\", 1]"),
             SHIPPED.replace("http://127.0.0.1:7080", "ftp://127.0.0.1:7080"),
             "[]".to_owned(),
             "{}".to_owned(),

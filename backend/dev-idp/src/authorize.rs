@@ -16,7 +16,7 @@ use url::Url;
 
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
-use crate::store::{CodeRecord, Inserted, StoreError, User};
+use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
 use crate::{AppState, csrf, lockout, now, password, pkce, random_token, secret_hash, session};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -64,6 +64,8 @@ pub enum AuthorizeError {
     Redirect {
         to: String,
     },
+    /// Every hash slot is taken and the client is not a browser: 503, retry shortly.
+    Busy,
     Internal(String),
 }
 
@@ -82,6 +84,14 @@ impl IntoResponse for AuthorizeError {
                 message,
             } => pages::error(status, title, &message),
             Self::Redirect { to } => redirect(StatusCode::FOUND, &to, None),
+            Self::Busy => {
+                let mut response =
+                    (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                response
+            }
             Self::Internal(detail) => {
                 tracing::error!(%detail, "authorization failed");
                 pages::error(
@@ -112,6 +122,23 @@ fn redirect(status: StatusCode, to: &str, cookie: Option<HeaderValue>) -> Respon
     if let Some(cookie) = cookie {
         headers.append(header::SET_COOKIE, cookie);
     }
+    response
+}
+
+/// The answer when no hash slot is free: browsers get the form again with the message (still
+/// 503, so scripts can tell), other clients a plain 503; both say when to retry.
+fn busy(headers: &HeaderMap, form: impl FnOnce(StatusCode) -> Response) -> Response {
+    let html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"));
+    if !html {
+        return AuthorizeError::Busy.into_response();
+    }
+    let mut response = form(StatusCode::SERVICE_UNAVAILABLE);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
     response
 }
 
@@ -383,7 +410,7 @@ impl Journey {
         policy: &str,
         params: &HashMap<String, String>,
     ) -> Self {
-        let (token, csrf_cookie) = csrf::token(headers, state.secure_cookies);
+        let (token, csrf_cookie) = state.csrf.token(headers, state.secure_cookies);
         let carried: Vec<(String, String)> = CARRIED
             .iter()
             .filter_map(|k| params.get(*k).map(|v| ((*k).to_owned(), v.clone())))
@@ -489,14 +516,19 @@ pub async fn start(
     ))
 }
 
-/// Parses a posted form and checks its CSRF token before anything else.
+/// Parses a posted form and checks its origin and CSRF token before anything else.
 fn posted_form(
+    state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<HashMap<String, String>, AuthorizeError> {
     let form =
         parse_params(body).map_err(|m| page(StatusCode::BAD_REQUEST, "Request refused", m))?;
-    if !csrf::verify(headers, form.get(csrf::FIELD).map(String::as_str)) {
+    if !csrf::same_origin(headers, &state.origin())
+        || !state
+            .csrf
+            .verify(headers, form.get(csrf::FIELD).map(String::as_str))
+    {
         return Err(page(
             StatusCode::FORBIDDEN,
             "Request refused",
@@ -515,7 +547,7 @@ pub async fn sign_in(
     body: Bytes,
 ) -> Result<Response, AuthorizeError> {
     let policy = policy(&state, &tenant, &policy_name)?;
-    let form = posted_form(&headers, &body)?;
+    let form = posted_form(&state, &headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
     let name = form
         .get("signInName")
@@ -523,32 +555,45 @@ pub async fn sign_in(
         .unwrap_or_default();
     let given = form.get("password").cloned().unwrap_or_default();
     let journey = Journey::new(&state, &headers, &policy, &form);
-    let retry = |message: &str| {
+    let answer = |status: StatusCode, message: &str| {
         journey.render(
-            StatusCode::OK,
+            status,
             |ctx| pages::sign_in(ctx, &name),
             false,
             Some(message),
         )
     };
+    let retry = |message: &str| answer(StatusCode::OK, message);
 
     if name.is_empty() || given.is_empty() {
         return Ok(retry("Please enter your email address and password."));
     }
+    // The slot comes before the lockout reservation: a busy answer must not count as a guess.
+    let Some(slot) = state.hashing.slot().await else {
+        return Ok(busy(&headers, |status| {
+            answer(status, password::BUSY_MESSAGE)
+        }));
+    };
     let key = lockout::key(&name);
-    let lookup_key = key.clone();
-    let (failures, user) = state
+    let (reserve_key, lookup_key) = (key.clone(), key.clone());
+    let decide = lockout::after_failure(&state.config.lockout, now());
+    let attempt = state
         .store
-        .run(move |s| Ok((s.failures(&lookup_key)?, s.user_by_email(&lookup_key)?)))
+        .run(move |s| s.reserve_attempt(&reserve_key, now(), decide))
         .await?;
-    if lockout::is_locked(&failures, now()) {
+    let Attempt::Reserved(after) = attempt else {
         return Ok(retry(lockout::LOCKED_MESSAGE));
-    }
+    };
+    let user = state
+        .store
+        .run(move |s| s.user_by_email(&lookup_key))
+        .await?;
     // Unknown names are checked against a decoy hash so both cases take the same time.
     let stored_hash = user
         .as_ref()
         .map_or_else(|| state.decoy_hash.clone(), |u| u.password_hash.clone());
-    let matches = tokio::task::spawn_blocking(move || password::verify(&given, &stored_hash))
+    let matches = slot
+        .verify(given, stored_hash)
         .await
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
     match user {
@@ -556,19 +601,9 @@ pub async fn sign_in(
             state.store.run(move |s| s.clear_failures(&key)).await?;
             signed_in(&state, &req, &user.id).await
         }
-        _ => {
-            let decide = lockout::after_failure(&state.config.lockout, now());
-            let after = state
-                .store
-                .run(move |s| s.record_failure(&key, decide))
-                .await?;
-            let message = if lockout::is_locked(&after, now()) {
-                lockout::LOCKED_MESSAGE
-            } else {
-                lockout::INVALID_MESSAGE
-            };
-            Ok(retry(message))
-        }
+        // The reservation already counted this failure.
+        _ if lockout::is_locked(&after, now()) => Ok(retry(lockout::LOCKED_MESSAGE)),
+        _ => Ok(retry(lockout::INVALID_MESSAGE)),
     }
 }
 
@@ -599,7 +634,7 @@ pub async fn sign_up(
     body: Bytes,
 ) -> Result<Response, AuthorizeError> {
     let policy = policy(&state, &tenant, &policy_name)?;
-    let form = posted_form(&headers, &body)?;
+    let form = posted_form(&state, &headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (email, display_name) = (
@@ -608,14 +643,15 @@ pub async fn sign_up(
     );
     let (new_password, reentered) = (field("newPassword"), field("reenterPassword"));
     let journey = Journey::new(&state, &headers, &policy, &form);
-    let retry = |message: &str| {
+    let answer = |status: StatusCode, message: &str| {
         journey.render(
-            StatusCode::OK,
+            status,
             |ctx| pages::sign_up(ctx, &email, &display_name),
             true,
             Some(message),
         )
     };
+    let retry = |message: &str| answer(StatusCode::OK, message);
 
     if !password::plausible_email(&email) {
         return Ok(retry("Please enter a valid email address."));
@@ -631,9 +667,14 @@ pub async fn sign_up(
             "The password entry fields do not match. Please enter the same password in both fields and try again.",
         ));
     }
-    let hash = tokio::task::spawn_blocking(move || password::hash(&new_password))
+    let Some(slot) = state.hashing.slot().await else {
+        return Ok(busy(&headers, |status| {
+            answer(status, password::BUSY_MESSAGE)
+        }));
+    };
+    let hash = slot
+        .hash(new_password)
         .await
-        .map_err(|e| AuthorizeError::Internal(e.to_string()))?
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
     let user = User {
         id: uuid::Uuid::new_v4().to_string(),

@@ -13,6 +13,10 @@ use crate::password;
 /// The built-in development configuration; also shipped as the commented example file.
 pub const BUILTIN_TOML: &str = include_str!("../devidp.example.toml");
 
+/// A loopback address of the provider's own: browsers keep cookies per host, not per port, so on
+/// 127.0.0.1 any other local server could read its session cookie or plant its CSRF cookie.
+pub const DEFAULT_BIND: [u8; 4] = [127, 0, 0, 2];
+
 /// Well-known development secrets that must never be served beyond loopback.
 const DEV_SECRETS: &[&str] = &["dev-daemon-secret", "Hello-B2C-2026!"];
 
@@ -45,6 +49,7 @@ pub struct Config {
     pub tenant: Tenant,
     pub lifetimes: Lifetimes,
     pub lockout: Lockout,
+    pub limits: Limits,
     pub apis: Vec<ApiApp>,
     pub spas: Vec<SpaApp>,
     pub daemons: Vec<DaemonApp>,
@@ -81,6 +86,51 @@ pub struct Lifetimes {
 pub struct Lockout {
     pub threshold: u32,
     pub lock_seconds: u64,
+}
+
+/// What an unauthenticated client can make the server spend.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Limits {
+    /// argon2id computations at once (19 MiB each); 0 picks two per core, at most 8.
+    pub concurrent_password_hashes: usize,
+    /// Whole-request deadline, body included.
+    pub request_seconds: u64,
+    /// Open connections; further clients wait in the listen backlog.
+    pub max_connections: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        let serving = http_serve::Limits::default();
+        Self {
+            concurrent_password_hashes: 0,
+            request_seconds: serving.request_timeout.as_secs(),
+            max_connections: serving.max_connections,
+        }
+    }
+}
+
+impl Limits {
+    /// The hash slots actually used: the setting, or two per core capped so that a full set
+    /// stays far below 300 MiB.
+    pub fn password_hashes(&self) -> usize {
+        match self.concurrent_password_hashes {
+            0 => std::thread::available_parallelism()
+                .map_or(2, |n| n.get() * 2)
+                .min(8),
+            n => n,
+        }
+    }
+
+    /// The serving loop's limits, with this table's values.
+    pub fn serving(&self) -> http_serve::Limits {
+        http_serve::Limits {
+            request_timeout: std::time::Duration::from_secs(self.request_seconds),
+            max_connections: self.max_connections,
+            ..http_serve::Limits::default()
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -159,6 +209,8 @@ struct FileConfig {
     lifetimes: Lifetimes,
     lockout: Lockout,
     #[serde(default)]
+    limits: Limits,
+    #[serde(default)]
     apis: Vec<ApiApp>,
     #[serde(default)]
     spas: Vec<SpaApp>,
@@ -212,7 +264,7 @@ impl Config {
             Some(a) => a.parse().map_err(|_| {
                 ConfigError::new("bind_address", format!("`{a}` is not an IP address"))
             })?,
-            None => IpAddr::from([127, 0, 0, 1]),
+            None => IpAddr::from(DEFAULT_BIND),
         };
         let public_url = file
             .public_url
@@ -229,6 +281,7 @@ impl Config {
             tenant: file.tenant,
             lifetimes: file.lifetimes,
             lockout: file.lockout,
+            limits: file.limits,
             apis: file.apis,
             spas: file.spas,
             daemons: file.daemons,
@@ -298,7 +351,7 @@ impl Config {
                 "bind_address (DEVIDP_BIND_ADDRESS)",
                 format!(
                     "{address} is not loopback, and the configuration contains the built-in development \
-                     secrets; replace them (DEVIDP_CONFIG) or bind 127.0.0.1"
+                     secrets; replace them (DEVIDP_CONFIG) or bind a loopback address"
                 ),
             ));
         }
@@ -364,6 +417,25 @@ impl Config {
             return Err(ConfigError::new(
                 "lockout.lock_seconds",
                 "must be at least 1",
+            ));
+        }
+        let limits = &self.limits;
+        if limits.concurrent_password_hashes > 64 {
+            return Err(ConfigError::new(
+                "limits.concurrent_password_hashes",
+                "must be at most 64 (each hash holds 19 MiB)",
+            ));
+        }
+        if !(1..=3600).contains(&limits.request_seconds) {
+            return Err(ConfigError::new(
+                "limits.request_seconds",
+                "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=100_000).contains(&limits.max_connections) {
+            return Err(ConfigError::new(
+                "limits.max_connections",
+                "must be between 1 and 100000",
             ));
         }
 
@@ -527,6 +599,7 @@ mod tests {
     fn builtin_matches_contract() {
         let c = Config::builtin().unwrap();
         assert_eq!(c.port, 7010);
+        assert_eq!(c.bind_address, IpAddr::from(DEFAULT_BIND));
         assert_eq!(c.tenant.domain(), "devtenant.onmicrosoft.com");
         assert_eq!(c.tenant.policies, ["B2C_1_signupsignin"]);
         assert_eq!(c.spas[0].client_id, "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b");

@@ -14,6 +14,7 @@ pub mod config;
 pub mod cors;
 pub mod csrf;
 pub mod discovery;
+pub mod email;
 pub mod keys;
 pub mod lockout;
 pub mod logout;
@@ -71,6 +72,10 @@ pub struct AppState {
     pub keys: Arc<Keys>,
     /// Verified against when the sign-in name is unknown, so timing does not reveal accounts.
     pub decoy_hash: String,
+    /// Bounds the argon2id computations requests can start.
+    pub hashing: password::Hashing,
+    /// Signs the forms' CSRF tokens with a secret of this instance.
+    pub csrf: csrf::Csrf,
     pub secure_cookies: bool,
 }
 
@@ -111,6 +116,7 @@ impl AppState {
         seed_users(&config, &store)?;
         let decoy_hash = password::hash("decoy password for unknown accounts")
             .map_err(|e| StartError::Users(e.to_string()))?;
+        let hashing = password::Hashing::new(config.limits.password_hashes());
         Ok(Self {
             config,
             base_url,
@@ -118,8 +124,17 @@ impl AppState {
             store,
             keys,
             decoy_hash,
+            hashing,
+            csrf: csrf::Csrf::new(),
             secure_cookies,
         })
+    }
+
+    /// `scheme://host:port` of the public URL: what browsers send as `Origin` on its forms.
+    pub fn origin(&self) -> String {
+        url::Url::parse(&self.base_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|_| self.base_url.clone())
     }
 
     /// The configured policy matching `name` case-insensitively (B2C does; MSAL lowercases).
@@ -308,7 +323,8 @@ pub async fn serve_state(
             }
         }
     });
-    let result = http_serve::serve(listener, router(state), shutdown)
+    let limits = state.config.limits.serving();
+    let result = http_serve::serve_with(listener, router(state), shutdown, limits)
         .await
         .map_err(|e| StartError::Listener(e.to_string()));
     purge.abort();

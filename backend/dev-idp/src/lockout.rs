@@ -1,6 +1,12 @@
 //! B2C's smart-lockout idea: after `threshold` failed sign-ins a sign-in name is locked, and
 //! each further lock lasts twice as long. Failures are counted per name whether or not the
 //! account exists, and both cases show the same messages, so lockout reveals nothing.
+//!
+//! Every attempt is counted *before* its password is checked ([`Store::reserve_attempt`]):
+//! checking the count first and recording the failure after the slow hash let 30 guesses posted
+//! at once all be evaluated against a limit of 10.
+//!
+//! [`Store::reserve_attempt`]: crate::store::Store::reserve_attempt
 
 use crate::config::Lockout;
 use crate::store::Failures;
@@ -29,9 +35,9 @@ pub fn after_failure(policy: &Lockout, now: i64) -> impl FnOnce(Failures) -> Fai
     }
 }
 
-/// Sign-in names are compared case-insensitively, as emails are.
+/// Sign-in names are counted in the form emails are stored in.
 pub fn key(sign_in_name: &str) -> String {
-    sign_in_name.trim().to_lowercase()
+    crate::email::normalized(sign_in_name)
 }
 
 #[cfg(test)]

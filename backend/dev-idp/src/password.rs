@@ -1,10 +1,93 @@
 //! Password hashing (argon2id) and B2C's "strong" password and account field rules.
 //!
 //! Hashing and verifying are deliberately slow: call them from a blocking thread, never while
-//! holding the database lock.
+//! holding the database lock. Request handlers go through [`Hashing`], which bounds how many run
+//! at once: each holds 19 MiB, and 48 concurrent unauthenticated posts once took the process from
+//! 25 MiB to about 1 GB while the token and JWKS endpoints (on the same blocking pool) stalled.
+
+use std::sync::Arc;
+use std::time::Duration;
 
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Shown on the form (503) when every hash slot is taken.
+pub const BUSY_MESSAGE: &str =
+    "The sign-in service is busy right now. Please wait a moment and try again.";
+
+/// Requests that may wait for a slot, per slot: a short line absorbs a burst of real users (a
+/// class signing up at once) without letting a flood queue without bound.
+const WAITING_PER_SLOT: usize = 4;
+/// How long one may wait in that line before being told to retry.
+const MAX_WAIT: Duration = Duration::from_secs(2);
+
+/// The hash slots of the server: a fixed number of argon2id computations at once, and a short,
+/// bounded line in front of them. A request that finds the line full, or waits too long, is told
+/// to retry; a waiting request holds no more than its (size-limited) form.
+pub struct Hashing {
+    slots: Arc<Semaphore>,
+    line: Arc<Semaphore>,
+}
+
+/// One taken slot; it is released when the computation ends, even if the client has gone.
+pub struct HashSlot {
+    _slot: OwnedSemaphorePermit,
+    _place: OwnedSemaphorePermit,
+}
+
+/// Why a hash produced no answer.
+#[derive(Debug, thiserror::Error)]
+pub enum HashError {
+    #[error("password hashing failed: {0}")]
+    Failed(String),
+}
+
+impl Hashing {
+    pub fn new(slots: usize) -> Self {
+        let slots = slots.max(1);
+        Self {
+            slots: Arc::new(Semaphore::new(slots)),
+            line: Arc::new(Semaphore::new(slots * (1 + WAITING_PER_SLOT))),
+        }
+    }
+
+    /// A slot, after a bounded wait; `None` when the server is busy.
+    pub async fn slot(&self) -> Option<HashSlot> {
+        let place = Arc::clone(&self.line).try_acquire_owned().ok()?;
+        let slot = tokio::time::timeout(MAX_WAIT, Arc::clone(&self.slots).acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        Some(HashSlot {
+            _slot: slot,
+            _place: place,
+        })
+    }
+}
+
+impl HashSlot {
+    pub async fn verify(self, password: String, stored: String) -> Result<bool, HashError> {
+        self.run(move || Ok(verify(&password, &stored))).await
+    }
+
+    pub async fn hash(self, password: String) -> Result<String, HashError> {
+        self.run(move || hash(&password).map_err(|e| HashError::Failed(e.to_string())))
+            .await
+    }
+
+    async fn run<T: Send + 'static>(
+        self,
+        work: impl FnOnce() -> Result<T, HashError> + Send + 'static,
+    ) -> Result<T, HashError> {
+        tokio::task::spawn_blocking(move || {
+            let _held = self;
+            work()
+        })
+        .await
+        .map_err(|e| HashError::Failed(e.to_string()))?
+    }
+}
 
 fn hasher() -> Argon2<'static> {
     Argon2::new(Algorithm::Argon2id, Version::V0x13, Params::default())
@@ -70,6 +153,28 @@ pub fn check_display_name(name: &str) -> Result<(), &'static str> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[tokio::test]
+    async fn slots_run_out_and_the_line_in_front_of_them_is_bounded() {
+        let hashing = Arc::new(Hashing::new(1));
+        let first = hashing.slot().await.unwrap();
+        let waiting: Vec<_> = (0..WAITING_PER_SLOT)
+            .map(|_| {
+                let hashing = Arc::clone(&hashing);
+                tokio::spawn(async move { hashing.slot().await.is_some() })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        assert!(hashing.slot().await.is_none(), "the line is full");
+        drop(first);
+        for waiter in waiting {
+            assert!(
+                waiter.await.unwrap(),
+                "a waiter is served once the slot frees"
+            );
+        }
+        assert!(hashing.slot().await.is_some(), "everything released");
+    }
 
     #[test]
     fn hashes_verify_and_rules_hold() {

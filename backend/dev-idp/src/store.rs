@@ -47,6 +47,15 @@ pub struct Failures {
     pub locked_until: i64,
 }
 
+/// The outcome of [`Store::reserve_attempt`].
+#[derive(Debug, Clone, Copy)]
+pub enum Attempt {
+    /// A lock is in force: the guess must not be evaluated.
+    Locked,
+    /// Counted as a failure until it proves right; the count after it (may have just locked).
+    Reserved(Failures),
+}
+
 #[derive(Debug, Clone)]
 pub struct Session {
     pub user_id: String,
@@ -168,9 +177,57 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.execute_batch(SCHEMA)?;
-        Ok(Self {
+        let store = Self {
             conn: Mutex::new(conn),
-        })
+        };
+        store.normalize_emails()?;
+        Ok(store)
+    }
+
+    /// Rewrites every stored email in its normalised form ([`crate::email::normalized`]); rows
+    /// written before that form existed may differ. When two rows fold to one address the older
+    /// account keeps it; each younger one is renamed `duplicate-{id}:{email}` (kept, never matched
+    /// by a sign-in) and logged by id.
+    fn normalize_emails(&self) -> Result<(), StoreError> {
+        let renamed = self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let rows: Vec<(String, String)> = tx
+                .prepare("SELECT id, email FROM users ORDER BY created_at, rowid")?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            let mut claimed = std::collections::HashSet::new();
+            let mut changes = Vec::new();
+            let mut duplicates = Vec::new();
+            for (id, email) in rows {
+                let mut target = crate::email::normalized(&email);
+                if !claimed.insert(target.clone()) {
+                    target = format!("duplicate-{id}:{email}");
+                    duplicates.push(id.clone());
+                }
+                if target != email {
+                    changes.push((id, target));
+                }
+            }
+            // Two passes through unique placeholders, so no intermediate state breaks UNIQUE.
+            for (id, _) in &changes {
+                tx.execute(
+                    "UPDATE users SET email = 'migrating:' || id WHERE id = ?1",
+                    [id],
+                )?;
+            }
+            for (id, target) in &changes {
+                tx.execute(
+                    "UPDATE users SET email = ?1 WHERE id = ?2",
+                    params![target, id],
+                )?;
+            }
+            tx.commit()?;
+            Ok(duplicates)
+        })?;
+        for id in renamed {
+            tracing::warn!(user_id = %id, "an older account has the same normalised email; this one was renamed duplicate-{{id}}:… and can no longer sign in");
+        }
+        Ok(())
     }
 
     fn with<T>(
@@ -201,18 +258,15 @@ impl Store {
 
     // --- users ---
 
+    /// Stores the user under the normalised form of `user.email`; an existing account with the
+    /// same form makes it [`Inserted::EmailTaken`].
     pub fn insert_user(&self, user: &User, now: i64) -> Result<Inserted, StoreError> {
+        let email = crate::email::normalized(&user.email);
         self.with(|c| {
             let n = c.execute(
                 "INSERT INTO users (id, email, display_name, password_hash, created_at)
                  VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT(email) DO NOTHING",
-                params![
-                    user.id,
-                    user.email,
-                    user.display_name,
-                    user.password_hash,
-                    now
-                ],
+                params![user.id, email, user.display_name, user.password_hash, now],
             )?;
             Ok(if n == 1 {
                 Inserted::Created
@@ -222,8 +276,9 @@ impl Store {
         })
     }
 
+    /// The account whose normalised email equals that of `email`.
     pub fn user_by_email(&self, email: &str) -> Result<Option<User>, StoreError> {
-        self.user_where("email = ?1", email)
+        self.user_where("email = ?1", &crate::email::normalized(email))
     }
 
     pub fn user_by_id(&self, id: &str) -> Result<Option<User>, StoreError> {
@@ -252,32 +307,19 @@ impl Store {
 
     // --- failed sign-ins ---
 
-    pub fn failures(&self, name: &str) -> Result<Failures, StoreError> {
-        self.with(|c| {
-            Ok(c.query_row(
-                "SELECT count, locks, locked_until FROM signin_failures WHERE name = ?1",
-                [name],
-                |r| {
-                    Ok(Failures {
-                        count: r.get(0)?,
-                        locks: r.get(1)?,
-                        locked_until: r.get(2)?,
-                    })
-                },
-            )
-            .optional()?
-            .unwrap_or_default())
-        })
-    }
-
-    /// Counts one failure; `decide` turns the new state into the stored one (lock or not).
-    pub fn record_failure(
+    /// Reserves one sign-in attempt for `name` before its password is checked: in one
+    /// transaction, refuses it while a lock is in force, otherwise counts it as a failure up
+    /// front (`decide` then locks at the threshold). Counting before the slow hash is what keeps
+    /// concurrent guesses from all reading the same count: the N-th reservation locks, so at
+    /// most `threshold` guesses per window are ever evaluated. A right guess clears the count.
+    pub fn reserve_attempt(
         &self,
         name: &str,
+        now: i64,
         decide: impl FnOnce(Failures) -> Failures,
-    ) -> Result<Failures, StoreError> {
+    ) -> Result<Attempt, StoreError> {
         self.with(|c| {
-            let tx = c.transaction()?;
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
             let mut f = tx
                 .query_row(
                     "SELECT count, locks, locked_until FROM signin_failures WHERE name = ?1",
@@ -286,6 +328,9 @@ impl Store {
                 )
                 .optional()?
                 .unwrap_or_default();
+            if f.locked_until > now {
+                return Ok(Attempt::Locked);
+            }
             f.count += 1;
             let f = decide(f);
             tx.execute(
@@ -294,7 +339,7 @@ impl Store {
                 params![name, f.count, f.locks, f.locked_until],
             )?;
             tx.commit()?;
-            Ok(f)
+            Ok(Attempt::Reserved(f))
         })
     }
 

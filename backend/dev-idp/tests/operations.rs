@@ -446,6 +446,8 @@ fn refuses_the_built_in_secrets_on_a_non_loopback_address() {
     assert!(!dir.path().join("devidp.sqlite3").exists());
 }
 
+/// By default on a loopback address of its own (127.0.0.2), so that no other local server shares
+/// its cookies: nothing answers on 127.0.0.1 at that port.
 #[tokio::test]
 async fn the_binary_serves_on_the_configured_port() {
     let dir = tempfile::tempdir().unwrap();
@@ -461,7 +463,7 @@ async fn the_binary_serves_on_the_configured_port() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let base = format!("http://127.0.0.1:{port}");
+    let base = format!("http://127.0.0.2:{port}");
     let mut ready = false;
     for _ in 0..200 {
         if reqwest::get(format!("{base}/healthz"))
@@ -483,8 +485,10 @@ async fn the_binary_serves_on_the_configured_port() {
     } else {
         None
     };
+    let on_shared_host = reqwest::get(format!("http://127.0.0.1:{port}/healthz")).await;
     let _ = child.kill();
     let _ = child.wait();
-    assert!(ready, "binary did not become ready");
+    assert!(ready, "binary did not become ready on 127.0.0.2");
+    assert!(on_shared_host.is_err(), "also served on 127.0.0.1");
     assert_eq!(doc.unwrap()["issuer"], format!("{base}/{TENANT_ID}/v2.0/"));
 }

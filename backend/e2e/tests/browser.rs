@@ -22,8 +22,9 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
-    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID,
-    TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary, workspace_root,
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, Proc,
+    SPA_CLIENT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
+    workspace_root,
 };
 
 const FUNCTION_KEY: &str = "e2e-browser-function-key-0123456789abcdef";
@@ -91,14 +92,14 @@ impl Stack {
             testkit::free_port(),
             testkit::free_port(),
         );
-        let idp_origin = format!("http://127.0.0.1:{idp_port}");
+        let idp_origin = format!("http://{IDP_HOST}:{idp_port}");
         let openid = format!(
             "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
         );
         let config = json!({
             "clientId": SPA_CLIENT_ID,
             "authority": format!("{idp_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
-            "knownAuthorities": [format!("127.0.0.1:{idp_port}")],
+            "knownAuthorities": [format!("{IDP_HOST}:{idp_port}")],
             "redirectUri": spa_url,
             "postLogoutRedirectUri": spa_url,
             "scopes": [API_SCOPE],

@@ -22,8 +22,9 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
-    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID,
-    TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary, workspace_root,
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, Proc,
+    SPA_CLIENT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
+    workspace_root,
 };
 
 const NAME: &str = "msal-seed-page";
@@ -75,11 +76,12 @@ fn seed_page(idp_origin: &str, idp_host: &str, spa_url: &str, api_url: &str) -> 
 /// MSAL.js 2.11.1 exactly as published, except for the one check that refuses an authority whose
 /// scheme is not `https:` (`authority_uri_insecure`, in msal-common's `UrlString.validateAsUri`).
 /// Real B2C is always https; this test's dev IdP listens on plain http on loopback. The rewritten
-/// condition still refuses every non-https authority except `http:` on `127.0.0.1`/`localhost`
+/// condition still refuses every non-https authority except `http:` on loopback (`127.x.y.z`, where the
+/// dev IdP listens on an address of its own, or `localhost`)
 /// (any port), so discovery, the redirect, the code exchange and the caching are MSAL's own code.
 fn allow_loopback_http_authority(msal: &str) -> String {
     const CHECK: &str = r#"if(!e.Protocol||"https:"!==e.Protocol.toLowerCase())throw yt.createInsecureAuthorityUriError(this.urlString)"#;
-    const LOOPBACK_TOO: &str = r#"if(!e.Protocol||"https:"!==e.Protocol.toLowerCase()&&!("http:"===e.Protocol.toLowerCase()&&/^(127\.0\.0\.1|localhost)(:\d+)?$/.test(e.HostNameAndPort)))throw yt.createInsecureAuthorityUriError(this.urlString)"#;
+    const LOOPBACK_TOO: &str = r#"if(!e.Protocol||"https:"!==e.Protocol.toLowerCase()&&!("http:"===e.Protocol.toLowerCase()&&/^(127(\.\d{1,3}){3}|localhost)(:\d+)?$/.test(e.HostNameAndPort)))throw yt.createInsecureAuthorityUriError(this.urlString)"#;
     replace_once(msal, CHECK, LOOPBACK_TOO)
 }
 
@@ -193,7 +195,7 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     // MSAL sends redirectUri as configured; the IdP compares it exactly with the registered one.
     let spa_url = format!("{spa_origin}/");
     let idp_port = testkit::free_port();
-    let idp_host = format!("127.0.0.1:{idp_port}");
+    let idp_host = format!("{IDP_HOST}:{idp_port}");
     let idp_origin = format!("http://{idp_host}");
     let (hello_port, gateway_port) = (testkit::free_port(), testkit::free_port());
     let api_url = format!("http://127.0.0.1:{gateway_port}/api/hello");

@@ -1,6 +1,7 @@
 //! The backend call: `GET {backend}/api/hello` with the function key, as APIM forwards to a
 //! Function App. The client's own `x-functions-key` or `code` never travels on (only the
-//! gateway's key opens the function), the bearer token does (the function validates it again),
+//! gateway's key opens the function), nor do its cookies and `x-ms-token-*` headers (EasyAuth's
+//! to set), the bearer token does (the function validates it again),
 //! and `X-Forwarded-For` gains the caller's address. A request body is never read or sent on:
 //! the route is GET.
 
@@ -171,6 +172,10 @@ fn dropped_request_header(name: &HeaderName) -> bool {
         // EasyAuth's identity headers: the function strips them too, but they have no business
         // leaving the gateway from a client.
         || name.as_str().starts_with("x-ms-client-principal")
+        // EasyAuth's token store headers are App Service's to set; and the function never needs
+        // the browser's cookies (an IdP's session among them, on a shared host).
+        || name.as_str().starts_with("x-ms-token-")
+        || name == header::COOKIE
 }
 
 /// Response headers the backend does not get to pass on: this hop's, and CORS (the gateway's

@@ -264,6 +264,39 @@ async fn forwarding_sets_the_key_drops_the_clients_and_keeps_the_bearer() {
     assert_eq!(json_body(&body)["headers"]["x-forwarded-for"], "127.0.0.1");
 }
 
+/// The browser's cookies (the function never needs them) and EasyAuth's own `x-ms-token-*`
+/// headers (only App Service may set them) do not travel past the gateway.
+#[tokio::test]
+async fn client_cookies_and_x_ms_token_headers_never_reach_the_function() {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let gw = start_gateway(config_for(&issuer, &backend.url)).await;
+    let response = client()
+        .get(gw.hello_url())
+        .bearer_auth(token(&issuer, "cookie-user"))
+        .header("cookie", "devidp_session=stolen; other=1")
+        .header("x-ms-token-aad-access-token", "forged")
+        .header("X-MS-TOKEN-AAD-ID-TOKEN", "forged")
+        .header("x-custom", "kept")
+        .send()
+        .await
+        .unwrap();
+    let (status, _, body) = read(response).await;
+    assert_eq!(status, 200, "{body}");
+    let upstream = json_body(&body)["headers"].clone();
+    assert_eq!(upstream["x-custom"], "kept", "{body}");
+    for dropped in [
+        "cookie",
+        "x-ms-token-aad-access-token",
+        "x-ms-token-aad-id-token",
+    ] {
+        assert!(
+            upstream.get(dropped).is_none(),
+            "{dropped} forwarded: {body}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn only_the_api_route_and_healthz_are_served() {
     let issuer = TestIssuer::start().await;

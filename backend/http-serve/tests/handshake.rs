@@ -40,8 +40,6 @@ async fn start() -> std::net::SocketAddr {
         "/name",
         get(|Extension(Name(n)): Extension<Name>| async { n }),
     );
-    // `..default()` keeps this right whatever other limits `Limits` holds.
-    #[allow(clippy::needless_update)]
     let limits = Limits {
         header_read_timeout: Duration::from_millis(300),
         ..Limits::default()

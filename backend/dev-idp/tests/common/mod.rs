@@ -208,14 +208,25 @@ impl Browser {
     }
 
     pub async fn post(&mut self, url: &str, fields: &[(String, String)]) -> Response {
-        let r = self
+        self.post_with(url, fields, &[]).await
+    }
+
+    /// [`Browser::post`] with extra request headers.
+    pub async fn post_with(
+        &mut self,
+        url: &str,
+        fields: &[(String, String)],
+        headers: &[(&str, &str)],
+    ) -> Response {
+        let mut request = self
             .client
             .post(url)
             .header("cookie", self.cookie_header())
-            .form(fields)
-            .send()
-            .await
-            .unwrap();
+            .form(fields);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        let r = request.send().await.unwrap();
         self.finish(r).await
     }
 

@@ -185,6 +185,9 @@ pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
 pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
 pub const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
 pub const POLICY: &str = "B2C_1_signupsignin";
+/// The dev IdP's loopback address of its own (its default): the browser keeps its cookies apart
+/// from those of every port of 127.0.0.1, where the SPA and the test's other servers listen.
+pub const IDP_HOST: &str = "127.0.0.2";
 
 /// The dev IdP's configuration for one browser test: its port, a fresh data folder, the SPA's
 /// redirect URI on that test's port, and the access-token lifetime the test wants; otherwise the
@@ -197,7 +200,7 @@ pub fn dev_idp_toml(
 ) -> String {
     format!(
         r#"port = {port}
-bind_address = "127.0.0.1"
+bind_address = "{IDP_HOST}"
 data_dir = "{data_dir}"
 
 [tenant]
