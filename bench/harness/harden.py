@@ -5,6 +5,7 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
   ratelimit  (short) one subject's budget under concurrency: one instance, two on one Redis, Redis killed, back
   rotation   (short) `dev-idp rotate-keys` while wrk runs: zero failed requests, new-kid tokens accepted
   outage     (short) the IdP stops under load: cached keys keep working, new kids get 401 (not 500), recovery
+  subscription (short) subscription-key bypasses: other spellings, suspended and near-miss keys, guesses
   badinput   (short) huge headers, malformed queries and forms, invalid UTF-8, slow clients; the IdP loses nothing
   memory             a soak at steady load (RSS start/end) and floods of distinct IPs and forged subjects
   fuzz               cargo fuzz targets for a bounded time each (runs during the soak)
@@ -27,6 +28,7 @@ import threading
 import time
 import urllib.request
 
+import harden_subscription
 import idp_client
 import stack
 from attacks import attack_tokens
@@ -636,7 +638,7 @@ def main():
     args = parser.parse_args()
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput"]
+    short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", "badinput"]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
         stages = args.only.split(",")
@@ -650,7 +652,8 @@ def main():
     else:
         start_fuzz = None
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
-             "outage": stage_outage, "badinput": stage_badinput}
+             "outage": stage_outage, "badinput": stage_badinput,
+             "subscription": lambda a: harden_subscription.stage_subscription(check, no_panics, a)}
     for stage in stages:
         if stage == "memory":
             run_stage("memory", stage_memory, args, start_fuzz)

@@ -7,14 +7,20 @@
 //! APIM XML ([`policy::render`]).
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod explain;
 pub mod forward;
+pub mod metrics;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod request_id;
+pub mod subscription;
+pub mod trace_context;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -26,6 +32,7 @@ use forward::Backend;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
+use subscription::Subscriptions;
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -40,6 +47,10 @@ pub struct Gateway {
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
+    /// Present with `GATEWAY_PRODUCTS`.
+    pub subscriptions: Option<Arc<Subscriptions>>,
+    /// Served at `/metrics` on the admin port.
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -96,7 +107,15 @@ impl Gateway {
                 ),
             ),
             backend: Arc::new(Backend::new(config)?),
+            subscriptions: policy.products.clone().map(|catalogue| {
+                Arc::new(Subscriptions::new(
+                    catalogue,
+                    config.rate_limit_max_keys,
+                    redis.clone(),
+                ))
+            }),
             redis,
+            metrics: Arc::default(),
         })
     }
 }
@@ -108,6 +127,12 @@ pub fn router(gateway: &Gateway) -> Router {
     // APIM's inbound order, outermost first. A preflight stops in `cors`.
     let inbound = ServiceBuilder::new()
         .layer(from_fn_with_state(gateway.cors.clone(), cors::apply))
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::check_key)),
+        )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -119,7 +144,14 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(from_fn_with_state(
             gateway.per_subject.clone(),
             rate_limit::by_subject,
-        ));
+        ))
+        // The product's rate-limit and quota (product scope: after the API's policies).
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::limits)),
+        );
     let api = Router::new()
         .route(
             "/api/hello",
@@ -135,6 +167,8 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(request_id::assign))
+                .layer(from_fn_with_state(gateway.metrics.clone(), metrics::record))
+                .layer(from_fn(trace_context::propagate))
                 .layer(from_fn(access_log::record)),
         )
 }
