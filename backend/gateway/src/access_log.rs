@@ -1,8 +1,9 @@
 //! One line per request: method, path (never the query: `code` or `subscription-key` could
-//! carry a key), status, latency, subject, subscription (its name, never its key), request id
-//! and trace id. Never a header value other than the request id.
+//! carry a key), status, latency, client address, subject, subscription (its name, never its
+//! key), request id and trace id. Never a header value other than the request id.
 
 use crate::auth::AuthenticatedSubject;
+use crate::client_addr::ClientIp;
 use crate::request_id::REQUEST_ID;
 use crate::subscription::Subscriber;
 use axum::extract::Request;
@@ -25,6 +26,10 @@ pub async fn record(request: Request, next: Next) -> Response {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("-")
         .to_owned();
+    let client = request
+        .extensions()
+        .get::<ClientIp>()
+        .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
     let trace_id = request
         .extensions()
         .get::<TraceParent>()
@@ -44,6 +49,7 @@ pub async fn record(request: Request, next: Next) -> Response {
         path,
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
+        client,
         subject,
         subscription,
         request_id,

@@ -4,10 +4,14 @@
 //! Management equivalent (it is all `render-apim-policy` needs, so rendering works without the
 //! function key); [`Config`] adds what only a running gateway needs.
 
+use crate::client_addr::TrustedProxies;
+use crate::front_door::FrontDoorId;
+use crate::ip_filter::IpFilter;
 use axum::http::HeaderValue;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
+use token_validation::RequiredClaim;
 use url::Url;
 
 /// A setting that cannot be used: the variable's name and why. `Display` is the one line `main`
@@ -19,7 +23,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         reason: reason.into(),
@@ -133,6 +137,14 @@ pub struct PolicyConfig {
     pub per_subject: RateLimit,
     /// `GATEWAY_PRODUCTS`: products and subscriptions; `None` checks no subscription key.
     pub products: Option<crate::subscription::Catalogue>,
+    /// validate-jwt `required-claims` (`GATEWAY_REQUIRED_CLAIMS`); empty: none.
+    pub required_claims: Vec<RequiredClaim>,
+    /// `GATEWAY_IP_FILTER`.
+    pub ip_filter: Option<IpFilter>,
+    /// limit-concurrency `max-count` (`GATEWAY_MAX_CONCURRENCY`).
+    pub max_concurrency: Option<u32>,
+    /// check-header on `X-Azure-FDID` (`GATEWAY_FRONT_DOOR_ID`).
+    pub front_door_id: Option<FrontDoorId>,
 }
 
 /// Everything the running gateway needs.
@@ -151,6 +163,8 @@ pub struct Config {
     pub rate_limit_max_keys: u64,
     /// `GATEWAY_ADMIN_PORT`: `/usage` and `/metrics`, on loopback only.
     pub admin_port: Option<u16>,
+    /// Peers whose `X-Forwarded-For` names the client (`GATEWAY_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -306,6 +320,19 @@ impl PolicyConfig {
             products: value(source, crate::subscription::VAR)?
                 .map(|path| crate::subscription::Catalogue::load(std::path::Path::new(&path)))
                 .transpose()?,
+            required_claims: match value(source, crate::required_claims::VAR)? {
+                Some(text) => crate::required_claims::parse(&text)?,
+                None => Vec::new(),
+            },
+            ip_filter: value(source, crate::ip_filter::VAR)?
+                .map(|text| IpFilter::parse(&text))
+                .transpose()?,
+            max_concurrency: value(source, crate::concurrency::VAR)?
+                .map(|text| crate::concurrency::parse(&text))
+                .transpose()?,
+            front_door_id: value(source, crate::front_door::VAR)?
+                .map(|text| FrontDoorId::parse(&text))
+                .transpose()?,
         })
     }
 
@@ -377,6 +404,10 @@ impl Config {
             redis_url,
             rate_limit_max_keys,
             admin_port,
+            trusted_proxies: value(source, crate::client_addr::VAR)?
+                .map(|text| TrustedProxies::parse(&text))
+                .transpose()?
+                .unwrap_or_default(),
         })
     }
 
@@ -427,6 +458,12 @@ mod tests {
         assert!(config.policy.issuers.is_empty());
         assert!(config.redis_url.is_none());
         assert!(!format!("{config:?}").contains("k3y"));
+        // None of issue 17's policies is on unless set: the seed's set-up is unchanged.
+        assert!(config.policy.required_claims.is_empty());
+        assert!(config.policy.ip_filter.is_none());
+        assert!(config.policy.max_concurrency.is_none());
+        assert!(config.policy.front_door_id.is_none());
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
     }
 
     #[test]
@@ -452,6 +489,11 @@ mod tests {
             ("GATEWAY_PRODUCTS", "/nonexistent/products.toml"),
             ("GATEWAY_ADMIN_PORT", "7080"),
             ("GATEWAY_ADMIN_PORT", "admin"),
+            ("GATEWAY_REQUIRED_CLAIMS", "scp="),
+            ("GATEWAY_IP_FILTER", "permit:10.0.0.0/8"),
+            ("GATEWAY_MAX_CONCURRENCY", "0"),
+            ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("GATEWAY_FRONT_DOOR_ID", "has space"),
         ] {
             assert_eq!(error_with(var, text).var, var, "{var}={text}");
         }

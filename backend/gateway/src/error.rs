@@ -34,6 +34,12 @@ pub enum GatewayError {
     MethodNotAllowed,
     #[error("internal error")]
     Internal,
+    /// ip-filter, check-header (Front Door) or validate-client-certificate refused the caller.
+    #[error("forbidden")]
+    Forbidden,
+    /// limit-concurrency: as many calls as allowed are already in flight.
+    #[error("too many concurrent calls")]
+    TooManyConcurrent,
 }
 
 impl GatewayError {
@@ -48,6 +54,8 @@ impl GatewayError {
             Self::NotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::Forbidden => StatusCode::FORBIDDEN,
+            Self::TooManyConcurrent => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 
@@ -74,6 +82,11 @@ impl GatewayError {
             Self::NotFound => ApiError::new(status, "Resource not found."),
             Self::MethodNotAllowed => ApiError::new(status, "Method not allowed."),
             Self::Internal => ApiError::new(status, "Internal server error."),
+            Self::Forbidden => ApiError::new(status, "Forbidden"),
+            Self::TooManyConcurrent => ApiError::new(
+                status,
+                "Too many requests are in progress. Try again later.",
+            ),
         }
     }
 }

@@ -25,6 +25,7 @@ fn validator_config(policy: &PolicyConfig, urls: &[String]) -> ValidatorConfig {
         issuers: policy.issuers.clone(),
         audiences: policy.audiences.clone(),
         clock_skew: policy.clock_skew,
+        required_claims: policy.required_claims.clone(),
         token_cache_capacity: 0,
         ..ValidatorConfig::default()
     }
@@ -143,6 +144,7 @@ pub async fn explain(policy: &PolicyConfig, token: &str, now: i64) -> (String, b
     );
     key_rules(&mut report, policy, token, &header, &claims).await;
     audience_rule(&mut report, policy, &claims);
+    required_claims_rule(&mut report, policy, &claims);
     time_rules(&mut report, policy, &claims, now);
     finish(report, policy, token).await
 }
@@ -238,6 +240,46 @@ fn audience_rule(report: &mut Report, policy: &PolicyConfig, claims: &Map<String
                 "GATEWAY_AUDIENCES does not list {} (it lists {:?}); it must be the API app's client id",
                 text(claims.get("aud")),
                 policy.audiences
+            ),
+        );
+    }
+}
+
+/// `GATEWAY_REQUIRED_CLAIMS`, rule by rule: what it wants and what the token has.
+fn required_claims_rule(report: &mut Report, policy: &PolicyConfig, claims: &Map<String, Value>) {
+    for rule in &policy.required_claims {
+        let present: Vec<String> = match (claims.get(&rule.name), rule.separator) {
+            (Some(Value::String(s)), Some(separator)) => s
+                .split(separator)
+                .filter(|v| !v.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            (value, _) => strings(value),
+        };
+        let found = |v: &String| present.contains(v);
+        let holds = claims.contains_key(&rule.name)
+            && (rule.values.is_empty()
+                || if rule.match_all {
+                    rule.values.iter().all(found)
+                } else {
+                    rule.values.iter().any(found)
+                });
+        let wants = if rule.values.is_empty() {
+            "to be present".to_owned()
+        } else {
+            format!(
+                "{} of {:?}",
+                if rule.match_all { "all" } else { "one" },
+                rule.values
+            )
+        };
+        report.rule(
+            holds,
+            "claims",
+            format!(
+                "GATEWAY_REQUIRED_CLAIMS wants `{}` {wants}; the token has {}",
+                rule.name,
+                text(claims.get(&rule.name))
             ),
         );
     }

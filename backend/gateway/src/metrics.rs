@@ -136,6 +136,8 @@ impl GatewayError {
             Self::SubscriptionKeyMissing => "subscription_key_missing",
             Self::SubscriptionKeyInvalid => "subscription_key_invalid",
             Self::QuotaExceeded { .. } => "quota_exceeded",
+            Self::Forbidden => "forbidden",
+            Self::TooManyConcurrent => "concurrency_limited",
             Self::BackendUnavailable => "backend_unavailable",
             Self::BackendTimeout => "backend_timeout",
             Self::NotFound => "not_found",

@@ -24,15 +24,16 @@
 //! Each failure pauses Redis use for a second (no per-request connection stalls) and logs a
 //! warning; Redis is used again as soon as it answers.
 
+use crate::client_addr::ClientIp;
 use crate::config::RateLimit;
 use crate::error::GatewayError;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::Extension;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 use token_validation::Principal;
@@ -359,15 +360,15 @@ impl Limiter {
     }
 }
 
-/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`: the socket peer, never a
-/// client-supplied `X-Forwarded-For`.
+/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`: the [`ClientIp`] (the socket
+/// peer, or the client behind a trusted proxy), never an address the client wrote itself.
 pub async fn by_ip(
     State(limiter): State<Arc<Limiter>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
     next: Next,
 ) -> Response {
-    limiter.enforce(&peer.ip().to_string(), request, next).await
+    limiter.enforce(&client.to_string(), request, next).await
 }
 
 /// `rate-limit-by-key counter-key="@(…AsJwt()?.Subject)"`: the `sub` of the token validate-jwt

@@ -204,3 +204,25 @@ async fn a_forged_signature_and_garbage_are_explained() {
     assert_eq!(code, 1, "{report}");
     assert!(line(&report, "format").starts_with("FAIL"), "{report}");
 }
+
+#[tokio::test]
+async fn a_missing_required_claim_names_the_rule_and_what_the_token_has() {
+    let issuer = TestIssuer::start().await;
+    let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &["read", "write"]));
+    let settings = env(
+        &issuer,
+        &[("GATEWAY_REQUIRED_CLAIMS", "scp=accessapp|admin".into())],
+    );
+    let (code, report) = explain(&settings, &token, false).await;
+    assert_eq!(code, 1, "{report}");
+    let claims = line(&report, "claims");
+    assert!(claims.starts_with("FAIL"), "{report}");
+    assert!(
+        claims.contains("GATEWAY_REQUIRED_CLAIMS wants `scp` one of [\"accessapp\", \"admin\"]; the token has `read write`"),
+        "{report}"
+    );
+    let token = issuer.mint(&issuer.user_claims("u", API_CLIENT_ID, &["read", "admin"]));
+    let (code, report) = explain(&settings, &token, false).await;
+    assert_eq!(code, 0, "{report}");
+    assert!(line(&report, "claims").starts_with("ok"), "{report}");
+}
