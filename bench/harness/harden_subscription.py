@@ -55,7 +55,7 @@ def stage_subscription(check, no_panics, args):
     products.close()
     fn = stack.function(issuer.openid_config_url, key, name="hello-subscription")
     gw = stack.gateway(fn.port, issuer.openid_config_url, key, name="gateway-subscription",
-                       GATEWAY_PRODUCTS=products.name)
+                       GATEWAY_PRODUCTS=products.name, RUST_LOG="info")
     token = bearer(issuer.token())
     status, _, body = get(gw.port, headers={**token, "Ocp-Apim-Subscription-Key": KEY})
     check(stage, "the active subscription's key passes (the suite can tell pass from refuse)", status == 200,

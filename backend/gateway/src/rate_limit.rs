@@ -27,6 +27,7 @@
 use crate::client_addr::ClientIp;
 use crate::config::RateLimit;
 use crate::error::GatewayError;
+use crate::metrics::Outcome;
 use axum::Extension;
 use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
@@ -346,8 +347,17 @@ impl Limiter {
         response
     }
 
-    /// The remaining/total calls headers of this policy.
+    /// The remaining/total calls headers of this policy, and on a refusal which limit it was
+    /// (the metrics' `outcome`).
     pub fn annotate(&self, decision: Decision, response: &mut Response) {
+        if !decision.allowed {
+            response.extensions_mut().insert(Outcome(match self.name {
+                "ip" => "rate_limited_ip",
+                "subject" => "rate_limited_subject",
+                "subscription" => "rate_limited_subscription",
+                _ => "rate_limited",
+            }));
+        }
         let headers = response.headers_mut();
         headers.insert(
             self.remaining_header.clone(),

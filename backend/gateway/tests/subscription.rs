@@ -282,6 +282,13 @@ async fn the_rate_limit_is_per_subscription_with_retry_after() {
         message,
         format!("Rate limit is exceeded. Try again in {retry_after} seconds.")
     );
+    let metrics = gw.gateway.metrics.render();
+    assert!(
+        metrics.contains(
+            "gateway_requests_total{status=\"429\",outcome=\"rate_limited_subscription\"} 1"
+        ),
+        "{metrics}"
+    );
     // Another subscription of the same product has its own budget.
     let (status, _, body) = call(
         &gw.hello_url(),
@@ -318,6 +325,11 @@ async fn the_quota_refuses_with_403_and_when_it_renews() {
     let refused = call(&gw.hello_url(), Some(&token), &key).await;
     let seconds = clock_seconds(&assert_refusal(&refused, 403));
     assert!((7190..=7200).contains(&seconds), "{seconds}");
+    let metrics = gw.gateway.metrics.render();
+    assert!(
+        metrics.contains("gateway_requests_total{status=\"403\",outcome=\"quota_exceeded\"} 1"),
+        "{metrics}"
+    );
     assert_eq!(backend.hits(), 2);
     let other = [("Ocp-Apim-Subscription-Key", OTHER_KEY)];
     assert_eq!(call(&gw.hello_url(), Some(&token), &other).await.0, 200);
