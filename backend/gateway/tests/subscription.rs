@@ -378,6 +378,21 @@ async fn a_quota_on_redis_is_shared_by_two_gateways_and_usage_reads_from_redis()
         ),
         ("unlimited", "contoso-dev", 3)
     );
+    // `gateway usage` reads the same counts, every instance's, from Redis.
+    let mut env = env_for(&[&issuer], &backend.url);
+    env.insert("GATEWAY_REDIS_URL", redis.url.clone());
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .arg("usage")
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "product\tsubscription\tcalls\nunlimited\tcontoso-dev\t3\n"
+    );
     redis.kill().await;
 }
 
