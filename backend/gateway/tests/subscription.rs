@@ -83,6 +83,38 @@ fn config_with(
     Config::from_source(&env).unwrap()
 }
 
+/// An issuer, the echo backend and an in-process gateway with `products(rate_limit, quota)`.
+struct Setup {
+    issuer: TestIssuer,
+    backend: EchoBackend,
+    gw: RunningGateway,
+    _file: TempFile,
+}
+
+async fn set_up(rate_limit: &str, quota: &str) -> Setup {
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let file = TempFile::new(&products(rate_limit, quota));
+    let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
+    Setup {
+        issuer,
+        backend,
+        gw,
+        _file: file,
+    }
+}
+
+/// The real binary with exactly `env` and `args`, to its exit.
+async fn run_binary(args: &[&str], env: &[(&'static str, String)]) -> std::process::Output {
+    tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
+        .args(args)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .output()
+        .await
+        .unwrap()
+}
+
 async fn call(
     url: &str,
     token: Option<&str>,
@@ -109,10 +141,12 @@ fn assert_refusal(answer: &(u16, reqwest::header::HeaderMap, String), status: u1
 
 #[tokio::test]
 async fn missing_unknown_and_suspended_keys_are_refused_before_validate_jwt() {
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let file = TempFile::new(&products("100/60", "1000/3600"));
-    let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
+    let Setup {
+        issuer,
+        backend,
+        gw,
+        ..
+    } = set_up("100/60", "1000/3600").await;
     let token = token(&issuer, "alice");
     let url = gw.hello_url();
 
@@ -178,10 +212,12 @@ async fn missing_unknown_and_suspended_keys_are_refused_before_validate_jwt() {
 
 #[tokio::test]
 async fn either_key_works_and_neither_reaches_the_function() {
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let file = TempFile::new(&products("100/60", "1000/3600"));
-    let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
+    let Setup {
+        issuer,
+        backend,
+        gw,
+        ..
+    } = set_up("100/60", "1000/3600").await;
     let token = token(&issuer, "alice");
 
     let (status, headers, body) = call(
@@ -251,10 +287,12 @@ async fn an_open_product_lets_calls_without_a_key_through_but_checks_a_key_that_
 
 #[tokio::test]
 async fn the_rate_limit_is_per_subscription_with_retry_after() {
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let file = TempFile::new(&products("3/60", "1000/3600"));
-    let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
+    let Setup {
+        issuer,
+        backend,
+        gw,
+        ..
+    } = set_up("3/60", "1000/3600").await;
     // Different users on one subscription share its budget.
     for (n, user) in ["alice", "bob", "carol"].iter().enumerate() {
         let (status, headers, body) = call(
@@ -313,10 +351,12 @@ fn clock_seconds(message: &str) -> u64 {
 
 #[tokio::test]
 async fn the_quota_refuses_with_403_and_when_it_renews() {
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let file = TempFile::new(&products("100/60", "2/7200"));
-    let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
+    let Setup {
+        issuer,
+        backend,
+        gw,
+        ..
+    } = set_up("100/60", "2/7200").await;
     let token = token(&issuer, "alice");
     let key = [("Ocp-Apim-Subscription-Key", DEV_KEY)];
     for _ in 0..2 {
@@ -379,15 +419,10 @@ async fn a_quota_on_redis_is_shared_by_two_gateways_and_usage_reads_from_redis()
         ("unlimited", "contoso-dev", 3)
     );
     // `gateway usage` reads the same counts, every instance's, from Redis.
-    let mut env = env_for(&[&issuer], &backend.url);
-    env.insert("GATEWAY_REDIS_URL", redis.url.clone());
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .arg("usage")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await
-        .unwrap();
+    let mut env: Vec<(&'static str, String)> =
+        env_for(&[&issuer], &backend.url).into_iter().collect();
+    env.push(("GATEWAY_REDIS_URL", redis.url.clone()));
+    let output = run_binary(&["usage"], &env).await;
     assert!(output.status.success(), "{output:?}");
     assert_eq!(
         String::from_utf8(output.stdout).unwrap(),
@@ -441,13 +476,7 @@ async fn the_binary_reports_usage_and_rereads_the_file_on_sighup() {
         usage,
         serde_json::json!({"usage": [{"product": "unlimited", "subscription": "contoso-dev", "calls": 2}]})
     );
-    let usage_run = tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-        .arg("usage")
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .output()
-        .await
-        .unwrap();
+    let usage_run = run_binary(&["usage"], &env).await;
     assert!(usage_run.status.success());
     assert_eq!(
         String::from_utf8(usage_run.stdout).unwrap(),
@@ -520,19 +549,7 @@ async fn render_apim_policy_gives_each_product_its_rate_limit_and_quota() {
         .into_iter()
         .collect();
     env.push(("GATEWAY_PRODUCTS", file.path()));
-    let run = |args: &'static [&'static str]| {
-        let env = env.clone();
-        async move {
-            tokio::process::Command::new(env!("CARGO_BIN_EXE_gateway"))
-                .args(args)
-                .env_clear()
-                .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-                .output()
-                .await
-                .unwrap()
-        }
-    };
-    let output = run(&["render-apim-policy", "--product", "unlimited"]).await;
+    let output = run_binary(&["render-apim-policy", "--product", "unlimited"], &env).await;
     assert!(output.status.success());
     let xml = String::from_utf8(output.stdout).unwrap();
     assert!(!xml.contains(DEV_KEY), "a key was rendered");
@@ -556,7 +573,7 @@ async fn render_apim_policy_gives_each_product_its_rate_limit_and_quota() {
     assert_eq!(quota.attribute("renewal-period"), Some("86400"));
     assert!(xml.contains("subscription required = true"));
 
-    let output = run(&["render-apim-policy", "--product", "premium"]).await;
+    let output = run_binary(&["render-apim-policy", "--product", "premium"], &env).await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -571,7 +588,7 @@ async fn render_apim_policy_gives_each_product_its_rate_limit_and_quota() {
         "[[product]]\nname = \"unlimited\"\nquota = \"5 per day\"\n",
     )
     .unwrap();
-    let output = run(&[]).await;
+    let output = run_binary(&[], &env).await;
     assert_eq!(output.status.code(), Some(2));
     let stderr = String::from_utf8(output.stderr).unwrap();
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
