@@ -259,3 +259,43 @@ async fn metrics_on_the_admin_port_count_calls_by_status_and_outcome() {
         .unwrap();
     assert_eq!(r.status(), 404);
 }
+
+/// The admin port binds 127.0.0.1 whatever `GATEWAY_BIND_ADDRESS` says: with the API on every
+/// address, 127.0.0.2 reaches the API but not `/metrics`.
+#[tokio::test]
+async fn the_admin_port_listens_on_127_0_0_1_only() {
+    let issuer = TestIssuer::start().await;
+    let port = testkit::free_port();
+    let admin_port = testkit::free_port();
+    let mut env: Vec<(&'static str, String)> = env_for(&[&issuer], "http://127.0.0.1:7071")
+        .into_iter()
+        .collect();
+    env.extend([
+        ("GATEWAY_BIND_ADDRESS", "0.0.0.0".to_owned()),
+        ("GATEWAY_PORT", port.to_string()),
+        ("GATEWAY_ADMIN_PORT", admin_port.to_string()),
+    ]);
+    let server = testkit::ChildServer::start(
+        env!("CARGO_BIN_EXE_gateway"),
+        env,
+        &format!("http://127.0.0.1:{admin_port}/metrics"),
+        std::time::Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let api = client()
+        .get(format!("http://127.0.0.2:{port}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(api.status(), 200);
+    let admin = client()
+        .get(format!("http://127.0.0.2:{admin_port}/metrics"))
+        .send()
+        .await;
+    assert!(
+        admin.is_err(),
+        "the admin port answered on 127.0.0.2: {admin:?}"
+    );
+    server.stop().await;
+}
