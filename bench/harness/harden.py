@@ -5,6 +5,7 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
   ratelimit  (short) one subject's budget under concurrency: one instance, two on one Redis, Redis killed, back
   rotation   (short) `dev-idp rotate-keys` while wrk runs: zero failed requests, new-kid tokens accepted
   outage     (short) the IdP stops under load: cached keys keep working, new kids get 401 (not 500), recovery
+  subscription (short) subscription-key bypasses: other spellings, suspended and near-miss keys, guesses
   badinput   (short) huge headers, malformed queries and forms, invalid UTF-8, slow clients; the IdP loses nothing
   lockout, hashing, deadline, emails, csrf, headers
              (short) issue 13's defects, attacked as found (bench/harness/harden_idp.py)
@@ -32,6 +33,7 @@ import time
 import urllib.request
 
 import harden_idp
+import harden_subscription
 import idp_client
 import stack
 from attacks import attack_tokens
@@ -777,7 +779,8 @@ def main():
     args = parser.parse_args()
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput", *harden_idp.STAGES, "access"]
+    short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", "badinput", *harden_idp.STAGES,
+                    "access"]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
         stages = args.only.split(",")
@@ -792,6 +795,7 @@ def main():
         start_fuzz = None
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
              "outage": stage_outage, "badinput": stage_badinput, "access": stage_access,
+             "subscription": lambda a: harden_subscription.stage_subscription(check, no_panics, a),
              **{name: (lambda a, f=f: f(a, check, no_panics)) for name, f in harden_idp.STAGES.items()}}
     for stage in stages:
         if stage == "memory":

@@ -1,13 +1,17 @@
-//! One line per request: method, path (never the query: `code` could carry a key), status,
-//! latency, client address, client certificate (thumbprint, subject), subject and request id. Never a header value other than the request id.
+//! One line per request: method, path (never the query: `code` or `subscription-key` could
+//! carry a key), status, latency, client address, client certificate (thumbprint and subject:
+//! public, not secret), subject, subscription (its name, never its key), request id and trace id.
+//! Never a header value other than the request id.
 
 use crate::auth::AuthenticatedSubject;
 use crate::client_addr::ClientIp;
 use crate::request_id::REQUEST_ID;
+use crate::subscription::Subscriber;
 use crate::tls::ClientCertificate;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
+use shared::trace_context::TraceParent;
 use std::time::Instant;
 
 pub async fn record(request: Request, next: Next) -> Response {
@@ -37,7 +41,15 @@ pub async fn record(request: Request, next: Next) -> Response {
             || ("-".to_owned(), "-".to_owned()),
             |c| (c.thumbprint.clone(), c.subject.clone()),
         );
+    let trace_id = request
+        .extensions()
+        .get::<TraceParent>()
+        .map_or_else(|| "-".to_owned(), TraceParent::trace_id_hex);
     let response = next.run(request).await;
+    let subscription = response
+        .extensions()
+        .get::<Subscriber>()
+        .map_or("-", |s| &s.subscription);
     let subject = response
         .extensions()
         .get::<AuthenticatedSubject>()
@@ -52,7 +64,9 @@ pub async fn record(request: Request, next: Next) -> Response {
         cert_thumbprint,
         cert_subject,
         subject,
+        subscription,
         request_id,
+        trace_id,
     );
     response
 }

@@ -49,36 +49,46 @@ impl RateLimit {
         }
     }
 
-    fn parse(var: &'static str, text: &str) -> Result<Self, ConfigError> {
-        let (calls, seconds) = text
-            .split_once('/')
-            .ok_or_else(|| bad(var, format!("expected `calls/seconds`, got `{text}`")))?;
-        let calls: u32 = calls.trim().parse().map_err(|_| {
-            bad(
-                var,
-                format!("`{calls}` is not a whole number of calls (in `{text}`)"),
-            )
-        })?;
-        let seconds: u64 = seconds.trim().parse().map_err(|_| {
-            bad(
-                var,
-                format!("`{seconds}` is not a whole number of seconds (in `{text}`)"),
-            )
-        })?;
-        if calls == 0 {
-            return Err(bad(var, "calls must be at least 1"));
-        }
-        if !(1..=Self::MAX_PERIOD_SECONDS).contains(&seconds) {
-            return Err(bad(
-                var,
-                format!(
-                    "the period must be 1 to {} seconds (API Management's limit), got {seconds}",
-                    Self::MAX_PERIOD_SECONDS
-                ),
-            ));
-        }
+    pub(crate) fn parse(var: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let (calls, seconds) = calls_per_seconds(var, text, Self::MAX_PERIOD_SECONDS)?;
         Ok(Self::new(calls, seconds))
     }
+}
+
+/// `calls/seconds` as the limits and quotas are written: at least one call, a period of 1 to
+/// `max_seconds`.
+pub(crate) fn calls_per_seconds<T: std::str::FromStr + PartialEq + From<u8>>(
+    var: &'static str,
+    text: &str,
+    max_seconds: u64,
+) -> Result<(T, u64), ConfigError> {
+    let (calls, seconds) = text
+        .split_once('/')
+        .ok_or_else(|| bad(var, format!("expected `calls/seconds`, got `{text}`")))?;
+    let calls: T = calls.trim().parse().map_err(|_| {
+        bad(
+            var,
+            format!("`{calls}` is not a whole number of calls (in `{text}`)"),
+        )
+    })?;
+    let seconds: u64 = seconds.trim().parse().map_err(|_| {
+        bad(
+            var,
+            format!("`{seconds}` is not a whole number of seconds (in `{text}`)"),
+        )
+    })?;
+    if calls == T::from(0) {
+        return Err(bad(var, "calls must be at least 1"));
+    }
+    if !(1..=max_seconds).contains(&seconds) {
+        return Err(bad(
+            var,
+            format!(
+                "the period must be 1 to {max_seconds} seconds (API Management's limit), got {seconds}"
+            ),
+        ));
+    }
+    Ok((calls, seconds))
 }
 
 /// The function key, sent upstream as `x-functions-key`. `Debug` never shows it.
@@ -126,6 +136,8 @@ pub struct PolicyConfig {
     pub clock_skew: Duration,
     pub per_ip: RateLimit,
     pub per_subject: RateLimit,
+    /// `GATEWAY_PRODUCTS`: products and subscriptions; `None` checks no subscription key.
+    pub products: Option<crate::subscription::Catalogue>,
     /// validate-jwt `required-claims` (`GATEWAY_REQUIRED_CLAIMS`); empty: none.
     pub required_claims: Vec<RequiredClaim>,
     /// `GATEWAY_IP_FILTER`.
@@ -152,6 +164,8 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Per limiter, the most keys (IPs or subjects) kept in memory; see `rate_limit`.
     pub rate_limit_max_keys: u64,
+    /// `GATEWAY_ADMIN_PORT`: `/usage` and `/metrics`, on loopback only.
+    pub admin_port: Option<u16>,
     /// Peers whose `X-Forwarded-For` names the client (`GATEWAY_TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
     /// HTTPS instead of HTTP (`GATEWAY_TLS_CERT`, `GATEWAY_TLS_KEY`, `GATEWAY_CLIENT_CA`).
@@ -308,6 +322,9 @@ impl PolicyConfig {
             clock_skew: Duration::from_secs(skew),
             per_ip: limit("GATEWAY_RATE_LIMIT_PER_IP", RateLimit::new(300, 120))?,
             per_subject: limit("GATEWAY_RATE_LIMIT_PER_SUBJECT", RateLimit::new(15, 60))?,
+            products: value(source, crate::subscription::VAR)?
+                .map(|path| crate::subscription::Catalogue::load(std::path::Path::new(&path)))
+                .transpose()?,
             required_claims: match value(source, crate::required_claims::VAR)? {
                 Some(text) => crate::required_claims::parse(&text)?,
                 None => Vec::new(),
@@ -368,6 +385,21 @@ impl Config {
             return Err(bad(MAX_KEYS, "must be at least 100"));
         }
 
+        const ADMIN: &str = "GATEWAY_ADMIN_PORT";
+        let admin_port: Option<u16> = value(source, ADMIN)?
+            .map(|text| {
+                text.parse()
+                    .ok()
+                    .filter(|&p| p != 0 && p != port)
+                    .ok_or_else(|| {
+                        bad(
+                            ADMIN,
+                            format!("`{text}` is not a port (1 to 65535, not GATEWAY_PORT's)"),
+                        )
+                    })
+            })
+            .transpose()?;
+
         Ok(Self {
             policy,
             bind_address,
@@ -377,6 +409,7 @@ impl Config {
             backend_connect_timeout,
             redis_url,
             rate_limit_max_keys,
+            admin_port,
             trusted_proxies: value(source, crate::client_addr::VAR)?
                 .map(|text| TrustedProxies::parse(&text))
                 .transpose()?
@@ -461,6 +494,9 @@ mod tests {
             ("GATEWAY_BACKEND_FUNCTION_KEY", "has space"),
             ("GATEWAY_BACKEND_TIMEOUT_SECONDS", "0"),
             ("GATEWAY_BIND_ADDRESS", "localhost"),
+            ("GATEWAY_PRODUCTS", "/nonexistent/products.toml"),
+            ("GATEWAY_ADMIN_PORT", "7080"),
+            ("GATEWAY_ADMIN_PORT", "admin"),
             ("GATEWAY_REQUIRED_CLAIMS", "scp="),
             ("GATEWAY_IP_FILTER", "permit:10.0.0.0/8"),
             ("GATEWAY_MAX_CONCURRENCY", "0"),

@@ -1,28 +1,35 @@
 //! The API gateway in API Management's role, for the SPA → gateway → function path.
 //!
 //! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
-//! [`check-header` (Front Door) → `ip-filter` →] `validate-jwt` (with optional `required-claims`)
-//! (`validate-client-certificate` after ip-filter when serving TLS with a client CA)
-//! → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) [→ `limit-concurrency`]
+//! [`check-header` (Front Door) → `ip-filter` → `validate-client-certificate` (TLS with a client CA)
+//! → subscription key →] `validate-jwt` (with optional `required-claims`) → `rate-limit-by-key`
+//! (client IP) → `rate-limit-by-key` (token subject) [→ the product's `rate-limit` and `quota` →
+//! `limit-concurrency`]
 //! — and is then forwarded to the function app with the function key the browser never sees. The
 //! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
 //! APIM XML ([`policy::render`]).
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
 pub mod client_addr;
 pub mod concurrency;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod explain;
 pub mod forward;
 pub mod front_door;
 pub mod ip_filter;
+pub mod metrics;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod request_id;
 pub mod required_claims;
+pub mod subscription;
 pub mod tls;
+pub mod trace_context;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -38,6 +45,7 @@ use ip_filter::IpFilter;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
+use subscription::Subscriptions;
 use tls::{ClientCertRules, TlsHandshake, TlsListener};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
@@ -53,6 +61,10 @@ pub struct Gateway {
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
+    /// Present with `GATEWAY_PRODUCTS`.
+    pub subscriptions: Option<Arc<Subscriptions>>,
+    /// Served at `/metrics` on the admin port.
+    pub metrics: Arc<metrics::Metrics>,
     pub trusted_proxies: Arc<TrustedProxies>,
     pub front_door: Option<Arc<FrontDoorId>>,
     pub ip_filter: Option<Arc<IpFilter>>,
@@ -117,6 +129,13 @@ impl Gateway {
                 ),
             ),
             backend: Arc::new(Backend::new(config)?),
+            subscriptions: policy.products.clone().map(|catalogue| {
+                Arc::new(Subscriptions::new(
+                    catalogue,
+                    config.rate_limit_max_keys,
+                    redis.clone(),
+                ))
+            }),
             redis,
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             front_door: policy.front_door_id.clone().map(Arc::new),
@@ -126,6 +145,7 @@ impl Gateway {
                 .map(|max| Arc::new(ConcurrencyLimit::new(max))),
             client_certificate: policy.client_certificate.clone().map(Arc::new),
             tls: config.tls.as_ref().map(TlsListener::handshake),
+            metrics: Arc::default(),
         })
     }
 }
@@ -156,6 +176,12 @@ pub fn router(gateway: &Gateway) -> Router {
                 .clone()
                 .map(|rules| from_fn_with_state(rules, tls::validate_client_certificate)),
         )
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::check_key)),
+        )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -168,6 +194,13 @@ pub fn router(gateway: &Gateway) -> Router {
             gateway.per_subject.clone(),
             rate_limit::by_subject,
         ))
+        // The product's rate-limit and quota (product scope: after the API's policies).
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::limits)),
+        )
         // APIM renders this one in <backend>, around the forward.
         .option_layer(
             gateway
@@ -194,6 +227,8 @@ pub fn router(gateway: &Gateway) -> Router {
                     gateway.trusted_proxies.clone(),
                     client_addr::resolve,
                 ))
+                .layer(from_fn_with_state(gateway.metrics.clone(), metrics::record))
+                .layer(from_fn(trace_context::propagate))
                 .layer(from_fn(access_log::record)),
         )
 }

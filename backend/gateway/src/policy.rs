@@ -12,6 +12,7 @@ use crate::ip_filter::IpFilter;
 use crate::rate_limit::{
     IP_LIMIT_HEADER, IP_REMAINING_HEADER, SUBJECT_LIMIT_HEADER, SUBJECT_REMAINING_HEADER,
 };
+use crate::subscription::{LIMIT_HEADER, Product, REMAINING_HEADER};
 use crate::tls::ClientCertRules;
 use shared::api::messages;
 use std::fmt::Write;
@@ -249,6 +250,43 @@ pub fn render(config: &PolicyConfig) -> String {
     ));
     backend_section(&mut out, config.max_concurrency);
     out.push_str(concat!(
+        "    <outbound>\n        <base />\n    </outbound>\n",
+        "    <on-error>\n        <base />\n    </on-error>\n",
+        "</policies>\n",
+    ));
+    out
+}
+
+/// The product-scoped policy of one `GATEWAY_PRODUCTS` product: APIM's `rate-limit` and `quota`
+/// per subscription, after the API's own policy (`<base />`). Whether the product requires a
+/// subscription is a product setting in APIM, not a policy; the comment says which to choose.
+pub fn render_product(product: &Product) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "<!-- product setting: subscription required = {} -->",
+        product.subscription_required
+    );
+    out.push_str("<policies>\n    <inbound>\n        <base />\n");
+    if let Some(limit) = product.rate_limit {
+        let _ = writeln!(
+            out,
+            "        <rate-limit calls=\"{}\" renewal-period=\"{}\" remaining-calls-header-name=\"{REMAINING_HEADER}\" total-calls-header-name=\"{LIMIT_HEADER}\" />",
+            limit.calls,
+            limit.period.as_secs(),
+        );
+    }
+    if let Some(quota) = product.quota {
+        let _ = writeln!(
+            out,
+            "        <quota calls=\"{}\" renewal-period=\"{}\" />",
+            quota.calls,
+            quota.period.as_secs(),
+        );
+    }
+    out.push_str(concat!(
+        "    </inbound>\n",
+        "    <backend>\n        <base />\n    </backend>\n",
         "    <outbound>\n        <base />\n    </outbound>\n",
         "    <on-error>\n        <base />\n    </on-error>\n",
         "</policies>\n",
