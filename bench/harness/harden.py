@@ -11,6 +11,8 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
              (short) issue 13's defects, attacked as found (bench/harness/harden_idp.py)
   access     (short) spoofed forwarding headers vs ip-filter and the per-IP limit, Front Door id near misses,
                      look-alike required claims, a concurrency flood
+  certs      (short) the TLS listener's client certificates: another CA with the same names, self-signed copies,
+                     unlisted subject, wrong key usage, none, plain HTTP (bench/harness/harden_certs.py)
   memory             a soak at steady load (RSS start/end) and floods of distinct IPs and forged subjects
   fuzz               cargo fuzz targets for a bounded time each (runs during the soak)
 
@@ -32,6 +34,7 @@ import threading
 import time
 import urllib.request
 
+import harden_certs
 import harden_idp
 import harden_subscription
 import idp_client
@@ -780,7 +783,7 @@ def main():
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
     short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", "badinput", *harden_idp.STAGES,
-                    "access"]
+                    "access", *harden_certs.STAGES]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
         stages = args.only.split(",")
@@ -796,7 +799,8 @@ def main():
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
              "outage": stage_outage, "badinput": stage_badinput, "access": stage_access,
              "subscription": lambda a: harden_subscription.stage_subscription(check, no_panics, a),
-             **{name: (lambda a, f=f: f(a, check, no_panics)) for name, f in harden_idp.STAGES.items()}}
+             **{name: (lambda a, f=f: f(a, check, no_panics))
+                for name, f in {**harden_idp.STAGES, **harden_certs.STAGES}.items()}}
     for stage in stages:
         if stage == "memory":
             run_stage("memory", stage_memory, args, start_fuzz)
