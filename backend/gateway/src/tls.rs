@@ -379,3 +379,62 @@ pub async fn validate_client_certificate(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use std::collections::HashMap;
+
+    fn peer(thumbprint: &str, subject: &str) -> PeerCertificate {
+        PeerCertificate {
+            thumbprint: thumbprint.to_owned(),
+            subject: subject.to_owned(),
+            not_before: 0,
+            not_after: i64::MAX,
+            chain: Ok(()),
+        }
+    }
+
+    fn rules(vars: &[(&'static str, &str)]) -> Result<Option<ClientCertRules>, ConfigError> {
+        let env: HashMap<&'static str, String> =
+            vars.iter().map(|(k, v)| (*k, (*v).to_owned())).collect();
+        ClientCertRules::from_source(&env)
+    }
+
+    #[test]
+    fn identities_are_any_of_the_thumbprints_or_subjects() {
+        let thumb = "a1:b2:c3:d4:e5:f6:07:18:29:3a:4b:5c:6d:7e:8f:90:12:34:56:78";
+        let r = rules(&[
+            (CA_VAR, "ca.pem"),
+            (THUMBPRINTS_VAR, thumb),
+            (SUBJECTS_VAR, "CN=a, O=Contoso;\nCN=b"),
+        ])
+        .unwrap()
+        .unwrap();
+        assert_eq!(r.thumbprints, ["A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"]);
+        assert_eq!(r.subjects, ["CN=a, O=Contoso", "CN=b"]);
+        assert!(r.matches(&peer("A1B2C3D4E5F60718293A4B5C6D7E8F9012345678", "CN=z")));
+        assert!(r.matches(&peer("00", "CN=b")));
+        assert!(!r.matches(&peer("00", "CN=a")), "subjects compare whole");
+        let any = rules(&[(CA_VAR, "ca.pem")]).unwrap().unwrap();
+        assert!(any.matches(&peer("00", "CN=anyone")));
+        assert_eq!(rules(&[]).unwrap(), None);
+    }
+
+    #[test]
+    fn bad_identities_are_named() {
+        for (var, value) in [
+            (THUMBPRINTS_VAR, "a1b2"),
+            (THUMBPRINTS_VAR, "zz b2c3d4e5f60718293a4b5c6d7e8f9012345678"),
+        ] {
+            let error = rules(&[(CA_VAR, "ca.pem"), (var, value)]).unwrap_err();
+            assert_eq!(error.var, var);
+        }
+        // Identities without the CA would be silently ignored: refused instead.
+        assert_eq!(
+            rules(&[(SUBJECTS_VAR, "CN=a")]).unwrap_err().var,
+            SUBJECTS_VAR
+        );
+    }
+}
