@@ -335,3 +335,28 @@ async fn tls_without_a_client_ca_serves_anyone_and_plain_http_gets_nothing() {
     assert!(answer.is_err() || answer.is_ok_and(|r| r.status() != 200));
     gw.stop().await;
 }
+
+#[tokio::test]
+async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let issuer = TestIssuer::start().await;
+    let (gw, _) = TlsGateway::start(&issuer, vec![]).await;
+    let address = gw.base.trim_start_matches("https://").to_owned();
+    let mut socket = tokio::net::TcpStream::connect(&address).await.unwrap();
+    // The first bytes of a ClientHello record, then silence.
+    socket.write_all(&[0x16, 0x03, 0x01, 0x00]).await.unwrap();
+    let started = Instant::now();
+    let mut buffer = [0u8; 64];
+    let read = tokio::time::timeout(Duration::from_secs(20), socket.read(&mut buffer)).await;
+    assert!(
+        matches!(read, Ok(Ok(0) | Err(_))),
+        "the half-open handshake was not closed: {read:?}"
+    );
+    // http-serve's header-read deadline (10 s) bounds the handshake too.
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    gw.stop().await;
+}
