@@ -1,11 +1,13 @@
 //! One line per request: method, path (never the query: `code` or `subscription-key` could
-//! carry a key), status, latency, client address, subject, subscription (its name, never its
-//! key), request id and trace id. Never a header value other than the request id.
+//! carry a key), status, latency, client address, client certificate (thumbprint, subject),
+//! subject, subscription (its name, never its key), request id and trace id. Never a header value
+//! other than the request id.
 
 use crate::auth::AuthenticatedSubject;
 use crate::client_addr::ClientIp;
 use crate::request_id::REQUEST_ID;
 use crate::subscription::Subscriber;
+use crate::tls::ClientCertificate;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
@@ -30,6 +32,15 @@ pub async fn record(request: Request, next: Next) -> Response {
         .extensions()
         .get::<ClientIp>()
         .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
+    // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
+    let (cert_thumbprint, cert_subject) = request
+        .extensions()
+        .get::<ClientCertificate>()
+        .and_then(|c| c.0.as_ref())
+        .map_or_else(
+            || ("-".to_owned(), "-".to_owned()),
+            |c| (c.thumbprint.clone(), c.subject.clone()),
+        );
     let trace_id = request
         .extensions()
         .get::<TraceParent>()
@@ -50,6 +61,8 @@ pub async fn record(request: Request, next: Next) -> Response {
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
         client,
+        cert_thumbprint,
+        cert_subject,
         subject,
         subscription,
         request_id,

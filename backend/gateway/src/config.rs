@@ -7,6 +7,7 @@
 use crate::client_addr::TrustedProxies;
 use crate::front_door::FrontDoorId;
 use crate::ip_filter::IpFilter;
+use crate::tls::{ClientCertRules, TlsListener};
 use axum::http::HeaderValue;
 use std::fmt;
 use std::net::IpAddr;
@@ -145,6 +146,8 @@ pub struct PolicyConfig {
     pub max_concurrency: Option<u32>,
     /// check-header on `X-Azure-FDID` (`GATEWAY_FRONT_DOOR_ID`).
     pub front_door_id: Option<FrontDoorId>,
+    /// validate-client-certificate (with `GATEWAY_CLIENT_CA`).
+    pub client_certificate: Option<ClientCertRules>,
 }
 
 /// Everything the running gateway needs.
@@ -165,6 +168,8 @@ pub struct Config {
     pub admin_port: Option<u16>,
     /// Peers whose `X-Forwarded-For` names the client (`GATEWAY_TRUSTED_PROXIES`).
     pub trusted_proxies: TrustedProxies,
+    /// HTTPS instead of HTTP (`GATEWAY_TLS_CERT`, `GATEWAY_TLS_KEY`, `GATEWAY_CLIENT_CA`).
+    pub tls: Option<TlsListener>,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -195,7 +200,7 @@ impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&'static st
 }
 
 /// Set and not blank.
-fn value(source: &dyn Source, var: &'static str) -> Result<Option<String>, ConfigError> {
+pub(crate) fn value(source: &dyn Source, var: &'static str) -> Result<Option<String>, ConfigError> {
     Ok(source
         .get(var)?
         .map(|v| v.trim().to_owned())
@@ -206,7 +211,7 @@ fn required(source: &dyn Source, var: &'static str) -> Result<String, ConfigErro
     value(source, var)?.ok_or_else(|| bad(var, "is required"))
 }
 
-fn list(text: &str) -> Vec<String> {
+pub(crate) fn list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -333,6 +338,7 @@ impl PolicyConfig {
             front_door_id: value(source, crate::front_door::VAR)?
                 .map(|text| FrontDoorId::parse(&text))
                 .transpose()?,
+            client_certificate: ClientCertRules::from_source(source)?,
         })
     }
 
@@ -408,6 +414,7 @@ impl Config {
                 .map(|text| TrustedProxies::parse(&text))
                 .transpose()?
                 .unwrap_or_default(),
+            tls: TlsListener::from_source(source)?,
         })
     }
 
@@ -464,6 +471,7 @@ mod tests {
         assert!(config.policy.max_concurrency.is_none());
         assert!(config.policy.front_door_id.is_none());
         assert_eq!(config.trusted_proxies, TrustedProxies::default());
+        assert!(config.policy.client_certificate.is_none() && config.tls.is_none());
     }
 
     #[test]
@@ -494,6 +502,11 @@ mod tests {
             ("GATEWAY_MAX_CONCURRENCY", "0"),
             ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/40"),
             ("GATEWAY_FRONT_DOOR_ID", "has space"),
+            ("GATEWAY_TLS_CERT", "/nonexistent/cert.pem"),
+            ("GATEWAY_TLS_KEY", "/nonexistent/key.pem"),
+            ("GATEWAY_CLIENT_CA", "/nonexistent/ca.pem"),
+            ("GATEWAY_CLIENT_CERT_THUMBPRINTS", "abc"),
+            ("GATEWAY_CLIENT_CERT_SUBJECTS", "CN=x"),
         ] {
             assert_eq!(error_with(var, text).var, var, "{var}={text}");
         }

@@ -1,9 +1,10 @@
 //! The API gateway in API Management's role, for the SPA → gateway → function path.
 //!
 //! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
-//! [`check-header` (Front Door) → `ip-filter` → subscription key →] `validate-jwt` (with optional
-//! `required-claims`) → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject)
-//! [→ the product's `rate-limit` and `quota` → `limit-concurrency`]
+//! [`check-header` (Front Door) → `ip-filter` → `validate-client-certificate` (serving TLS with a
+//! client CA) → subscription key →] `validate-jwt` (with optional `required-claims`) →
+//! `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) [→ the product's
+//! `rate-limit` and `quota` → `limit-concurrency`]
 //! — and is then forwarded to the function app with the function key the browser never sees. The
 //! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
 //! APIM XML ([`policy::render`]).
@@ -27,6 +28,7 @@ pub mod rate_limit;
 pub mod request_id;
 pub mod required_claims;
 pub mod subscription;
+pub mod tls;
 pub mod trace_context;
 
 use axum::Router;
@@ -44,6 +46,7 @@ use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
 use subscription::Subscriptions;
+use tls::{ClientCertRules, TlsHandshake, TlsListener};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -66,6 +69,9 @@ pub struct Gateway {
     pub front_door: Option<Arc<FrontDoorId>>,
     pub ip_filter: Option<Arc<IpFilter>>,
     pub concurrency: Option<Arc<ConcurrencyLimit>>,
+    pub client_certificate: Option<Arc<ClientCertRules>>,
+    /// Present with `GATEWAY_TLS_CERT`: connections are TLS.
+    pub tls: Option<TlsHandshake>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -138,6 +144,8 @@ impl Gateway {
                 .max_concurrency
                 .map(|max| Arc::new(ConcurrencyLimit::new(max))),
             metrics: Arc::default(),
+            client_certificate: policy.client_certificate.clone().map(Arc::new),
+            tls: config.tls.as_ref().map(TlsListener::handshake),
         })
     }
 }
@@ -161,6 +169,12 @@ pub fn router(gateway: &Gateway) -> Router {
                 .ip_filter
                 .clone()
                 .map(|filter| from_fn_with_state(filter, ip_filter::apply)),
+        )
+        .option_layer(
+            gateway
+                .client_certificate
+                .clone()
+                .map(|rules| from_fn_with_state(rules, tls::validate_client_certificate)),
         )
         .option_layer(
             gateway
@@ -225,5 +239,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    http_serve::serve(listener, router(&gateway), shutdown).await
+    let router = router(&gateway);
+    match gateway.tls {
+        Some(tls) => {
+            let limits = http_serve::Limits::default();
+            http_serve::serve_handshaking(listener, router, shutdown, limits, tls).await
+        }
+        None => http_serve::serve(listener, router, shutdown).await,
+    }
 }

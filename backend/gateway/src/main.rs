@@ -170,7 +170,7 @@ async fn run() -> ExitCode {
         shutdown_signal().await;
         let _ = stop.send(true);
     });
-    tracing::info!(%address, backend = %config.policy.backend_url, "gateway listening");
+    tracing::info!(%address, tls = config.tls.is_some(), backend = %config.policy.backend_url, "gateway listening");
     match gateway::serve(gateway, listener, shutdown()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -13,6 +13,7 @@ use crate::rate_limit::{
     IP_LIMIT_HEADER, IP_REMAINING_HEADER, SUBJECT_LIMIT_HEADER, SUBJECT_REMAINING_HEADER,
 };
 use crate::subscription::{LIMIT_HEADER, Product, REMAINING_HEADER};
+use crate::tls::ClientCertRules;
 use shared::api::messages;
 use std::fmt::Write;
 use token_validation::RequiredClaim;
@@ -86,6 +87,26 @@ fn ip_filter(out: &mut String, filter: &IpFilter) {
         );
     }
     out.push_str("        </ip-filter>\n");
+}
+
+/// Revocation is not checked by this gateway, so the policy does not claim it either.
+fn client_certificate(out: &mut String, rules: &ClientCertRules) {
+    out.push_str("        <validate-client-certificate validate-revocation=\"false\" validate-trust=\"true\" validate-not-before=\"true\" validate-not-after=\"true\" ignore-error=\"false\"");
+    if rules.thumbprints.is_empty() && rules.subjects.is_empty() {
+        out.push_str(" />\n");
+        return;
+    }
+    out.push_str(">\n            <identities>\n");
+    let identities = (rules.thumbprints.iter().map(|t| ("thumbprint", t)))
+        .chain(rules.subjects.iter().map(|s| ("subject", s)));
+    for (attribute, value) in identities {
+        let _ = writeln!(
+            out,
+            "                <identity {attribute}=\"{}\" />",
+            xml(value)
+        );
+    }
+    out.push_str("            </identities>\n        </validate-client-certificate>\n");
 }
 
 fn required_claims(out: &mut String, rules: &[RequiredClaim]) {
@@ -192,6 +213,9 @@ pub fn render(config: &PolicyConfig) -> String {
     }
     if let Some(filter) = &config.ip_filter {
         ip_filter(&mut out, filter);
+    }
+    if let Some(rules) = &config.client_certificate {
+        client_certificate(&mut out, rules);
     }
 
     validate_jwt(&mut out, config);

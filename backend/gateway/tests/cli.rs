@@ -1,6 +1,9 @@
 //! The real `gateway` binary: start-up with bad settings, `render-apim-policy`, and serving.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::spawn_logged;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -64,6 +67,11 @@ async fn a_bad_setting_stops_it_with_one_line_naming_the_setting() {
         ("GATEWAY_MAX_CONCURRENCY", Some("lots")),
         ("GATEWAY_TRUSTED_PROXIES", Some("frontdoor.example")),
         ("GATEWAY_FRONT_DOOR_ID", Some("two words")),
+        ("GATEWAY_TLS_CERT", Some("/nonexistent/gateway-cert.pem")),
+        ("GATEWAY_TLS_KEY", Some("/nonexistent/gateway-key.pem")),
+        ("GATEWAY_CLIENT_CA", Some("/nonexistent/ca.pem")),
+        ("GATEWAY_CLIENT_CERT_THUMBPRINTS", Some("not-a-sha1")),
+        ("GATEWAY_CLIENT_CERT_SUBJECTS", Some("CN=needs-a-ca")),
         ("GATEWAY_BACKEND_FUNCTION_KEY", None),
         ("GATEWAY_AUDIENCES", None),
         ("GATEWAY_OPENID_CONFIG_URLS", None),
@@ -271,7 +279,7 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
 }
 
 #[tokio::test]
-async fn render_apim_policy_covers_claims_ip_filter_front_door_and_concurrency() {
+async fn render_apim_policy_covers_claims_ip_filter_front_door_certificates_and_concurrency() {
     let mut env = dev_env();
     env.push((
         "GATEWAY_REQUIRED_CLAIMS",
@@ -286,6 +294,16 @@ async fn render_apim_policy_covers_claims_ip_filter_front_door_and_concurrency()
         "GATEWAY_FRONT_DOOR_ID",
         "7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b".into(),
     ));
+    // Rendering reads no certificate file: APIM holds the CA itself.
+    env.push(("GATEWAY_CLIENT_CA", "/nonexistent/ca.pem".into()));
+    env.push((
+        "GATEWAY_CLIENT_CERT_THUMBPRINTS",
+        "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678".into(),
+    ));
+    env.push((
+        "GATEWAY_CLIENT_CERT_SUBJECTS",
+        "CN=daemon, O=Contoso; CN=other".into(),
+    ));
     // Not a policy of its own in APIM: it changes nothing in the document.
     env.push(("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8".into()));
     let (code, xml, stderr) = run(&["render-apim-policy"], &env).await;
@@ -299,11 +317,12 @@ async fn render_apim_policy_covers_claims_ip_filter_front_door_and_concurrency()
         .collect();
     // APIM's order: cors, then the caller checks, then validate-jwt.
     assert_eq!(
-        steps[..5],
+        steps[..6],
         [
             "cors",
             "check-header",
             "ip-filter",
+            "validate-client-certificate",
             "validate-jwt",
             "rate-limit-by-key"
         ]
@@ -340,7 +359,31 @@ async fn render_apim_policy_covers_claims_ip_filter_front_door_and_concurrency()
         ]
     );
 
-    let claims: Vec<roxmltree::Node> = step(3)
+    let certificate = step(3);
+    for (name, value) in [
+        ("validate-revocation", "false"),
+        ("validate-trust", "true"),
+        ("validate-not-before", "true"),
+        ("validate-not-after", "true"),
+        ("ignore-error", "false"),
+    ] {
+        assert_eq!(certificate.attribute(name), Some(value), "{name}");
+    }
+    let identities: Vec<(Option<&str>, Option<&str>)> = certificate
+        .descendants()
+        .filter(|n| n.has_tag_name("identity"))
+        .map(|n| (n.attribute("thumbprint"), n.attribute("subject")))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            (Some("A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"), None),
+            (None, Some("CN=daemon, O=Contoso")),
+            (None, Some("CN=other")),
+        ]
+    );
+
+    let claims: Vec<roxmltree::Node> = step(4)
         .descendants()
         .filter(|n| n.has_tag_name("required-claims"))
         .flat_map(elements)
@@ -448,15 +491,7 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     ));
     env.push(("RUST_LOG", "info".into()));
     env.push(("GATEWAY_TRUSTED_PROXIES", "127.0.0.1".into()));
-    let child = tokio::process::Command::new(BIN)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
     testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
         .await

@@ -7,6 +7,11 @@
 //!
 //! The peer address is put into each request as axum's [`ConnectInfo`], so handlers and layers
 //! that judge the socket's address (IP allow-list, per-IP rate limit) keep working.
+//!
+//! A [`Handshake`] turns each accepted socket into the stream HTTP is spoken over (TLS, for the
+//! gateway) inside the connection's own task, within the header-read deadline, so a client that
+//! never finishes its handshake is bounded like one that never finishes its headers; whatever the
+//! handshake learnt (a client certificate) goes into every request of that connection.
 
 use axum::Router;
 use axum::extract::ConnectInfo;
@@ -14,10 +19,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower::ServiceExt;
 
@@ -37,6 +44,29 @@ impl Default for Limits {
     }
 }
 
+/// What happens to an accepted socket before HTTP is spoken on it.
+pub trait Handshake: Clone + Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Facts about the connection, inserted into the extensions of each of its requests.
+    type Info: Clone + Send + Sync + 'static;
+    fn handshake(
+        &self,
+        socket: TcpStream,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Self::Info)>> + Send;
+}
+
+/// Plain HTTP: the socket as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainTcp;
+
+impl Handshake for PlainTcp {
+    type Stream = TcpStream;
+    type Info = ();
+    async fn handshake(&self, socket: TcpStream) -> io::Result<(TcpStream, ())> {
+        Ok((socket, ()))
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
@@ -52,6 +82,17 @@ pub async fn serve_with(
     router: Router,
     shutdown: impl Future<Output = ()>,
     limits: Limits,
+) -> std::io::Result<()> {
+    serve_handshaking(listener, router, shutdown, limits, PlainTcp).await
+}
+
+/// [`serve_with`], speaking HTTP over what `handshake` makes of each socket.
+pub async fn serve_handshaking<H: Handshake>(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    limits: Limits,
+    handshake: H,
 ) -> std::io::Result<()> {
     // Shutdown is signalled to the connections by dropping `stop_tx`; it is complete when every
     // connection has dropped its `done_rx`.
@@ -71,39 +112,32 @@ pub async fn serve_with(
             },
             () = &mut shutdown => break,
         };
-        let service =
-            router
-                .clone()
-                .map_request(move |mut request: axum::http::Request<Incoming>| {
-                    request
-                        .extensions_mut()
-                        .insert(ConnectInfo::<SocketAddr>(peer));
-                    request
-                });
-        let mut stop = stop_rx.clone();
+        let router = router.clone();
+        let handshake = handshake.clone();
+        let stop = stop_rx.clone();
         let done = done_rx.clone();
         tokio::spawn(async move {
             let _done = done;
-            let mut builder = hyper::server::conn::http1::Builder::new();
-            builder
-                .timer(TokioTimer::new())
-                .header_read_timeout(limits.header_read_timeout);
-            let connection = builder
-                .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
-                .with_upgrades();
-            let mut connection = pin!(connection);
-            tokio::select! {
-                result = connection.as_mut() => {
-                    if let Err(error) = result {
-                        tracing::debug!(%peer, %error, "connection ended with an error");
-                    }
+            let shaken =
+                tokio::time::timeout(limits.header_read_timeout, handshake.handshake(stream)).await;
+            let (stream, info) = match shaken {
+                Ok(Ok(shaken)) => shaken,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "handshake failed");
                     return;
                 }
-                _ = stop.changed() => connection.as_mut().graceful_shutdown(),
-            }
-            if let Err(error) = connection.await {
-                tracing::debug!(%peer, %error, "connection ended with an error");
-            }
+                Err(_) => {
+                    tracing::debug!(%peer, "handshake timed out");
+                    return;
+                }
+            };
+            let service = router.map_request(move |mut request: axum::http::Request<Incoming>| {
+                let extensions = request.extensions_mut();
+                extensions.insert(ConnectInfo::<SocketAddr>(peer));
+                extensions.insert(info.clone());
+                request
+            });
+            serve_connection(stream, service, peer, limits, stop).await;
         });
     }
     drop(listener);
@@ -112,4 +146,42 @@ pub async fn serve_with(
     drop(done_rx);
     done_tx.closed().await;
     Ok(())
+}
+
+async fn serve_connection<S>(
+    stream: impl AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    service: S,
+    peer: SocketAddr,
+    limits: Limits,
+    mut stop: watch::Receiver<()>,
+) where
+    S: tower::Service<
+            axum::http::Request<Incoming>,
+            Response = axum::response::Response,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout);
+    let connection = builder
+        .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
+        .with_upgrades();
+    let mut connection = pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%peer, %error, "connection ended with an error");
+            }
+            return;
+        }
+        _ = stop.changed() => connection.as_mut().graceful_shutdown(),
+    }
+    if let Err(error) = connection.await {
+        tracing::debug!(%peer, %error, "connection ended with an error");
+    }
 }

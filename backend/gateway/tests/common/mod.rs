@@ -283,3 +283,17 @@ pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::
         .unwrap();
     (url, stop)
 }
+
+/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
+/// log; killed when dropped.
+pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
+    tokio::process::Command::new(bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}
