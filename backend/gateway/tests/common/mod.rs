@@ -262,20 +262,6 @@ pub async fn start_redis() -> Option<RedisServer> {
     })
 }
 
-/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
-/// log; killed when dropped.
-pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
-    tokio::process::Command::new(bin)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
-}
-
 /// The real hello function in process, trusting `issuer` and the gateway's function key.
 pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::Sender<()>) {
     let vars = std::collections::HashMap::from([
@@ -296,4 +282,18 @@ pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::
         .await
         .unwrap();
     (url, stop)
+}
+
+/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
+/// log; killed when dropped.
+pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
+    tokio::process::Command::new(bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
 }
