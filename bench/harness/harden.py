@@ -5,9 +5,14 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
   ratelimit  (short) one subject's budget under concurrency: one instance, two on one Redis, Redis killed, back
   rotation   (short) `dev-idp rotate-keys` while wrk runs: zero failed requests, new-kid tokens accepted
   outage     (short) the IdP stops under load: cached keys keep working, new kids get 401 (not 500), recovery
+  subscription (short) subscription-key bypasses: other spellings, suspended and near-miss keys, guesses
   badinput   (short) huge headers, malformed queries and forms, invalid UTF-8, slow clients; the IdP loses nothing
   lockout, hashing, deadline, emails, csrf, headers
              (short) issue 13's defects, attacked as found (bench/harness/harden_idp.py)
+  access     (short) spoofed forwarding headers vs ip-filter and the per-IP limit, Front Door id near misses,
+                     look-alike required claims, a concurrency flood
+  certs      (short) the TLS listener's client certificates: another CA with the same names, self-signed copies,
+                     unlisted subject, wrong key usage, none, plain HTTP (bench/harness/harden_certs.py)
   memory             a soak at steady load (RSS start/end) and floods of distinct IPs and forged subjects
   fuzz               cargo fuzz targets for a bounded time each (runs during the soak)
 
@@ -29,7 +34,9 @@ import threading
 import time
 import urllib.request
 
+import harden_certs
 import harden_idp
+import harden_subscription
 import idp_client
 import stack
 from issuer import ROLE, Issuer
@@ -628,6 +635,142 @@ def stage_fuzz(args):
         check(stage, f"{target}: {args.fuzz_seconds} s of fuzzing without a crash", run.returncode == 0, detail)
 
 
+# ------------------------------------------------------------------------------------------------ access
+class SlowBackend:
+    """Stands in for a function that takes `delay` seconds per call: what limit-concurrency protects."""
+
+    def __init__(self, delay):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self):  # noqa: N802 — the stdlib's name
+                time.sleep(delay)
+                body = b'{"message":"slow hello"}'
+                self.send_response(200)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *_):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.server.shutdown()
+
+
+FORBIDDEN = {"statusCode": 403, "message": "Forbidden"}
+SPOOF_HEADERS = ["X-Forwarded-For", "X-Real-IP", "Forwarded", "True-Client-IP", "X-Azure-ClientIP",
+                 "X-Azure-SocketIP", "X-Client-IP", "CF-Connecting-IP", "X-Original-Forwarded-For"]
+
+
+def spoofs(address):
+    """Every way a client might claim to be `address`."""
+    out = [{h: (f"for={address}" if h == "Forwarded" else address)} for h in SPOOF_HEADERS]
+    out.append({"X-Forwarded-For": f"{address}, {address}"})
+    out.append({"x-forwarded-for": f" {address} "})
+    return out
+
+
+def stage_access(args):
+    """Issue 17's caller checks: spoofed forwarding headers against ip-filter and the per-IP limit, the Front Door
+    id in every near-miss spelling, required claims in look-alike shapes, and a concurrency flood."""
+    stage = "access"
+    issuer = Issuer()
+    key = stack.function_key()
+    fn = stack.function(issuer.openid_config_url, key)
+    token = issuer.token("access-user")
+    # 127.0.0.2 plays Front Door (trusted); 127.0.0.5 is a forbidden caller; 127.0.0.3 an ordinary one.
+    gw = stack.gateway(fn.port, issuer.openid_config_url, key, name="gateway-access", per_ip="5/60",
+                       GATEWAY_TRUSTED_PROXIES="127.0.0.2", GATEWAY_IP_FILTER="forbid:127.0.0.5")
+
+    def status_body(source, extra):
+        status, _, body = get(gw.port, headers={**bearer(token), **extra}, source_ip=source)
+        try:
+            return status, json.loads(body)
+        except ValueError:
+            return status, body
+
+    answers = [status_body("127.0.0.5", h) for h in spoofs("198.51.100.1")]
+    check(stage, f"forbidden caller claiming another address in {len(answers)} header spellings → all 403 Forbidden",
+          all(a == (403, FORBIDDEN) for a in answers), [a[0] for a in answers])
+    counts = {}
+    for i, h in enumerate(spoofs(f"198.51.100.{10}") * 2):
+        status, _ = status_body("127.0.0.3", {k: v.replace("198.51.100.10", f"198.51.100.{10 + i}")
+                                               for k, v in h.items()})
+        counts[status] = counts.get(status, 0) + 1
+    check(stage, "untrusted caller with a fresh spoofed address per call → still one per-IP budget (5 × 200, "
+          "the rest 429)", counts.get(200) == 5 and counts.get(429) == sum(counts.values()) - 5, counts)
+    status, _ = status_body("127.0.0.3", {"X-Forwarded-For": "127.0.0.4"})
+    check(stage, "the same caller is still limited however it spells its address", status == 429, status)
+    answers = [status_body("127.0.0.2", {"X-Forwarded-For": xff}) for xff in
+               ["127.0.0.5", "198.51.100.7, 127.0.0.5", "127.0.0.5, 127.0.0.2"]]
+    check(stage, "through the trusted proxy, a forbidden client is refused even with a prepended good address",
+          all(a == (403, FORBIDDEN) for a in answers), [a[0] for a in answers])
+    status, _ = status_body("127.0.0.2", {"X-Forwarded-For": "127.0.0.5, 198.51.100.77"})
+    check(stage, "through the trusted proxy, the right-most untrusted hop is the client", status == 200, status)
+    gw.stop()
+
+    fdid = "7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b"
+    gw = stack.gateway(fn.port, issuer.openid_config_url, key, name="gateway-frontdoor", GATEWAY_FRONT_DOOR_ID=fdid)
+    near_misses = [{}, {"X-Azure-FDID": fdid.upper()}, {"X-Azure-FDID": fdid[:-1]}, {"X-Azure-FDID": fdid + "0"},
+                   {"X-Azure-FDID": f"{fdid},{fdid}"}, {"X-Azure-FDID": ""}, {"X-FDID": fdid},
+                   {"X-Azure-FDID-Spoof": fdid}]
+    answers = [get(gw.port, headers={**bearer(token), **h})[0] for h in near_misses]
+    check(stage, f"Front Door id pinned: {len(near_misses)} near misses → all 403", set(answers) == {403}, answers)
+    ok = get(gw.port, headers={**bearer(token), "X-Azure-FDID": fdid})[0]
+    check(stage, "the exact Front Door id passes", ok == 200, ok)
+    gw.stop()
+
+    gw = stack.gateway(fn.port, issuer.openid_config_url, key, name="gateway-claims",
+                       GATEWAY_REQUIRED_CLAIMS="scp=accessapp,roles=access:test-api|admin")
+    look_alikes = [dict(scp="accessapp2"), dict(scp="ACCESSAPP"), dict(scp=["accessapp"]), dict(scp=None),
+                   dict(roles="admin"), dict(roles=["Admin"]), dict(roles=[]), dict(roles=None),
+                   dict(roles=["access:test-api|admin"])]
+    answers = []
+    for overrides in look_alikes:
+        status, _, body = get(gw.port, headers=bearer(issuer.token("claims-user", **overrides)))
+        answers.append((status, json.loads(body) if status == 401 else body))
+    check(stage, f"required claims: {len(look_alikes)} look-alike claim shapes → all validate-jwt's 401",
+          all(a == (401, APIM_401) for a in answers), [a[0] for a in answers])
+    gw.stop()
+
+    slow = SlowBackend(1.5)
+    gw = stack.gateway(slow.port, issuer.openid_config_url, key, name="gateway-concurrency",
+                       GATEWAY_MAX_CONCURRENCY="4")
+    flood = 64 if args.short else 256
+
+    def timed(_):
+        started = time.monotonic()
+        try:
+            status, _, _ = get(gw.port, headers=bearer(token), timeout=20)
+        except OSError:
+            status = None
+        return status, time.monotonic() - started
+
+    results = parallel(timed, range(flood), workers=flood)
+    counts = {}
+    for status, _ in results:
+        counts[status] = counts.get(status, 0) + 1
+    slowest_429 = max((t for s, t in results if s == 429), default=0)
+    check(stage, f"concurrency flood: {flood} calls at a 1.5 s backend with max 4 in flight → 4 to 8 × 200, "
+          "the rest 429, nothing else", 4 <= counts.get(200, 0) <= 8 and set(counts) <= {200, 429}, counts)
+    check(stage, "every 429 answered at once (never queued behind the slow calls)", slowest_429 < 1.0,
+          f"slowest 429 after {slowest_429:.3f} s")
+    status = get(gw.port, headers=bearer(token), timeout=20)[0]
+    check(stage, "after the flood the permits are back", status == 200, status)
+    no_panics(stage, gw, fn)
+    for proc in (gw, fn):
+        proc.stop()
+    slow.stop()
+    issuer.stop()
+
+
 # -------------------------------------------------------------------------------------------------- main
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -638,7 +781,8 @@ def main():
     args = parser.parse_args()
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    short_stages = ["tokens", "ratelimit", "rotation", "outage", "badinput", *harden_idp.STAGES]
+    short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", "badinput", *harden_idp.STAGES,
+                    "access", *harden_certs.STAGES]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
         stages = args.only.split(",")
@@ -652,8 +796,10 @@ def main():
     else:
         start_fuzz = None
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
-             "outage": stage_outage, "badinput": stage_badinput,
-             **{name: (lambda a, f=f: f(a, check, no_panics)) for name, f in harden_idp.STAGES.items()}}
+             "outage": stage_outage, "badinput": stage_badinput, "access": stage_access,
+             "subscription": lambda a: harden_subscription.stage_subscription(check, no_panics, a),
+             **{name: (lambda a, f=f: f(a, check, no_panics))
+                for name, f in {**harden_idp.STAGES, **harden_certs.STAGES}.items()}}
     for stage in stages:
         if stage == "memory":
             run_stage("memory", stage_memory, args, start_fuzz)

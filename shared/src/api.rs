@@ -67,6 +67,27 @@ pub mod messages {
         format!("Rate limit is exceeded. Try again in {retry_after_seconds} seconds.")
     }
 
+    pub const SUBSCRIPTION_KEY_MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
+    pub const SUBSCRIPTION_KEY_INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
+
+    /// The renewal time as .NET's `TimeSpan` prints it (APIM's gateway is .NET): `HH:MM:SS`,
+    /// with `d.` in front past a day.
+    pub fn quota_exceeded(renews_in_seconds: u64) -> String {
+        let (days, rest) = (renews_in_seconds / 86_400, renews_in_seconds % 86_400);
+        let clock = format!(
+            "{:02}:{:02}:{:02}",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        );
+        let span = if days > 0 {
+            format!("{days}.{clock}")
+        } else {
+            clock
+        };
+        format!("Out of call volume quota. Quota will be replenished in {span}.")
+    }
+
     pub fn ip_denied(ip: &str) -> String {
         format!("Caller IP address {ip} is not allowed. Access denied.")
     }
@@ -91,6 +112,18 @@ mod tests {
         assert_eq!(
             ApiError::rate_limited(42).message,
             "Rate limit is exceeded. Try again in 42 seconds."
+        );
+    }
+
+    #[test]
+    fn quota_message_matches_apim() {
+        assert_eq!(
+            messages::quota_exceeded(3_599),
+            "Out of call volume quota. Quota will be replenished in 00:59:59."
+        );
+        assert_eq!(
+            messages::quota_exceeded(86_400 + 3_661),
+            "Out of call volume quota. Quota will be replenished in 1.01:01:01."
         );
     }
 

@@ -6,6 +6,7 @@
 
 pub mod api;
 pub mod spa_config;
+pub mod trace_context;
 
 pub use api::{ApiError, Caller, HelloResponse};
 pub use spa_config::{SpaConfig, SpaConfigError};

@@ -4,10 +4,15 @@
 //! Management equivalent (it is all `render-apim-policy` needs, so rendering works without the
 //! function key); [`Config`] adds what only a running gateway needs.
 
+use crate::client_addr::TrustedProxies;
+use crate::front_door::FrontDoorId;
+use crate::ip_filter::IpFilter;
+use crate::tls::{ClientCertRules, TlsListener};
 use axum::http::HeaderValue;
 use std::fmt;
 use std::net::IpAddr;
 use std::time::Duration;
+use token_validation::RequiredClaim;
 use url::Url;
 
 /// A setting that cannot be used: the variable's name and why. `Display` is the one line `main`
@@ -19,7 +24,7 @@ pub struct ConfigError {
     pub reason: String,
 }
 
-fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
+pub(crate) fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
     ConfigError {
         var,
         reason: reason.into(),
@@ -44,36 +49,46 @@ impl RateLimit {
         }
     }
 
-    fn parse(var: &'static str, text: &str) -> Result<Self, ConfigError> {
-        let (calls, seconds) = text
-            .split_once('/')
-            .ok_or_else(|| bad(var, format!("expected `calls/seconds`, got `{text}`")))?;
-        let calls: u32 = calls.trim().parse().map_err(|_| {
-            bad(
-                var,
-                format!("`{calls}` is not a whole number of calls (in `{text}`)"),
-            )
-        })?;
-        let seconds: u64 = seconds.trim().parse().map_err(|_| {
-            bad(
-                var,
-                format!("`{seconds}` is not a whole number of seconds (in `{text}`)"),
-            )
-        })?;
-        if calls == 0 {
-            return Err(bad(var, "calls must be at least 1"));
-        }
-        if !(1..=Self::MAX_PERIOD_SECONDS).contains(&seconds) {
-            return Err(bad(
-                var,
-                format!(
-                    "the period must be 1 to {} seconds (API Management's limit), got {seconds}",
-                    Self::MAX_PERIOD_SECONDS
-                ),
-            ));
-        }
+    pub(crate) fn parse(var: &'static str, text: &str) -> Result<Self, ConfigError> {
+        let (calls, seconds) = calls_per_seconds(var, text, Self::MAX_PERIOD_SECONDS)?;
         Ok(Self::new(calls, seconds))
     }
+}
+
+/// `calls/seconds` as the limits and quotas are written: at least one call, a period of 1 to
+/// `max_seconds`.
+pub(crate) fn calls_per_seconds<T: std::str::FromStr + PartialEq + From<u8>>(
+    var: &'static str,
+    text: &str,
+    max_seconds: u64,
+) -> Result<(T, u64), ConfigError> {
+    let (calls, seconds) = text
+        .split_once('/')
+        .ok_or_else(|| bad(var, format!("expected `calls/seconds`, got `{text}`")))?;
+    let calls: T = calls.trim().parse().map_err(|_| {
+        bad(
+            var,
+            format!("`{calls}` is not a whole number of calls (in `{text}`)"),
+        )
+    })?;
+    let seconds: u64 = seconds.trim().parse().map_err(|_| {
+        bad(
+            var,
+            format!("`{seconds}` is not a whole number of seconds (in `{text}`)"),
+        )
+    })?;
+    if calls == T::from(0) {
+        return Err(bad(var, "calls must be at least 1"));
+    }
+    if !(1..=max_seconds).contains(&seconds) {
+        return Err(bad(
+            var,
+            format!(
+                "the period must be 1 to {max_seconds} seconds (API Management's limit), got {seconds}"
+            ),
+        ));
+    }
+    Ok((calls, seconds))
 }
 
 /// The function key, sent upstream as `x-functions-key`. `Debug` never shows it.
@@ -121,6 +136,18 @@ pub struct PolicyConfig {
     pub clock_skew: Duration,
     pub per_ip: RateLimit,
     pub per_subject: RateLimit,
+    /// `GATEWAY_PRODUCTS`: products and subscriptions; `None` checks no subscription key.
+    pub products: Option<crate::subscription::Catalogue>,
+    /// validate-jwt `required-claims` (`GATEWAY_REQUIRED_CLAIMS`); empty: none.
+    pub required_claims: Vec<RequiredClaim>,
+    /// `GATEWAY_IP_FILTER`.
+    pub ip_filter: Option<IpFilter>,
+    /// limit-concurrency `max-count` (`GATEWAY_MAX_CONCURRENCY`).
+    pub max_concurrency: Option<u32>,
+    /// check-header on `X-Azure-FDID` (`GATEWAY_FRONT_DOOR_ID`).
+    pub front_door_id: Option<FrontDoorId>,
+    /// validate-client-certificate (with `GATEWAY_CLIENT_CA`).
+    pub client_certificate: Option<ClientCertRules>,
 }
 
 /// Everything the running gateway needs.
@@ -137,6 +164,12 @@ pub struct Config {
     pub redis_url: Option<String>,
     /// Per limiter, the most keys (IPs or subjects) kept in memory; see `rate_limit`.
     pub rate_limit_max_keys: u64,
+    /// `GATEWAY_ADMIN_PORT`: `/usage` and `/metrics`, on loopback only.
+    pub admin_port: Option<u16>,
+    /// Peers whose `X-Forwarded-For` names the client (`GATEWAY_TRUSTED_PROXIES`).
+    pub trusted_proxies: TrustedProxies,
+    /// HTTPS instead of HTTP (`GATEWAY_TLS_CERT`, `GATEWAY_TLS_KEY`, `GATEWAY_CLIENT_CA`).
+    pub tls: Option<TlsListener>,
 }
 
 /// Where settings come from: the process environment, or a map in tests.
@@ -167,7 +200,7 @@ impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&'static st
 }
 
 /// Set and not blank.
-fn value(source: &dyn Source, var: &'static str) -> Result<Option<String>, ConfigError> {
+pub(crate) fn value(source: &dyn Source, var: &'static str) -> Result<Option<String>, ConfigError> {
     Ok(source
         .get(var)?
         .map(|v| v.trim().to_owned())
@@ -178,7 +211,7 @@ fn required(source: &dyn Source, var: &'static str) -> Result<String, ConfigErro
     value(source, var)?.ok_or_else(|| bad(var, "is required"))
 }
 
-fn list(text: &str) -> Vec<String> {
+pub(crate) fn list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
         .filter(|s| !s.is_empty())
@@ -289,6 +322,23 @@ impl PolicyConfig {
             clock_skew: Duration::from_secs(skew),
             per_ip: limit("GATEWAY_RATE_LIMIT_PER_IP", RateLimit::new(300, 120))?,
             per_subject: limit("GATEWAY_RATE_LIMIT_PER_SUBJECT", RateLimit::new(15, 60))?,
+            products: value(source, crate::subscription::VAR)?
+                .map(|path| crate::subscription::Catalogue::load(std::path::Path::new(&path)))
+                .transpose()?,
+            required_claims: match value(source, crate::required_claims::VAR)? {
+                Some(text) => crate::required_claims::parse(&text)?,
+                None => Vec::new(),
+            },
+            ip_filter: value(source, crate::ip_filter::VAR)?
+                .map(|text| IpFilter::parse(&text))
+                .transpose()?,
+            max_concurrency: value(source, crate::concurrency::VAR)?
+                .map(|text| crate::concurrency::parse(&text))
+                .transpose()?,
+            front_door_id: value(source, crate::front_door::VAR)?
+                .map(|text| FrontDoorId::parse(&text))
+                .transpose()?,
+            client_certificate: ClientCertRules::from_source(source)?,
         })
     }
 
@@ -335,6 +385,21 @@ impl Config {
             return Err(bad(MAX_KEYS, "must be at least 100"));
         }
 
+        const ADMIN: &str = "GATEWAY_ADMIN_PORT";
+        let admin_port: Option<u16> = value(source, ADMIN)?
+            .map(|text| {
+                text.parse()
+                    .ok()
+                    .filter(|&p| p != 0 && p != port)
+                    .ok_or_else(|| {
+                        bad(
+                            ADMIN,
+                            format!("`{text}` is not a port (1 to 65535, not GATEWAY_PORT's)"),
+                        )
+                    })
+            })
+            .transpose()?;
+
         Ok(Self {
             policy,
             bind_address,
@@ -344,6 +409,12 @@ impl Config {
             backend_connect_timeout,
             redis_url,
             rate_limit_max_keys,
+            admin_port,
+            trusted_proxies: value(source, crate::client_addr::VAR)?
+                .map(|text| TrustedProxies::parse(&text))
+                .transpose()?
+                .unwrap_or_default(),
+            tls: TlsListener::from_source(source)?,
         })
     }
 
@@ -394,6 +465,13 @@ mod tests {
         assert!(config.policy.issuers.is_empty());
         assert!(config.redis_url.is_none());
         assert!(!format!("{config:?}").contains("k3y"));
+        // None of issue 17's policies is on unless set: the seed's set-up is unchanged.
+        assert!(config.policy.required_claims.is_empty());
+        assert!(config.policy.ip_filter.is_none());
+        assert!(config.policy.max_concurrency.is_none());
+        assert!(config.policy.front_door_id.is_none());
+        assert_eq!(config.trusted_proxies, TrustedProxies::default());
+        assert!(config.policy.client_certificate.is_none() && config.tls.is_none());
     }
 
     #[test]
@@ -416,6 +494,19 @@ mod tests {
             ("GATEWAY_BACKEND_FUNCTION_KEY", "has space"),
             ("GATEWAY_BACKEND_TIMEOUT_SECONDS", "0"),
             ("GATEWAY_BIND_ADDRESS", "localhost"),
+            ("GATEWAY_PRODUCTS", "/nonexistent/products.toml"),
+            ("GATEWAY_ADMIN_PORT", "7080"),
+            ("GATEWAY_ADMIN_PORT", "admin"),
+            ("GATEWAY_REQUIRED_CLAIMS", "scp="),
+            ("GATEWAY_IP_FILTER", "permit:10.0.0.0/8"),
+            ("GATEWAY_MAX_CONCURRENCY", "0"),
+            ("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/40"),
+            ("GATEWAY_FRONT_DOOR_ID", "has space"),
+            ("GATEWAY_TLS_CERT", "/nonexistent/cert.pem"),
+            ("GATEWAY_TLS_KEY", "/nonexistent/key.pem"),
+            ("GATEWAY_CLIENT_CA", "/nonexistent/ca.pem"),
+            ("GATEWAY_CLIENT_CERT_THUMBPRINTS", "abc"),
+            ("GATEWAY_CLIENT_CERT_SUBJECTS", "CN=x"),
         ] {
             assert_eq!(error_with(var, text).var, var, "{var}={text}");
         }

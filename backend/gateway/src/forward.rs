@@ -169,6 +169,7 @@ fn dropped_request_header(name: &HeaderName) -> bool {
         || name == header::CONTENT_LENGTH
         || name == FUNCTION_KEY_HEADER
         || name == X_FORWARDED_FOR
+        || name == crate::subscription::KEY_HEADER
         // EasyAuth's identity headers: the function strips them too, but they have no business
         // leaving the gateway from a client.
         || name.as_str().starts_with("x-ms-client-principal")
@@ -202,11 +203,15 @@ fn hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-/// The query minus `code` (Azure Functions would take it as a function key).
+/// The query minus `code` (Azure Functions would take it as a function key) and the
+/// subscription key (APIM never forwards it).
 fn forwarded_query(query: Option<&str>) -> Option<String> {
     let query = query?;
     let kept: Vec<(String, String)> = url::form_urlencoded::parse(query.as_bytes())
-        .filter(|(name, _)| !name.eq_ignore_ascii_case("code"))
+        .filter(|(name, _)| {
+            !name.eq_ignore_ascii_case("code")
+                && !name.eq_ignore_ascii_case(crate::subscription::KEY_QUERY)
+        })
         .map(|(n, v)| (n.into_owned(), v.into_owned()))
         .collect();
     if kept.is_empty() {
@@ -309,6 +314,10 @@ mod tests {
             Some("a=1&b=two+words")
         );
         assert_eq!(forwarded_query(None), None);
+        assert_eq!(
+            forwarded_query(Some("Subscription-Key=k&a=1&subscription-key=k")).as_deref(),
+            Some("a=1")
+        );
     }
 
     #[test]
@@ -322,6 +331,10 @@ mod tests {
             HeaderValue::from_static("forged"),
         );
         incoming.insert(header::CONNECTION, HeaderValue::from_static("close"));
+        incoming.insert(
+            "Ocp-Apim-Subscription-Key",
+            HeaderValue::from_static("subscription-key-123456"),
+        );
         let key = FunctionKey::new("gateway-key").unwrap();
         let out = upstream_headers(&incoming, "127.0.0.7:5000".parse().unwrap(), &key);
         assert_eq!(out.get(FUNCTION_KEY_HEADER).unwrap(), "gateway-key");
@@ -330,5 +343,6 @@ mod tests {
         assert_eq!(out.get(X_FORWARDED_FOR).unwrap(), "203.0.113.9, 127.0.0.7");
         assert!(out.get("x-ms-client-principal-id").is_none());
         assert!(out.get(header::CONNECTION).is_none());
+        assert!(out.get(crate::subscription::KEY_HEADER).is_none());
     }
 }

@@ -1,31 +1,52 @@
 //! The API gateway in API Management's role, for the SPA → gateway → function path.
 //!
 //! Each call to `GET /api/hello` runs the seed's inbound policy in APIM's order — `cors` →
-//! `validate-jwt` → `rate-limit-by-key` (client IP) → `rate-limit-by-key` (token subject) — and is
-//! then forwarded to the function app with the function key the browser never sees. The
+//! [`check-header` (Front Door) → `ip-filter` → `validate-client-certificate` (TLS with a client CA)
+//! → subscription key →] `validate-jwt` (with optional `required-claims`) → `rate-limit-by-key`
+//! (client IP) → `rate-limit-by-key` (token subject) [→ the product's `rate-limit` and `quota` →
+//! `limit-concurrency`]
+//! — and is then forwarded to the function app with the function key the browser never sees. The
 //! pipeline is assembled in [`router`]; `gateway render-apim-policy` prints the same policy as
 //! APIM XML ([`policy::render`]).
 
 pub mod access_log;
+pub mod admin;
 pub mod auth;
+pub mod client_addr;
+pub mod concurrency;
 pub mod config;
 pub mod cors;
 pub mod error;
+pub mod explain;
 pub mod forward;
+pub mod front_door;
+pub mod ip_filter;
+pub mod metrics;
 pub mod policy;
+pub mod quota;
 pub mod rate_limit;
 pub mod request_id;
+pub mod required_claims;
+pub mod subscription;
+pub mod tls;
+pub mod trace_context;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::get;
+use client_addr::TrustedProxies;
+use concurrency::ConcurrencyLimit;
 use config::Config;
 use cors::CorsPolicy;
 use error::GatewayError;
 use forward::Backend;
+use front_door::FrontDoorId;
+use ip_filter::IpFilter;
 use rate_limit::{Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
+use subscription::Subscriptions;
+use tls::{ClientCertRules, TlsHandshake, TlsListener};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -40,6 +61,17 @@ pub struct Gateway {
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
+    /// Present with `GATEWAY_PRODUCTS`.
+    pub subscriptions: Option<Arc<Subscriptions>>,
+    /// Served at `/metrics` on the admin port.
+    pub metrics: Arc<metrics::Metrics>,
+    pub trusted_proxies: Arc<TrustedProxies>,
+    pub front_door: Option<Arc<FrontDoorId>>,
+    pub ip_filter: Option<Arc<IpFilter>>,
+    pub concurrency: Option<Arc<ConcurrencyLimit>>,
+    pub client_certificate: Option<Arc<ClientCertRules>>,
+    /// Present with `GATEWAY_TLS_CERT`: connections are TLS.
+    pub tls: Option<TlsHandshake>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -63,6 +95,7 @@ impl Gateway {
             issuers: policy.issuers.clone(),
             audiences: policy.audiences.clone(),
             clock_skew: policy.clock_skew,
+            required_claims: policy.required_claims.clone(),
             ..ValidatorConfig::default()
         })
         .await;
@@ -96,18 +129,59 @@ impl Gateway {
                 ),
             ),
             backend: Arc::new(Backend::new(config)?),
+            subscriptions: policy.products.clone().map(|catalogue| {
+                Arc::new(Subscriptions::new(
+                    catalogue,
+                    config.rate_limit_max_keys,
+                    redis.clone(),
+                ))
+            }),
             redis,
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            front_door: policy.front_door_id.clone().map(Arc::new),
+            ip_filter: policy.ip_filter.clone().map(Arc::new),
+            concurrency: policy
+                .max_concurrency
+                .map(|max| Arc::new(ConcurrencyLimit::new(max))),
+            client_certificate: policy.client_certificate.clone().map(Arc::new),
+            tls: config.tls.as_ref().map(TlsListener::handshake),
+            metrics: Arc::default(),
         })
     }
 }
 
 /// The whole server: the API route behind APIM's inbound pipeline, `/healthz`, and JSON 404s.
-/// Serve it with [`http_serve::serve`] or `into_make_service_with_connect_info::<SocketAddr>()` (the IP limit and
-/// `X-Forwarded-For` use the socket peer).
+/// Serve it with [`http_serve::serve`] or `into_make_service_with_connect_info::<SocketAddr>()`
+/// (the client address starts from the socket peer, see [`client_addr`]).
 pub fn router(gateway: &Gateway) -> Router {
-    // APIM's inbound order, outermost first. A preflight stops in `cors`.
+    // APIM's inbound order, outermost first. A preflight stops in `cors`; the optional policies
+    // are absent (not no-ops) when their setting is.
     let inbound = ServiceBuilder::new()
         .layer(from_fn_with_state(gateway.cors.clone(), cors::apply))
+        .option_layer(
+            gateway
+                .front_door
+                .clone()
+                .map(|id| from_fn_with_state(id, front_door::check)),
+        )
+        .option_layer(
+            gateway
+                .ip_filter
+                .clone()
+                .map(|filter| from_fn_with_state(filter, ip_filter::apply)),
+        )
+        .option_layer(
+            gateway
+                .client_certificate
+                .clone()
+                .map(|rules| from_fn_with_state(rules, tls::validate_client_certificate)),
+        )
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::check_key)),
+        )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -119,7 +193,21 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(from_fn_with_state(
             gateway.per_subject.clone(),
             rate_limit::by_subject,
-        ));
+        ))
+        // The product's rate-limit and quota (product scope: after the API's policies).
+        .option_layer(
+            gateway
+                .subscriptions
+                .clone()
+                .map(|s| from_fn_with_state(s, subscription::limits)),
+        )
+        // APIM renders this one in <backend>, around the forward.
+        .option_layer(
+            gateway
+                .concurrency
+                .clone()
+                .map(|limit| from_fn_with_state(limit, concurrency::limit)),
+        );
     let api = Router::new()
         .route(
             "/api/hello",
@@ -135,6 +223,12 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(
             ServiceBuilder::new()
                 .layer(from_fn(request_id::assign))
+                .layer(from_fn_with_state(
+                    gateway.trusted_proxies.clone(),
+                    client_addr::resolve,
+                ))
+                .layer(from_fn_with_state(gateway.metrics.clone(), metrics::record))
+                .layer(from_fn(trace_context::propagate))
                 .layer(from_fn(access_log::record)),
         )
 }
@@ -145,5 +239,12 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    http_serve::serve(listener, router(&gateway), shutdown).await
+    let router = router(&gateway);
+    match gateway.tls {
+        Some(tls) => {
+            let limits = http_serve::Limits::default();
+            http_serve::serve_handshaking(listener, router, shutdown, limits, tls).await
+        }
+        None => http_serve::serve(listener, router, shutdown).await,
+    }
 }

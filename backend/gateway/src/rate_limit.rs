@@ -24,15 +24,17 @@
 //! Each failure pauses Redis use for a second (no per-request connection stalls) and logs a
 //! warning; Redis is used again as soon as it answers.
 
+use crate::client_addr::ClientIp;
 use crate::config::RateLimit;
 use crate::error::GatewayError;
-use axum::extract::{ConnectInfo, Request, State};
+use crate::metrics::Outcome;
+use axum::Extension;
+use axum::extract::{Request, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
 use std::collections::VecDeque;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 use token_validation::Principal;
@@ -214,6 +216,27 @@ impl RedisCounters {
     }
 
     async fn check(&self, key: &str, limit: RateLimit) -> Result<Decision, RedisUnavailable> {
+        let mut invocation = self.script.key(key);
+        invocation
+            .arg(limit.calls)
+            .arg(limit.period.as_millis() as u64)
+            .arg(uuid::Uuid::new_v4().to_string());
+        match self.invoke(&invocation).await?[..] {
+            [allowed, remaining, retry_after_ms] => Ok(Decision {
+                allowed: allowed == 1,
+                remaining: u32::try_from(remaining).unwrap_or(0),
+                retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
+            }),
+            _ => Err(RedisUnavailable::unexpected_reply()),
+        }
+    }
+
+    /// Runs one counter script, unless Redis is paused after a failure; a failure pauses it.
+    /// Shared by the rate limits and the subscription quotas.
+    pub(crate) async fn invoke(
+        &self,
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<Vec<i64>, RedisUnavailable> {
         {
             let mut paused = self
                 .paused_until
@@ -231,40 +254,31 @@ impl RedisCounters {
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
             .ok_or(RedisUnavailable::NotConnected)?;
-        let mut invocation = self.script.key(key);
-        invocation
-            .arg(limit.calls)
-            .arg(limit.period.as_millis() as u64)
-            .arg(uuid::Uuid::new_v4().to_string());
-        let result: Result<Vec<i64>, RedisUnavailable> = match tokio::time::timeout(
+        let result = match tokio::time::timeout(
             REDIS_CHECK_TIMEOUT,
             invocation.invoke_async(&mut connection),
         )
         .await
         {
-            Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(error)) => Err(error.into()),
-            Err(_) => Err(RedisUnavailable::Timeout),
+            Ok(Ok(reply)) => return Ok(reply),
+            Ok(Err(error)) => error.into(),
+            Err(_) => RedisUnavailable::Timeout,
         };
-        match result {
-            Ok(reply) if reply.len() == 3 => Ok(Decision {
-                allowed: reply[0] == 1,
-                remaining: u32::try_from(reply[1]).unwrap_or(0),
-                retry_after: Duration::from_millis(u64::try_from(reply[2]).unwrap_or(0)),
-            }),
-            Ok(_) => Err(RedisUnavailable::Redis(redis::RedisError::from((
-                redis::ErrorKind::TypeError,
-                "unexpected reply from the rate-limit script",
-            )))),
-            Err(error) => {
-                *self
-                    .paused_until
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner) =
-                    Some(Instant::now() + REDIS_PAUSE_AFTER_FAILURE);
-                Err(error)
-            }
-        }
+        *self
+            .paused_until
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) =
+            Some(Instant::now() + REDIS_PAUSE_AFTER_FAILURE);
+        Err(result)
+    }
+}
+
+impl RedisUnavailable {
+    pub(crate) fn unexpected_reply() -> Self {
+        Self::Redis(redis::RedisError::from((
+            redis::ErrorKind::TypeError,
+            "unexpected reply from a counter script",
+        )))
     }
 }
 
@@ -329,6 +343,21 @@ impl Limiter {
             }
             .into_response()
         };
+        self.annotate(decision, &mut response);
+        response
+    }
+
+    /// The remaining/total calls headers of this policy, and on a refusal which limit it was
+    /// (the metrics' `outcome`).
+    pub fn annotate(&self, decision: Decision, response: &mut Response) {
+        if !decision.allowed {
+            response.extensions_mut().insert(Outcome(match self.name {
+                "ip" => "rate_limited_ip",
+                "subject" => "rate_limited_subject",
+                "subscription" => "rate_limited_subscription",
+                _ => "rate_limited",
+            }));
+        }
         let headers = response.headers_mut();
         headers.insert(
             self.remaining_header.clone(),
@@ -338,19 +367,18 @@ impl Limiter {
             self.limit_header.clone(),
             HeaderValue::from(self.limit.calls),
         );
-        response
     }
 }
 
-/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`: the socket peer, never a
-/// client-supplied `X-Forwarded-For`.
+/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`: the [`ClientIp`] (the socket
+/// peer, or the client behind a trusted proxy), never an address the client wrote itself.
 pub async fn by_ip(
     State(limiter): State<Arc<Limiter>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
     next: Next,
 ) -> Response {
-    limiter.enforce(&peer.ip().to_string(), request, next).await
+    limiter.enforce(&client.to_string(), request, next).await
 }
 
 /// `rate-limit-by-key counter-key="@(…AsJwt()?.Subject)"`: the `sub` of the token validate-jwt

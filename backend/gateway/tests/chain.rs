@@ -5,30 +5,7 @@
 mod common;
 
 use common::*;
-use std::time::Duration;
 use testkit::{API_CLIENT_ID, API_SCOPE, TestIssuer};
-use tokio::net::TcpListener;
-
-async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let vars = std::collections::HashMap::from([
-        ("HELLO_FUNCTION_KEYS", FUNCTION_KEY.to_owned()),
-        ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
-        ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_owned()),
-        ("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401".to_owned()),
-        ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_owned()),
-    ]);
-    let config = hello::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(hello::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    testkit::wait_for_http_ok(&format!("{url}/healthz"), Duration::from_secs(10))
-        .await
-        .unwrap();
-    (url, stop)
-}
 
 #[tokio::test]
 async fn a_user_token_reaches_the_function_through_the_gateway() {

@@ -1,6 +1,9 @@
 //! The real `gateway` binary: start-up with bad settings, `render-apim-policy`, and serving.
 #![allow(clippy::unwrap_used)]
 
+mod common;
+
+use common::spawn_logged;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -58,6 +61,17 @@ async fn a_bad_setting_stops_it_with_one_line_naming_the_setting() {
         ("GATEWAY_ALLOWED_ORIGINS", Some("*")),
         ("GATEWAY_OPENID_CONFIG_URLS", Some("file:///etc/passwd")),
         ("GATEWAY_REDIS_URL", Some("http://127.0.0.1:6379")),
+        ("GATEWAY_REQUIRED_CLAIMS", Some("scp=accessapp,roles=a||b")),
+        ("GATEWAY_IP_FILTER", Some("10.0.0.0/8")),
+        ("GATEWAY_IP_FILTER", Some("allow:10.0.0.0/99")),
+        ("GATEWAY_MAX_CONCURRENCY", Some("lots")),
+        ("GATEWAY_TRUSTED_PROXIES", Some("frontdoor.example")),
+        ("GATEWAY_FRONT_DOOR_ID", Some("two words")),
+        ("GATEWAY_TLS_CERT", Some("/nonexistent/gateway-cert.pem")),
+        ("GATEWAY_TLS_KEY", Some("/nonexistent/gateway-key.pem")),
+        ("GATEWAY_CLIENT_CA", Some("/nonexistent/ca.pem")),
+        ("GATEWAY_CLIENT_CERT_THUMBPRINTS", Some("not-a-sha1")),
+        ("GATEWAY_CLIENT_CERT_SUBJECTS", Some("CN=needs-a-ca")),
         ("GATEWAY_BACKEND_FUNCTION_KEY", None),
         ("GATEWAY_AUDIENCES", None),
         ("GATEWAY_OPENID_CONFIG_URLS", None),
@@ -265,6 +279,166 @@ async fn render_apim_policy_prints_the_seeds_policy_for_the_current_settings() {
 }
 
 #[tokio::test]
+async fn render_apim_policy_covers_claims_ip_filter_front_door_certificates_and_concurrency() {
+    let mut env = dev_env();
+    env.push((
+        "GATEWAY_REQUIRED_CLAIMS",
+        "scp=accessapp,roles=access:test-api|admin,tid".into(),
+    ));
+    env.push((
+        "GATEWAY_IP_FILTER",
+        "allow:10.0.0.0/8, 192.0.2.7, 2001:db8::/126".into(),
+    ));
+    env.push(("GATEWAY_MAX_CONCURRENCY", "25".into()));
+    env.push((
+        "GATEWAY_FRONT_DOOR_ID",
+        "7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b".into(),
+    ));
+    // Rendering reads no certificate file: APIM holds the CA itself.
+    env.push(("GATEWAY_CLIENT_CA", "/nonexistent/ca.pem".into()));
+    env.push((
+        "GATEWAY_CLIENT_CERT_THUMBPRINTS",
+        "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678".into(),
+    ));
+    env.push((
+        "GATEWAY_CLIENT_CERT_SUBJECTS",
+        "CN=daemon, O=Contoso; CN=other".into(),
+    ));
+    // Not a policy of its own in APIM: it changes nothing in the document.
+    env.push(("GATEWAY_TRUSTED_PROXIES", "10.0.0.0/8".into()));
+    let (code, xml, stderr) = run(&["render-apim-policy"], &env).await;
+    assert_eq!(code, Some(0), "{stderr}");
+    let doc = roxmltree::Document::parse(&xml).unwrap_or_else(|e| panic!("{e}\n{xml}"));
+    let sections = elements(doc.root_element());
+    let inbound = sections[0];
+    let steps: Vec<&str> = elements(inbound)
+        .iter()
+        .map(|n| n.tag_name().name())
+        .collect();
+    // APIM's order: cors, then the caller checks, then validate-jwt.
+    assert_eq!(
+        steps[..6],
+        [
+            "cors",
+            "check-header",
+            "ip-filter",
+            "validate-client-certificate",
+            "validate-jwt",
+            "rate-limit-by-key"
+        ]
+    );
+    let step = |i: usize| elements(inbound)[i];
+
+    let check = step(1);
+    for (name, value) in [
+        ("name", "X-Azure-FDID"),
+        ("failed-check-httpcode", "403"),
+        ("failed-check-error-message", "Forbidden"),
+        ("ignore-case", "false"),
+    ] {
+        assert_eq!(check.attribute(name), Some(value), "check-header@{name}");
+    }
+    assert_eq!(
+        texts(check, "value"),
+        ["7f3a9c1e-2b4d-4e6f-8a0b-1c2d3e4f5a6b"]
+    );
+
+    let filter = step(2);
+    assert_eq!(filter.attribute("action"), Some("allow"));
+    assert_eq!(texts(filter, "address"), ["192.0.2.7"]);
+    let ranges: Vec<(&str, &str)> = elements(filter)
+        .iter()
+        .filter(|n| n.has_tag_name("address-range"))
+        .map(|n| (n.attribute("from").unwrap(), n.attribute("to").unwrap()))
+        .collect();
+    assert_eq!(
+        ranges,
+        [
+            ("10.0.0.0", "10.255.255.255"),
+            ("2001:db8::", "2001:db8::3")
+        ]
+    );
+
+    let certificate = step(3);
+    for (name, value) in [
+        ("validate-revocation", "false"),
+        ("validate-trust", "true"),
+        ("validate-not-before", "true"),
+        ("validate-not-after", "true"),
+        ("ignore-error", "false"),
+    ] {
+        assert_eq!(certificate.attribute(name), Some(value), "{name}");
+    }
+    let identities: Vec<(Option<&str>, Option<&str>)> = certificate
+        .descendants()
+        .filter(|n| n.has_tag_name("identity"))
+        .map(|n| (n.attribute("thumbprint"), n.attribute("subject")))
+        .collect();
+    assert_eq!(
+        identities,
+        [
+            (Some("A1B2C3D4E5F60718293A4B5C6D7E8F9012345678"), None),
+            (None, Some("CN=daemon, O=Contoso")),
+            (None, Some("CN=other")),
+        ]
+    );
+
+    let claims: Vec<roxmltree::Node> = step(4)
+        .descendants()
+        .filter(|n| n.has_tag_name("required-claims"))
+        .flat_map(elements)
+        .collect();
+    let described: Vec<(&str, &str, Option<&str>, Vec<String>)> = claims
+        .iter()
+        .map(|c| {
+            (
+                c.attribute("name").unwrap(),
+                c.attribute("match").unwrap(),
+                c.attribute("separator"),
+                texts(*c, "value"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        described,
+        [
+            ("scp", "all", Some(" "), vec!["accessapp".to_owned()]),
+            (
+                "roles",
+                "any",
+                None,
+                vec!["access:test-api".to_owned(), "admin".to_owned()]
+            ),
+            ("tid", "all", None, vec![]),
+        ]
+    );
+
+    let backend = sections[1];
+    let limit = elements(backend)[0];
+    assert_eq!(limit.tag_name().name(), "limit-concurrency");
+    assert_eq!(limit.attribute("max-count"), Some("25"));
+    assert!(limit.attribute("key").is_some_and(|k| !k.is_empty()));
+    assert_eq!(
+        elements(limit)
+            .iter()
+            .map(|n| n.tag_name().name())
+            .collect::<Vec<_>>(),
+        ["forward-request"]
+    );
+
+    // None of them without their settings: the seed's document is unchanged.
+    let (_, plain, _) = run(&["render-apim-policy"], &dev_env()).await;
+    for tag in [
+        "check-header",
+        "ip-filter",
+        "required-claims",
+        "limit-concurrency",
+    ] {
+        assert!(!plain.contains(tag), "{tag} rendered without its setting");
+    }
+}
+
+#[tokio::test]
 async fn the_binary_serves_on_its_configured_port() {
     let issuer = testkit::TestIssuer::start().await;
     let port = testkit::free_port();
@@ -316,15 +490,8 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
         format!("http://127.0.0.1:{}", testkit::free_port()),
     ));
     env.push(("RUST_LOG", "info".into()));
-    let child = tokio::process::Command::new(BIN)
-        .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    env.push(("GATEWAY_TRUSTED_PROXIES", "127.0.0.1".into()));
+    let child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
     testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
         .await
@@ -340,6 +507,7 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
         .bearer_auth(&token)
         .header("x-functions-key", "header-secret-key")
         .header("x-request-id", "log-req-1")
+        .header("x-forwarded-for", "198.51.100.23")
         .send()
         .await
         .unwrap();
@@ -375,12 +543,15 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
         "status=502",
         "latency_ms=",
         "subject=\"log-subject-42\"",
+        // Behind the trusted proxy (this test), the client it names.
+        "client=\"198.51.100.23\"",
     ] {
         assert!(first.contains(part), "{part} missing: {first}");
     }
     let second = line("log-req-2");
     assert!(second.contains("status=401"), "{second}");
     assert!(second.contains("subject=\"-\""), "{second}");
+    assert!(second.contains("client=\"127.0.0.1\""), "{second}");
     for secret in [
         token.as_str(),
         KEY,

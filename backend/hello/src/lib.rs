@@ -112,14 +112,17 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
 }
 
-/// One span per request with its id. The path only: the query string may hold the function key.
+/// One span per request with its request id and W3C trace id (the gateway's `traceparent`, so
+/// one call can be found in both logs; a malformed one is not logged). The path only: the query
+/// string may hold the function key.
 fn request_span(request: &Request) -> tracing::Span {
-    let id = request
-        .headers()
-        .get("x-request-id")
-        .and_then(|v| v.to_str().ok())
+    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
+    let id = header("x-request-id").unwrap_or_default();
+    let trace_id = header("traceparent")
+        .and_then(shared::trace_context::TraceParent::parse)
+        .map(|t| t.trace_id_hex())
         .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id)
+    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id, trace_id)
 }
 
 /// Serves until `shutdown` completes, with peer addresses for the IP allow-list.

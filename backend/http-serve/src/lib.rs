@@ -11,6 +11,11 @@
 //!
 //! The peer address is put into each request as axum's [`ConnectInfo`], so handlers and layers
 //! that judge the socket's address (IP allow-list, per-IP rate limit) keep working.
+//!
+//! A [`Handshake`] turns each accepted socket into the stream HTTP is spoken over (TLS, for the
+//! gateway) inside the connection's own task, within the header-read deadline, so a client that
+//! never finishes its handshake is bounded like one that never finishes its headers; whatever the
+//! handshake learnt (a client certificate) goes into every request of that connection.
 
 pub mod shutdown;
 
@@ -21,10 +26,12 @@ use hyper::body::Incoming;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use std::future::Future;
+use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tower::{Layer, ServiceExt};
@@ -54,6 +61,29 @@ impl Default for Limits {
     }
 }
 
+/// What happens to an accepted socket before HTTP is spoken on it.
+pub trait Handshake: Clone + Send + Sync + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+    /// Facts about the connection, inserted into the extensions of each of its requests.
+    type Info: Clone + Send + Sync + 'static;
+    fn handshake(
+        &self,
+        socket: TcpStream,
+    ) -> impl Future<Output = io::Result<(Self::Stream, Self::Info)>> + Send;
+}
+
+/// Plain HTTP: the socket as it is.
+#[derive(Debug, Clone, Copy)]
+pub struct PlainTcp;
+
+impl Handshake for PlainTcp {
+    type Stream = TcpStream;
+    type Info = ();
+    async fn handshake(&self, socket: TcpStream) -> io::Result<(TcpStream, ())> {
+        Ok((socket, ()))
+    }
+}
+
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
 pub async fn serve(
     listener: TcpListener,
@@ -69,6 +99,17 @@ pub async fn serve_with(
     router: Router,
     shutdown: impl Future<Output = ()>,
     limits: Limits,
+) -> std::io::Result<()> {
+    serve_handshaking(listener, router, shutdown, limits, PlainTcp).await
+}
+
+/// [`serve_with`], speaking HTTP over what `handshake` makes of each socket.
+pub async fn serve_handshaking<H: Handshake>(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()>,
+    limits: Limits,
+    handshake: H,
 ) -> std::io::Result<()> {
     let service =
         TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, limits.request_timeout)
@@ -90,7 +131,7 @@ pub async fn serve_with(
             _slot: accepted.2,
             _done: done_rx.clone(),
         };
-        tokio::spawn(connection.serve(service.clone(), limits, stop_rx.clone()));
+        tokio::spawn(connection.serve(service.clone(), limits, stop_rx.clone(), handshake.clone()));
     }
     drop(listener);
     drop(stop_rx);
@@ -130,12 +171,32 @@ struct Connection {
 }
 
 impl Connection {
-    async fn serve(self, service: Timeout<Router>, limits: Limits, mut stop: watch::Receiver<()>) {
+    async fn serve(
+        self,
+        service: Timeout<Router>,
+        limits: Limits,
+        mut stop: watch::Receiver<()>,
+        handshake: impl Handshake,
+    ) {
         let peer = self.peer;
+        let shaken =
+            tokio::time::timeout(limits.header_read_timeout, handshake.handshake(self.stream))
+                .await;
+        let (stream, info) = match shaken {
+            Ok(Ok(shaken)) => shaken,
+            Ok(Err(error)) => {
+                tracing::debug!(%peer, %error, "handshake failed");
+                return;
+            }
+            Err(_) => {
+                tracing::debug!(%peer, "handshake timed out");
+                return;
+            }
+        };
         let service = service.map_request(move |mut request: axum::http::Request<Incoming>| {
-            request
-                .extensions_mut()
-                .insert(ConnectInfo::<SocketAddr>(peer));
+            let extensions = request.extensions_mut();
+            extensions.insert(ConnectInfo::<SocketAddr>(peer));
+            extensions.insert(info.clone());
             request
         });
         let mut builder = hyper::server::conn::http1::Builder::new();
@@ -143,7 +204,7 @@ impl Connection {
             .timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout);
         let connection = builder
-            .serve_connection(TokioIo::new(self.stream), TowerToHyperService::new(service))
+            .serve_connection(TokioIo::new(stream), TowerToHyperService::new(service))
             .with_upgrades();
         let mut connection = pin!(connection);
         tokio::select! {

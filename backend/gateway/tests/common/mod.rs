@@ -261,3 +261,39 @@ pub async fn start_redis() -> Option<RedisServer> {
         child,
     })
 }
+
+/// The real hello function in process, trusting `issuer` and the gateway's function key.
+pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::Sender<()>) {
+    let vars = std::collections::HashMap::from([
+        ("HELLO_FUNCTION_KEYS", FUNCTION_KEY.to_owned()),
+        ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
+        ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_owned()),
+        ("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401".to_owned()),
+        ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_owned()),
+    ]);
+    let config = hello::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(hello::serve(config, listener, async move {
+        let _ = stopped.await;
+    }));
+    testkit::wait_for_http_ok(&format!("{url}/healthz"), Duration::from_secs(10))
+        .await
+        .unwrap();
+    (url, stop)
+}
+
+/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
+/// log; killed when dropped.
+pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
+    tokio::process::Command::new(bin)
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap()
+}

@@ -1,0 +1,107 @@
+//! W3C Trace Context's `traceparent` header (`00-{trace-id}-{parent-id}-{flags}`), read by the
+//! gateway (which continues or starts the trace) and by the function (which logs it), so one
+//! call can be followed across both logs.
+
+use std::fmt;
+
+/// A well-formed `traceparent`: ids as lowercase hex, never all zeros.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceParent {
+    pub trace_id: [u8; 16],
+    pub parent_id: [u8; 8],
+    pub flags: u8,
+}
+
+fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
+    if text.len() != 2 * N
+        || !text
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let mut out = [0u8; N];
+    for (i, byte) in out.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(out)
+}
+
+fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
+    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+}
+
+impl TraceParent {
+    /// The spec's parsing rules: version `00` is exactly four fields; a later version may add
+    /// fields after a `-`; version `ff` and all-zero ids are invalid.
+    pub fn parse(value: &str) -> Option<Self> {
+        let mut fields = value.split('-');
+        let version: [u8; 1] = hex(fields.next()?)?;
+        let trace_id = hex(fields.next()?)?;
+        let parent_id = hex(fields.next()?)?;
+        let [flags] = hex(fields.next()?)?;
+        let extra = fields.next().is_some();
+        let valid = match version[0] {
+            0 => !extra,
+            0xff => false,
+            _ => true,
+        };
+        (valid && trace_id != [0; 16] && parent_id != [0; 8]).then_some(Self {
+            trace_id,
+            parent_id,
+            flags,
+        })
+    }
+
+    /// The trace id alone, as the logs show it.
+    pub fn trace_id_hex(&self) -> String {
+        self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
+    }
+}
+
+/// Always written as version `00`, the one this code knows.
+impl fmt::Display for TraceParent {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("00-")?;
+        write_hex(f, &self.trace_id)?;
+        f.write_str("-")?;
+        write_hex(f, &self.parent_id)?;
+        write!(f, "-{:02x}", self.flags)
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    const SPEC_EXAMPLE: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn the_specs_example_round_trips() {
+        let parsed = TraceParent::parse(SPEC_EXAMPLE).unwrap();
+        assert_eq!(parsed.trace_id_hex(), "4bf92f3577b34da6a3ce929d0e0e4736");
+        assert_eq!(parsed.flags, 1);
+        assert_eq!(parsed.to_string(), SPEC_EXAMPLE);
+        // A later version may carry more fields.
+        assert!(TraceParent::parse(&format!("01{}-extra", &SPEC_EXAMPLE[2..])).is_some());
+    }
+
+    #[test]
+    fn malformed_values_are_refused() {
+        for bad in [
+            "",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7",
+            "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+            "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+            "ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
+            "00-4bf92f3577b34da6a3ce929d0e0e473-600f067aa0ba902b7-01",
+            "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
+            "00-4bf92f3577b34da6a3ce929d0e0e47é6-00f067aa0ba902b7-01",
+        ] {
+            assert!(TraceParent::parse(bad).is_none(), "{bad}");
+        }
+    }
+}
