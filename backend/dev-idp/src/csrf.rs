@@ -64,8 +64,9 @@ impl Csrf {
     }
 }
 
-/// False when the post names an `Origin` other than `own` (`scheme://host:port`). Browsers send
-/// it on every form post; clients that send none (scripts, old browsers) rely on the token alone.
+/// False when the post names an `Origin` other than `own` (`scheme://host:port`), `null` (a
+/// sandboxed or opaque page) included. Browsers send it on every form post; clients that send none
+/// (scripts, old browsers) rely on the token alone.
 pub fn same_origin(headers: &HeaderMap, own: &str) -> bool {
     headers
         .get(header::ORIGIN)

@@ -70,9 +70,12 @@ pub fn html(status: StatusCode, body: String) -> Response {
             "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'",
         ),
     );
+    // The page's URL (the authorization request) never leaves for another origin; `same-origin`
+    // rather than `no-referrer` because with the latter browsers post the form with `Origin:
+    // null`, which the forms refuse (csrf::same_origin).
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     response
 }
