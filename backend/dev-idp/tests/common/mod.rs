@@ -232,12 +232,17 @@ impl Browser {
 
     /// Fills the page's form (hidden fields kept) and submits it.
     pub async fn submit(&mut self, base: &str, page: &str, fields: &[(&str, &str)]) -> Response {
-        let form = Form::parse(page);
-        let mut values = form.hidden;
+        let action = format!("{base}{}", Form::parse(page).action);
+        self.submit_to(&action, page, fields).await
+    }
+
+    /// Posts the page's form (hidden fields kept, `fields` added) to another URL.
+    pub async fn submit_to(&mut self, url: &str, page: &str, fields: &[(&str, &str)]) -> Response {
+        let mut values = Form::parse(page).hidden;
         for (k, v) in fields {
             values.push(((*k).to_owned(), (*v).to_owned()));
         }
-        self.post(&format!("{base}{}", form.action), &values).await
+        self.post(url, &values).await
     }
 
     /// Opens the authorize URL and follows its "Sign up now" link: the sign-up page.
