@@ -390,3 +390,70 @@ async fn unknown_emails_get_the_same_pages_and_timing() {
     );
     idp.stop().await;
 }
+
+/// The real binary's log names the mail file with its code, and never shows a password.
+#[tokio::test]
+async fn the_log_line_names_the_mail_file_and_its_code_but_no_password() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("devidp.toml");
+    let text = dev_idp::config::BUILTIN_TOML.replace(
+        "redirect_uris = [\"http://127.0.0.1:8080/\",",
+        &format!("redirect_uris = [\"{REDIRECT}\", \"http://127.0.0.1:8080/\","),
+    );
+    std::fs::write(&config, text).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = dir.path().join("stderr.log");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_dev-idp"))
+        .env("DEVIDP_CONFIG", &config)
+        .env("DEVIDP_BIND_ADDRESS", "127.0.0.1")
+        .env("DEVIDP_PORT", port.to_string())
+        .env("DEVIDP_DATA_DIR", dir.path())
+        .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let idp = Idp::external(format!("http://127.0.0.1:{port}"));
+    let mut ready = false;
+    for _ in 0..200 {
+        if reqwest::get(format!("{}/healthz", idp.base))
+            .await
+            .is_ok_and(|r| r.status().is_success())
+        {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let outcome = if ready {
+        let mut browser = Browser::new();
+        let code_page = send(&mut browser, &idp, ALICE).await;
+        let (code, _) = latest_code(dir.path());
+        let page = enter_code(&mut browser, &idp, &code_page.body, &code).await;
+        let done = new_password(&mut browser, &idp, &page.body, NEW_PASSWORD, NEW_PASSWORD).await;
+        Some((code, done.status))
+    } else {
+        None
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    let (code, status) = outcome.expect("the binary became ready");
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    let text = std::fs::read_to_string(&log).unwrap();
+    let file = mails(dir.path()).pop().unwrap();
+    let line = text
+        .lines()
+        .find(|l| l.contains("verification mail written"))
+        .unwrap_or_else(|| panic!("no mail line in {text}"));
+    assert!(line.contains(&file.display().to_string()), "{line}");
+    assert!(line.contains(&code), "{line}");
+    assert!(text.contains("password reset"), "{text}");
+    for secret in [NEW_PASSWORD, ALICE_PASSWORD] {
+        assert!(!text.contains(secret), "a password in the log: {text}");
+    }
+}

@@ -72,6 +72,16 @@ impl Idp {
         panic!("dev-idp did not become ready");
     }
 
+    /// A provider some test started as a process of its own at `base`; stopping it is the
+    /// test's business.
+    pub fn external(base: String) -> Self {
+        Self {
+            base,
+            shutdown: None,
+            handle: None,
+        }
+    }
+
     /// Stops the server and waits until it has released its database.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
