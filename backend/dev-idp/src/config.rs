@@ -137,6 +137,8 @@ pub struct Limits {
     pub request_seconds: u64,
     /// Open connections; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Unexpired password-reset codes, all addresses together (each is a row and a mail file).
+    pub outstanding_verification_codes: i64,
 }
 
 impl Default for Limits {
@@ -146,6 +148,7 @@ impl Default for Limits {
             concurrent_password_hashes: 0,
             request_seconds: serving.request_timeout.as_secs(),
             max_connections: serving.max_connections,
+            outstanding_verification_codes: 1000,
         }
     }
 }
@@ -481,6 +484,12 @@ impl Config {
             return Err(ConfigError::new(
                 "limits.request_seconds",
                 "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=100_000).contains(&limits.outstanding_verification_codes) {
+            return Err(ConfigError::new(
+                "limits.outstanding_verification_codes",
+                "must be between 1 and 100000",
             ));
         }
         if !(1..=100_000).contains(&limits.max_connections) {

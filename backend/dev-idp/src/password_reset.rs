@@ -146,11 +146,12 @@ pub async fn send_code(
         expires_at: now() + state.config.lifetimes.verification_code_seconds as i64,
     };
     let hash = secret_hash(&token);
+    let outstanding = state.config.limits.outstanding_verification_codes;
     let sent = state
         .store
         .run(move |s| {
-            let limits = (verification::SENDS_PER_MINUTE, verification::OUTSTANDING);
-            s.insert_verification(&hash, &row, now(), limits.0, limits.1)
+            let per_address = verification::SENDS_PER_MINUTE;
+            s.insert_verification(&hash, &row, now(), per_address, outstanding)
         })
         .await?;
     match sent {

@@ -1,7 +1,9 @@
 //! Email verification codes: six random digits, mailed in the clear and stored only as an
 //! HMAC under a secret of this instance, so the database alone does not give them away (a
 //! plain hash of one of a million codes would). A restart therefore voids outstanding codes,
-//! which only costs the user a "Send new code".
+//! which only costs the user a "Send new code". Whoever can type an address can make the
+//! provider store a row and write a mail, so unexpired codes are capped in all
+//! (`[limits] outstanding_verification_codes`).
 
 use aws_lc_rs::hmac;
 
@@ -9,9 +11,6 @@ use aws_lc_rs::hmac;
 pub const SENDS_PER_MINUTE: i64 = 3;
 /// Wrong codes tolerated per sent code; the next try needs a new code.
 pub const TRIES_PER_CODE: u32 = 3;
-/// Unexpired codes at once, all addresses together: whoever can type an address can make the
-/// provider store a row and write a mail, so both are bounded.
-pub const OUTSTANDING: i64 = 1000;
 
 pub struct Codes {
     key: hmac::Key,

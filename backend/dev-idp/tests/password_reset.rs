@@ -457,3 +457,69 @@ async fn the_log_line_names_the_mail_file_and_its_code_but_no_password() {
         assert!(!text.contains(secret), "a password in the log: {text}");
     }
 }
+
+/// Unexpired codes are capped in all (the send beyond gets the form back with 503), and the new
+/// password's hash waits for a hash slot like sign-in's: a burst beyond the slots is told to retry.
+#[tokio::test]
+async fn outstanding_codes_and_password_hashes_are_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.limits.outstanding_verification_codes = 2;
+    config.limits.concurrent_password_hashes = 1;
+    let idp = Idp::start(config).await;
+    let mut browser = Browser::new();
+    let code_page = send(&mut browser, &idp, ALICE).await;
+    let (code, _) = latest_code(dir.path());
+    assert!(
+        send(&mut Browser::new(), &idp, "bob@example.com")
+            .await
+            .status
+            .is_success()
+    );
+    let full = send(&mut Browser::new(), &idp, "carol@example.com").await;
+    assert_eq!(full.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        error_text(&full.body).unwrap().contains("busy"),
+        "{}",
+        full.body
+    );
+    assert_eq!(mails(dir.path()).len(), 2);
+
+    let page = enter_code(&mut browser, &idp, &code_page.body, &code).await;
+    let mut burst = tokio::task::JoinSet::new();
+    for _ in 0..12 {
+        let mut twin = Browser::new();
+        twin.cookies = browser.cookies.clone();
+        let (base, body) = (idp.base.clone(), page.body.clone());
+        burst.spawn(async move {
+            let fields = [
+                ("newPassword", NEW_PASSWORD),
+                ("reenterPassword", NEW_PASSWORD),
+            ];
+            twin.submit(&base, &body, &fields).await
+        });
+    }
+    let (mut done, mut busy, mut spent) = (0, 0, 0);
+    while let Some(r) = burst.join_next().await {
+        let r = r.unwrap();
+        match r.status {
+            StatusCode::SEE_OTHER => done += 1,
+            StatusCode::SERVICE_UNAVAILABLE => {
+                assert_eq!(r.headers["retry-after"], "1");
+                busy += 1;
+            }
+            StatusCode::OK => {
+                assert!(error_text(&r.body).unwrap().contains("no longer valid"));
+                spent += 1;
+            }
+            other => panic!("unexpected {other}: {}", r.body),
+        }
+    }
+    assert_eq!(
+        done, 1,
+        "one reset completes ({busy} busy, {spent} too late)"
+    );
+    assert!(busy > 0, "no busy answers: every post hashed");
+    sign_in_status(&idp, NEW_PASSWORD).await.unwrap();
+    idp.stop().await;
+}
