@@ -13,7 +13,7 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
@@ -81,10 +81,27 @@ fn password_page(
 
 /// A posted step: the path names a password-reset flow, the form passes CSRF, and the
 /// authorization request it carries is still valid.
-struct Step {
+pub struct Step {
     form: std::collections::HashMap<String, String>,
     req: AuthRequest,
     journey: Journey,
+}
+
+impl FromRequest<Arc<AppState>> for Step {
+    type Rejection = AuthorizeError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = req.into_parts();
+        let Path(path) = Path::<(String, String)>::from_request_parts(&mut parts, state)
+            .await
+            .map_err(|_| authorize::page(StatusCode::NOT_FOUND, "Not found", "No such page."))?;
+        let body = Bytes::from_request(Request::from_parts(parts.clone(), body), state)
+            .await
+            .map_err(|e| {
+                authorize::page(StatusCode::BAD_REQUEST, "Request refused", e.body_text())
+            })?;
+        Self::parse(state, &path, &parts.headers, &body)
+    }
 }
 
 impl Step {
@@ -119,11 +136,8 @@ impl Step {
 /// `POST …/authorize/reset/send`: stores a verification and mails its code.
 pub async fn send_code(
     State(state): State<Arc<AppState>>,
-    Path(path): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    step: Step,
 ) -> Result<Response, AuthorizeError> {
-    let step = Step::parse(&state, &path, &headers, &body)?;
     let typed = step.field("email");
     let retry = |status, message| Ok(email_page(&step.journey, status, &typed, Some(message)));
     if !password::plausible_email(&typed) {
@@ -159,22 +173,34 @@ pub async fn send_code(
         Sent::Full => return retry(StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE),
         Sent::Stored => {}
     }
-    let known = user.is_some();
-    let to = typed.clone();
+    let known = user.is_some().then(|| code.clone());
+    let written = write_mail(&state, typed.clone(), known).await?;
+    if user.is_some() {
+        tracing::info!(file = %written.display(), %code, "verification mail written");
+    } else {
+        tracing::info!(file = %written.display(), "mail written: no account has this address, so no code");
+    }
+    Ok(code_page(&step.journey, &typed, &token, None))
+}
+
+/// Writes the mail to `to`: its code, or (no account) why there is none. Returns its file.
+async fn write_mail(
+    state: &AppState,
+    to: String,
+    code: Option<String>,
+) -> Result<std::path::PathBuf, AuthorizeError> {
     let outbox = mail::dir(&state.config.data_dir);
     let tenant = state.config.tenant.domain();
-    let mail_code = code.clone();
-    let written = tokio::task::spawn_blocking(move || {
-        let body = if known {
-            format!(
+    tokio::task::spawn_blocking(move || {
+        let body = match code {
+            Some(code) => format!(
                 "Verify your email address\n\nThanks for verifying your {to} account.\n\
-                 Your code is: {mail_code}\n\nThe code expires in a few minutes and works once."
-            )
-        } else {
-            format!(
+                 Your code is: {code}\n\nThe code expires in a few minutes and works once."
+            ),
+            None => format!(
                 "Someone asked to reset the password of {to} at {tenant}, but no account \
                  uses this address, so there is no code.\n\nIf it was not you, ignore this mail."
-            )
+            ),
         };
         Mail {
             from_name: &tenant,
@@ -187,23 +213,14 @@ pub async fn send_code(
     })
     .await
     .map_err(|e| AuthorizeError::Internal(e.to_string()))?
-    .map_err(|e| AuthorizeError::Internal(format!("writing the verification mail: {e}")))?;
-    if known {
-        tracing::info!(file = %written.display(), %code, "verification mail written");
-    } else {
-        tracing::info!(file = %written.display(), "mail written: no account has this address, so no code");
-    }
-    Ok(code_page(&step.journey, &typed, &token, None))
+    .map_err(|e| AuthorizeError::Internal(format!("writing the verification mail: {e}")))
 }
 
 /// `POST …/authorize/reset/verify`: the typed code.
 pub async fn verify_code(
     State(state): State<Arc<AppState>>,
-    Path(path): Path<(String, String)>,
-    headers: HeaderMap,
-    body: Bytes,
+    step: Step,
 ) -> Result<Response, AuthorizeError> {
-    let step = Step::parse(&state, &path, &headers, &body)?;
     let (typed_email, token) = (step.field("email"), step.field("verification"));
     let typed = step.field("email_ver_input");
     if !verification::well_formed(&typed) {
@@ -249,11 +266,9 @@ pub async fn verify_code(
 /// `POST …/authorize/reset/password`: the new password; on success the user is signed in.
 pub async fn set_password(
     State(state): State<Arc<AppState>>,
-    Path(path): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    step: Step,
 ) -> Result<Response, AuthorizeError> {
-    let step = Step::parse(&state, &path, &headers, &body)?;
     let token = step.field("verification");
     // Passwords are taken as typed: spaces are characters like any other.
     let raw = |name: &str| step.form.get(name).cloned().unwrap_or_default();
