@@ -91,6 +91,22 @@ async fn reset_by_mailed_code_signs_in_with_the_new_password_and_clears_the_lock
     let locked = sign_in_status(&idp, ALICE_PASSWORD).await.unwrap_err();
     assert!(locked.contains("locked"), "{locked}");
 
+    // The flow has its own B2C metadata, like every user flow.
+    let doc: serde_json::Value = reqwest::get(format!(
+        "{}/devtenant.onmicrosoft.com/B2C_1_PasswordReset/v2.0/.well-known/openid-configuration",
+        idp.base
+    ))
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let endpoint = doc["authorization_endpoint"].as_str().unwrap();
+    assert!(
+        endpoint.contains("/b2c_1_passwordreset/oauth2/v2.0/authorize"),
+        "{doc}"
+    );
+
     let mut browser = Browser::new();
     let code_page = send(&mut browser, &idp, "Alice@Example.com").await;
     assert_eq!(code_page.status, StatusCode::OK);
