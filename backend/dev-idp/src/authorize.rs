@@ -418,6 +418,8 @@ pub(crate) struct Journey {
     csrf_cookie: Option<HeaderValue>,
     base: String,
     tenant: String,
+    /// Whether the flow offers "Sign up now" (only sign-up-or-sign-in flows do).
+    sign_up: bool,
 }
 
 impl Journey {
@@ -448,6 +450,7 @@ impl Journey {
             csrf_cookie,
             base,
             tenant: state.config.tenant.domain(),
+            sign_up: state.flow_kind(policy) == FlowKind::SignUpSignIn,
         }
     }
 
@@ -460,7 +463,11 @@ impl Journey {
         error: Option<&str>,
     ) -> Response {
         let action = format!("{}{step}", self.base);
-        let signup_href = format!("{}/signup?{}", self.base, self.carried_query);
+        let signup_href = if self.sign_up {
+            format!("{}/signup?{}", self.base, self.carried_query)
+        } else {
+            String::new()
+        };
         let forgot_href = format!("{}/forgot?{}", self.base, self.carried_query);
         let cancel_href = format!("{}/cancel?{}", self.base, self.carried_query);
         let ctx = FormContext {
@@ -641,6 +648,19 @@ pub async fn sign_in(
     }
 }
 
+/// The path's policy when it is a sign-up-or-sign-in flow: only those create accounts.
+fn sign_up_policy(state: &AppState, tenant: &str, name: &str) -> Result<String, AuthorizeError> {
+    let policy = policy(state, tenant, name)?;
+    if state.flow_kind(&policy) != FlowKind::SignUpSignIn {
+        return Err(page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("The user flow '{policy}' has no sign-up page."),
+        ));
+    }
+    Ok(policy)
+}
+
 /// `GET …/authorize/signup`: the sign-up page.
 pub async fn sign_up_page(
     State(state): State<Arc<AppState>>,
@@ -648,7 +668,7 @@ pub async fn sign_up_page(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
+    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
     let params = query_params(query.as_deref())?;
     AuthRequest::validate(&state, &policy, &params)?;
     let journey = Journey::new(&state, &headers, &policy, &params);
@@ -667,7 +687,7 @@ pub async fn sign_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
+    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
     let form = posted_form(&state, &headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();

@@ -103,10 +103,22 @@ pub struct FormContext<'a> {
     pub action: &'a str,
     /// The authorization request and CSRF token, carried as hidden fields.
     pub hidden: &'a [(String, String)],
+    /// Empty when the flow has no sign-up page.
     pub signup_href: &'a str,
     pub forgot_href: &'a str,
     pub cancel_href: &'a str,
     pub error: Option<&'a str>,
+}
+
+/// "Sign up now", unless the flow has no sign-up page (`href` empty).
+fn sign_up_footer(href: &str) -> String {
+    if href.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"footer\">Don't have an account? <a id=\"createAccount\" href=\"{}\">Sign up now</a></p>",
+        escape(href)
+    )
 }
 
 pub fn sign_in(ctx: &FormContext<'_>, sign_in_name: &str) -> String {
@@ -120,14 +132,14 @@ pub fn sign_in(ctx: &FormContext<'_>, sign_in_name: &str) -> String {
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <div class=\"row\"><a id=\"forgotPassword\" href=\"{forgot}\">Forgot your password?</a>\
          <button type=\"submit\" id=\"next\">Sign in</button></div></form>\
-         <p class=\"footer\">Don't have an account? <a id=\"createAccount\" href=\"{signup}\">Sign up now</a></p>",
+{footer}",
         tenant = escape(ctx.tenant),
         action = escape(ctx.action),
         hidden = hidden_inputs(ctx.hidden),
         error = error_box(ctx.error),
         name = escape(sign_in_name),
         forgot = escape(ctx.forgot_href),
-        signup = escape(ctx.signup_href),
+        footer = sign_up_footer(ctx.signup_href),
     );
     document("Sign in", &body)
 }

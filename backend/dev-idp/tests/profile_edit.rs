@@ -79,6 +79,29 @@ async fn without_a_session_the_flow_signs_in_first() {
 
     let mut browser = Browser::new();
     let url = idp.flow_authorize_url(PROFILE_EDIT, &[]);
+    // Profile edit signs existing users in; it creates no accounts.
+    let sign_in_page = browser.get(&url).await;
+    assert!(sign_in_page.body.contains("id=\"signInName\""));
+    assert!(
+        !sign_in_page.body.contains("createAccount"),
+        "{}",
+        sign_in_page.body
+    );
+    let sign_up = url.replace("/authorize?", "/authorize/signup?");
+    assert_eq!(browser.get(&sign_up).await.status, StatusCode::NOT_FOUND);
+    let sign_up_post =
+        format!("{}{}", idp.base, Form::parse(&sign_in_page.body).action) + "/signup";
+    let fields = [
+        ("email", "new@example.com"),
+        ("displayName", "New"),
+        ("newPassword", "Brand-New-2027"),
+        ("reenterPassword", "Brand-New-2027"),
+    ];
+    let r = browser
+        .submit_to(&sign_up_post, &sign_in_page.body, &fields)
+        .await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND, "{}", r.body);
+
     let profile = browser.sign_in(&idp, &url, ALICE, ALICE_PASSWORD).await;
     assert_eq!(profile.status, StatusCode::OK, "{}", profile.body);
     assert!(
