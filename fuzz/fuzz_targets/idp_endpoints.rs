@@ -50,6 +50,30 @@ const ENDPOINTS: &[(Method, &str)] = &[
         Method::GET,
         "/devtenant.onmicrosoft.com/B2C_1_signupsignin/openid/v2.0/userinfo",
     ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/B2C_1_passwordreset/oauth2/v2.0/authorize",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_passwordreset/oauth2/v2.0/authorize/reset/send",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_passwordreset/oauth2/v2.0/authorize/reset/verify",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_passwordreset/oauth2/v2.0/authorize/reset/password",
+    ),
+    (
+        Method::GET,
+        "/devtenant.onmicrosoft.com/B2C_1_profileedit/oauth2/v2.0/authorize",
+    ),
+    (
+        Method::POST,
+        "/devtenant.onmicrosoft.com/B2C_1_profileedit/oauth2/v2.0/authorize/profile",
+    ),
 ];
 
 struct Fixture {

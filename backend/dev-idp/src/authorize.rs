@@ -1,5 +1,6 @@
 //! The authorization endpoint and the user journey behind it: sign-in, sign-up, "Forgot your
-//! password?" and cancel.
+//! password?" and cancel. The password-reset and profile-edit user flows start here too and
+//! continue in [`crate::password_reset`] and [`crate::profile`].
 //!
 //! The authorization request travels with the user as hidden form fields and link query strings
 //! and is validated again on every step, so no half-finished login lives on the server. Until the
@@ -14,10 +15,14 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
+use crate::config::FlowKind;
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
 use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
-use crate::{AppState, csrf, lockout, now, password, pkce, random_token, secret_hash, session};
+use crate::{
+    AppState, csrf, lockout, now, password, password_reset, pkce, profile, random_token,
+    secret_hash, session,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
@@ -52,6 +57,10 @@ const CARRIED: &[&str] = &[
     "code_challenge",
     "code_challenge_method",
 ];
+
+/// Where each page's form posts, after the authorize URL.
+pub(crate) const SIGN_IN: &str = "";
+pub(crate) const SIGN_UP: &str = "/signup";
 
 pub enum AuthorizeError {
     /// Shown to the user; nothing is sent to the (untrusted) redirect URI.
@@ -104,7 +113,11 @@ impl IntoResponse for AuthorizeError {
     }
 }
 
-fn page(status: StatusCode, title: &'static str, message: impl Into<String>) -> AuthorizeError {
+pub(crate) fn page(
+    status: StatusCode,
+    title: &'static str,
+    message: impl Into<String>,
+) -> AuthorizeError {
     AuthorizeError::Page {
         status,
         title,
@@ -127,7 +140,7 @@ fn redirect(status: StatusCode, to: &str, cookie: Option<HeaderValue>) -> Respon
 
 /// The answer when no hash slot is free: browsers get the form again with the message (still
 /// 503, so scripts can tell), other clients a plain 503; both say when to retry.
-fn busy(headers: &HeaderMap, form: impl FnOnce(StatusCode) -> Response) -> Response {
+pub(crate) fn busy(headers: &HeaderMap, form: impl FnOnce(StatusCode) -> Response) -> Response {
     let html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -323,7 +336,11 @@ fn redirect_error(
 }
 
 /// The policy named by the path, or a 404 page.
-fn policy(state: &AppState, tenant: &str, policy: &str) -> Result<String, AuthorizeError> {
+pub(crate) fn policy(
+    state: &AppState,
+    tenant: &str,
+    policy: &str,
+) -> Result<String, AuthorizeError> {
     state.resolve(tenant, policy).ok_or_else(|| {
         page(
             StatusCode::NOT_FOUND,
@@ -333,14 +350,14 @@ fn policy(state: &AppState, tenant: &str, policy: &str) -> Result<String, Author
     })
 }
 
-fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, AuthorizeError> {
+pub(crate) fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, AuthorizeError> {
     parse_params(query.unwrap_or("").as_bytes())
         .map_err(|m| page(StatusCode::BAD_REQUEST, "Sign-in request refused", m))
 }
 
 /// A form just proved who the user is (sign-in or sign-up): start the SSO session and send the
 /// browser back to the app with a code.
-async fn signed_in(
+pub(crate) async fn signed_in(
     state: &AppState,
     req: &AuthRequest,
     user_id: &str,
@@ -358,7 +375,7 @@ async fn signed_in(
 }
 
 /// Issues a code for `user` and redirects to the app with it.
-async fn complete(
+pub(crate) async fn complete(
     state: &AppState,
     req: &AuthRequest,
     user_id: &str,
@@ -394,17 +411,19 @@ async fn complete(
     ))
 }
 
-/// Hidden fields, link targets and CSRF cookie for the sign-in and sign-up pages.
-struct Journey {
+/// Hidden fields, link targets and CSRF cookie for the pages of one authorization request.
+pub(crate) struct Journey {
     hidden: Vec<(String, String)>,
     carried_query: String,
     csrf_cookie: Option<HeaderValue>,
     base: String,
     tenant: String,
+    /// Whether the flow offers "Sign up now" (only sign-up-or-sign-in flows do).
+    sign_up: bool,
 }
 
 impl Journey {
-    fn new(
+    pub(crate) fn new(
         state: &AppState,
         headers: &HeaderMap,
         policy: &str,
@@ -431,22 +450,24 @@ impl Journey {
             csrf_cookie,
             base,
             tenant: state.config.tenant.domain(),
+            sign_up: state.flow_kind(policy) == FlowKind::SignUpSignIn,
         }
     }
 
-    fn render(
+    /// The page `body` renders, its form posting to the authorize URL plus `step`.
+    pub(crate) fn render(
         &self,
         status: StatusCode,
         body: impl FnOnce(&FormContext<'_>) -> String,
-        signup: bool,
+        step: &str,
         error: Option<&str>,
     ) -> Response {
-        let action = if signup {
-            format!("{}/signup", self.base)
+        let action = format!("{}{step}", self.base);
+        let signup_href = if self.sign_up {
+            format!("{}/signup?{}", self.base, self.carried_query)
         } else {
-            self.base.clone()
+            String::new()
         };
-        let signup_href = format!("{}/signup?{}", self.base, self.carried_query);
         let forgot_href = format!("{}/forgot?{}", self.base, self.carried_query);
         let cancel_href = format!("{}/cancel?{}", self.base, self.carried_query);
         let ctx = FormContext {
@@ -478,17 +499,26 @@ pub async fn start(
     let policy = policy(&state, &tenant, &policy_name)?;
     let params = query_params(query.as_deref())?;
     let req = AuthRequest::validate(&state, &policy, &params)?;
+    let kind = state.flow_kind(&policy);
+    if kind == FlowKind::PasswordReset {
+        let journey = Journey::new(&state, &headers, &policy, &params);
+        return Ok(password_reset::email_page(
+            &journey,
+            StatusCode::OK,
+            "",
+            None,
+        ));
+    }
     let prompt = req.prompt.as_deref().unwrap_or("");
     let forced = prompt.split_whitespace().any(|p| p == "login");
     if !forced && let Some(session) = session::current(&state, &headers).await? {
         // A session whose user has since been deleted counts as none.
         let user_id = session.user_id.clone();
-        if state
-            .store
-            .run(move |s| s.user_by_id(&user_id))
-            .await?
-            .is_some()
-        {
+        if let Some(user) = state.store.run(move |s| s.user_by_id(&user_id)).await? {
+            if kind == FlowKind::ProfileEdit {
+                let journey = Journey::new(&state, &headers, &policy, &params);
+                return Ok(profile::page(&journey, StatusCode::OK, &user, None, None));
+            }
             return complete(
                 &state,
                 &req,
@@ -511,13 +541,13 @@ pub async fn start(
     Ok(journey.render(
         StatusCode::OK,
         |ctx| pages::sign_in(ctx, &hint),
-        false,
+        SIGN_IN,
         None,
     ))
 }
 
 /// Parses a posted form and checks its origin and CSRF token before anything else.
-fn posted_form(
+pub(crate) fn posted_form(
     state: &AppState,
     headers: &HeaderMap,
     body: &Bytes,
@@ -559,7 +589,7 @@ pub async fn sign_in(
         journey.render(
             status,
             |ctx| pages::sign_in(ctx, &name),
-            false,
+            SIGN_IN,
             Some(message),
         )
     };
@@ -599,12 +629,36 @@ pub async fn sign_in(
     match user {
         Some(user) if matches => {
             state.store.run(move |s| s.clear_failures(&key)).await?;
+            if state.flow_kind(&policy) == FlowKind::ProfileEdit {
+                // Profile edit signs in first, then shows the profile form in the new session.
+                let (_, cookie) = session::start(&state, &user.id).await?;
+                return Ok(profile::page(
+                    &journey,
+                    StatusCode::OK,
+                    &user,
+                    Some(cookie),
+                    None,
+                ));
+            }
             signed_in(&state, &req, &user.id).await
         }
         // The reservation already counted this failure.
         _ if lockout::is_locked(&after, now()) => Ok(retry(lockout::LOCKED_MESSAGE)),
         _ => Ok(retry(lockout::INVALID_MESSAGE)),
     }
+}
+
+/// The path's policy when it is a sign-up-or-sign-in flow: only those create accounts.
+fn sign_up_policy(state: &AppState, tenant: &str, name: &str) -> Result<String, AuthorizeError> {
+    let policy = policy(state, tenant, name)?;
+    if state.flow_kind(&policy) != FlowKind::SignUpSignIn {
+        return Err(page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            format!("The user flow '{policy}' has no sign-up page."),
+        ));
+    }
+    Ok(policy)
 }
 
 /// `GET …/authorize/signup`: the sign-up page.
@@ -614,14 +668,14 @@ pub async fn sign_up_page(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
+    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
     let params = query_params(query.as_deref())?;
     AuthRequest::validate(&state, &policy, &params)?;
     let journey = Journey::new(&state, &headers, &policy, &params);
     Ok(journey.render(
         StatusCode::OK,
         |ctx| pages::sign_up(ctx, "", ""),
-        true,
+        SIGN_UP,
         None,
     ))
 }
@@ -633,7 +687,7 @@ pub async fn sign_up(
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
+    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
     let form = posted_form(&state, &headers, &body)?;
     let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
@@ -647,7 +701,7 @@ pub async fn sign_up(
         journey.render(
             status,
             |ctx| pages::sign_up(ctx, &email, &display_name),
-            true,
+            SIGN_UP,
             Some(message),
         )
     };

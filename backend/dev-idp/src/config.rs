@@ -61,7 +61,39 @@ pub struct Config {
 pub struct Tenant {
     pub name: String,
     pub id: String,
-    pub policies: Vec<String>,
+    pub policies: Vec<UserFlow>,
+}
+
+/// A user flow: a bare name is sign-up-or-sign-in, `{ name, kind }` names the others.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum UserFlow {
+    SignUpSignIn(String),
+    Other { name: String, kind: FlowKind },
+}
+
+/// What a user flow's pages do (B2C's user flow types).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FlowKind {
+    SignUpSignIn,
+    PasswordReset,
+    ProfileEdit,
+}
+
+impl UserFlow {
+    pub fn name(&self) -> &str {
+        match self {
+            Self::SignUpSignIn(name) | Self::Other { name, .. } => name,
+        }
+    }
+
+    pub fn kind(&self) -> FlowKind {
+        match self {
+            Self::SignUpSignIn(_) => FlowKind::SignUpSignIn,
+            Self::Other { kind, .. } => *kind,
+        }
+    }
 }
 
 impl Tenant {
@@ -79,6 +111,13 @@ pub struct Lifetimes {
     pub refresh_token_seconds: u64,
     pub authorization_code_seconds: u64,
     pub session_seconds: u64,
+    /// How long a password-reset verification code is good for (B2C: 5 minutes).
+    #[serde(default = "default_verification_code_seconds")]
+    pub verification_code_seconds: u64,
+}
+
+fn default_verification_code_seconds() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -98,6 +137,8 @@ pub struct Limits {
     pub request_seconds: u64,
     /// Open connections; further clients wait in the listen backlog.
     pub max_connections: usize,
+    /// Unexpired password-reset codes, all addresses together (each is a row and a mail file).
+    pub outstanding_verification_codes: i64,
 }
 
 impl Default for Limits {
@@ -107,6 +148,7 @@ impl Default for Limits {
             concurrent_password_hashes: 0,
             request_seconds: serving.request_timeout.as_secs(),
             max_connections: serving.max_connections,
+            outstanding_verification_codes: 1000,
         }
     }
 }
@@ -380,7 +422,15 @@ impl Config {
                 "at least one user flow is needed",
             ));
         }
-        for p in &t.policies {
+        let mut names = HashSet::new();
+        for flow in &t.policies {
+            let p = flow.name();
+            if !names.insert(p.to_ascii_lowercase()) {
+                return Err(ConfigError::new(
+                    "tenant.policies",
+                    format!("`{p}` is listed twice (names are case-insensitive)"),
+                ));
+            }
             if p.is_empty()
                 || !p
                     .chars()
@@ -402,6 +452,10 @@ impl Config {
                 l.authorization_code_seconds,
             ),
             ("lifetimes.session_seconds", l.session_seconds),
+            (
+                "lifetimes.verification_code_seconds",
+                l.verification_code_seconds,
+            ),
         ] {
             if v == 0 || v > 366 * 86400 {
                 return Err(ConfigError::new(
@@ -430,6 +484,12 @@ impl Config {
             return Err(ConfigError::new(
                 "limits.request_seconds",
                 "must be between 1 and 3600",
+            ));
+        }
+        if !(1..=100_000).contains(&limits.outstanding_verification_codes) {
+            return Err(ConfigError::new(
+                "limits.outstanding_verification_codes",
+                "must be between 1 and 100000",
             ));
         }
         if !(1..=100_000).contains(&limits.max_connections) {
@@ -601,7 +661,21 @@ mod tests {
         assert_eq!(c.port, 7010);
         assert_eq!(c.bind_address, IpAddr::from(DEFAULT_BIND));
         assert_eq!(c.tenant.domain(), "devtenant.onmicrosoft.com");
-        assert_eq!(c.tenant.policies, ["B2C_1_signupsignin"]);
+        let flows: Vec<(&str, FlowKind)> = c
+            .tenant
+            .policies
+            .iter()
+            .map(|f| (f.name(), f.kind()))
+            .collect();
+        assert_eq!(
+            flows,
+            [
+                ("B2C_1_signupsignin", FlowKind::SignUpSignIn),
+                ("B2C_1_passwordreset", FlowKind::PasswordReset),
+                ("B2C_1_profileedit", FlowKind::ProfileEdit),
+            ]
+        );
+        assert_eq!(c.lifetimes.verification_code_seconds, 300);
         assert_eq!(c.spas[0].client_id, "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b");
         assert_eq!(
             c.apis[0].scope_uri("accessapp"),
@@ -641,6 +715,15 @@ mod tests {
                 .to_string()
                 .starts_with("DEVIDP_PORT:")
         );
+    }
+
+    #[test]
+    fn unknown_flow_kind_and_repeated_flow_are_refused() {
+        let text = BUILTIN_TOML.replace("kind = \"profile_edit\"", "kind = \"sign_out\"");
+        assert!(Config::from_toml(&text, "test").is_err());
+        let text = BUILTIN_TOML.replace("\"B2C_1_profileedit\"", "\"b2c_1_PasswordReset\"");
+        let err = Config::from_toml(&text, "test").unwrap_err();
+        assert_eq!(err.setting, "tenant.policies", "{err}");
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! discovery forms, case-insensitive tenant and policy names), issues RS256 tokens with B2C's
 //! claims, runs the Authorization Code + PKCE flow with server-rendered sign-in and sign-up pages,
 //! rotating refresh tokens with reuse detection, and the client credentials grant with app roles.
+//! Besides sign-up-or-sign-in, it runs B2C's password-reset (codes mailed as `.eml` files) and
+//! profile-edit user flows.
 //! State (users, keys, sessions, grants) lives in SQLite in the data directory.
 //!
 //! `main.rs` only parses [`config::Config`], binds, and calls [`serve`]; tests do the same on
@@ -18,15 +20,19 @@ pub mod email;
 pub mod keys;
 pub mod lockout;
 pub mod logout;
+pub mod mail;
 pub mod pages;
 pub mod password;
+pub mod password_reset;
 pub mod pkce;
+pub mod profile;
 pub mod scope;
 pub mod session;
 pub mod store;
 pub mod token;
 pub mod tokens;
 pub mod userinfo;
+pub mod verification;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -79,6 +85,8 @@ pub struct AppState {
     pub hashing: password::Hashing,
     /// Signs the forms' CSRF tokens with a secret of this instance.
     pub csrf: csrf::Csrf,
+    /// MACs the password-reset verification codes with a secret of this instance.
+    pub codes: verification::Codes,
     pub secure_cookies: bool,
 }
 
@@ -131,6 +139,7 @@ impl AppState {
             decoy_hash,
             hashing,
             csrf: csrf::Csrf::new(),
+            codes: verification::Codes::new(),
             secure_cookies,
         })
     }
@@ -144,12 +153,22 @@ impl AppState {
 
     /// The configured policy matching `name` case-insensitively (B2C does; MSAL lowercases).
     pub fn policy(&self, name: &str) -> Option<&str> {
+        self.flow(name).map(config::UserFlow::name)
+    }
+
+    /// The configured user flow matching `name` case-insensitively.
+    pub fn flow(&self, name: &str) -> Option<&config::UserFlow> {
         self.config
             .tenant
             .policies
             .iter()
-            .find(|p| p.eq_ignore_ascii_case(name))
-            .map(String::as_str)
+            .find(|p| p.name().eq_ignore_ascii_case(name))
+    }
+
+    /// The kind of the (canonical) policy `name`.
+    pub fn flow_kind(&self, name: &str) -> config::FlowKind {
+        self.flow(name)
+            .map_or(config::FlowKind::SignUpSignIn, config::UserFlow::kind)
     }
 
     /// Whether a path's tenant segment names this tenant: `x.onmicrosoft.com`, `x`, or its id.
@@ -274,6 +293,23 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize/cancel",
             get(authorize::cancel),
+        )
+        // The password-reset and profile-edit user flows' steps.
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/reset/send",
+            post(password_reset::send_code),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/reset/verify",
+            post(password_reset::verify_code),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/reset/password",
+            post(password_reset::set_password),
+        )
+        .route(
+            "/{tenant}/{policy}/oauth2/v2.0/authorize/profile",
+            post(profile::update),
         )
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/logout",

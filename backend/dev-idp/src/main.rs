@@ -91,7 +91,7 @@ fn serve(config: Config) -> ExitCode {
             .tenant
             .policies
             .first()
-            .cloned()
+            .map(|f| f.name().to_owned())
             .unwrap_or_default();
         println!(
             "dev-idp listening on {} — discovery: {}/v2.0/.well-known/openid-configuration",

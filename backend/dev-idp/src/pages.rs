@@ -1,7 +1,9 @@
-//! Server-rendered HTML: sign-in, sign-up, signed-out and error pages. No JavaScript; every
+//! Server-rendered HTML: sign-in, sign-up, password reset, profile edit, signed-out and error
+//! pages. No JavaScript; every
 //! input has a label; element ids follow B2C's (`signInName`, `password`, `next`,
 //! `createAccount`, `forgotPassword`, `email`, `displayName`, `newPassword`, `reenterPassword`,
-//! `continue`, `cancel`) so browser tests written for B2C find them.
+//! `continue`, `cancel`, `email_ver_but_send`, `email_ver_input`, `email_ver_but_verify`) so
+//! browser tests written for B2C find them.
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -26,6 +28,8 @@ button:hover{background:#0950b0}
 a{color:#0b62d6}
 .footer{margin-top:1.5rem;font-size:.95rem}
 ";
+
+const PASSWORD_RULES: &str = "8 to 64 characters, with at least 3 of: a lowercase letter, an uppercase letter, a digit, a symbol.";
 
 /// HTML-escapes text for element content and attribute values.
 pub fn escape(text: &str) -> String {
@@ -81,16 +85,7 @@ pub fn html(status: StatusCode, body: String) -> Response {
 }
 
 fn hidden_inputs(fields: &[(String, String)]) -> String {
-    fields
-        .iter()
-        .map(|(k, v)| {
-            format!(
-                "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
-                escape(k),
-                escape(v)
-            )
-        })
-        .collect()
+    fields.iter().map(|(k, v)| hidden_input(k, v)).collect()
 }
 
 fn error_box(error: Option<&str>) -> String {
@@ -111,10 +106,22 @@ pub struct FormContext<'a> {
     pub action: &'a str,
     /// The authorization request and CSRF token, carried as hidden fields.
     pub hidden: &'a [(String, String)],
+    /// Empty when the flow has no sign-up page.
     pub signup_href: &'a str,
     pub forgot_href: &'a str,
     pub cancel_href: &'a str,
     pub error: Option<&'a str>,
+}
+
+/// "Sign up now", unless the flow has no sign-up page (`href` empty).
+fn sign_up_footer(href: &str) -> String {
+    if href.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<p class=\"footer\">Don't have an account? <a id=\"createAccount\" href=\"{}\">Sign up now</a></p>",
+        escape(href)
+    )
 }
 
 pub fn sign_in(ctx: &FormContext<'_>, sign_in_name: &str) -> String {
@@ -128,14 +135,14 @@ pub fn sign_in(ctx: &FormContext<'_>, sign_in_name: &str) -> String {
          <input type=\"password\" id=\"password\" name=\"password\" autocomplete=\"current-password\" required>\
          <div class=\"row\"><a id=\"forgotPassword\" href=\"{forgot}\">Forgot your password?</a>\
          <button type=\"submit\" id=\"next\">Sign in</button></div></form>\
-         <p class=\"footer\">Don't have an account? <a id=\"createAccount\" href=\"{signup}\">Sign up now</a></p>",
+{footer}",
         tenant = escape(ctx.tenant),
         action = escape(ctx.action),
         hidden = hidden_inputs(ctx.hidden),
         error = error_box(ctx.error),
         name = escape(sign_in_name),
         forgot = escape(ctx.forgot_href),
-        signup = escape(ctx.signup_href),
+        footer = sign_up_footer(ctx.signup_href),
     );
     document("Sign in", &body)
 }
@@ -152,8 +159,7 @@ pub fn sign_up(ctx: &FormContext<'_>, email: &str, display_name: &str) -> String
          <label for=\"newPassword\">New Password</label>\
          <input type=\"password\" id=\"newPassword\" name=\"newPassword\" autocomplete=\"new-password\" required \
           aria-describedby=\"passwordRules\">\
-         <p class=\"hint\" id=\"passwordRules\">8 to 64 characters, with at least 3 of: a lowercase letter, \
-          an uppercase letter, a digit, a symbol.</p>\
+         <p class=\"hint\" id=\"passwordRules\">{rules}</p>\
          <label for=\"reenterPassword\">Confirm New Password</label>\
          <input type=\"password\" id=\"reenterPassword\" name=\"reenterPassword\" autocomplete=\"new-password\" required>\
          <div class=\"row\"><a id=\"cancel\" href=\"{cancel}\">Cancel</a>\
@@ -165,8 +171,122 @@ pub fn sign_up(ctx: &FormContext<'_>, email: &str, display_name: &str) -> String
         email = escape(email),
         display = escape(display_name),
         cancel = escape(ctx.cancel_href),
+        rules = PASSWORD_RULES,
     );
     document("Sign up", &body)
+}
+
+fn hidden_input(name: &str, value: &str) -> String {
+    format!(
+        "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+        escape(name),
+        escape(value)
+    )
+}
+
+/// A form of the password-reset and profile-edit flows: heading, fields, submit and cancel.
+fn flow_form(
+    ctx: &FormContext<'_>,
+    title: &str,
+    id: &str,
+    fields: &str,
+    submit: (&str, &str),
+) -> String {
+    let body = format!(
+        "<h1>{title}</h1><p class=\"tenant\">{tenant}</p>\
+         <form method=\"post\" action=\"{action}\" id=\"{id}\">{hidden}{error}{fields}\
+         <div class=\"row\"><a id=\"cancel\" href=\"{cancel}\">Cancel</a>\
+         <button type=\"submit\" id=\"{submit_id}\">{submit_label}</button></div></form>",
+        title = escape(title),
+        tenant = escape(ctx.tenant),
+        action = escape(ctx.action),
+        hidden = hidden_inputs(ctx.hidden),
+        error = error_box(ctx.error),
+        cancel = escape(ctx.cancel_href),
+        submit_id = submit.0,
+        submit_label = escape(submit.1),
+    );
+    document(title, &body)
+}
+
+/// Password reset, step 1: the address to verify.
+pub fn reset_email(ctx: &FormContext<'_>, email: &str) -> String {
+    let fields = format!(
+        "<label for=\"email\">Email Address</label>\
+         <input type=\"email\" id=\"email\" name=\"email\" autocomplete=\"email\" required autofocus \
+          value=\"{}\">",
+        escape(email)
+    );
+    flow_form(
+        ctx,
+        "Reset your password",
+        "attributeVerification",
+        &fields,
+        ("email_ver_but_send", "Send verification code"),
+    )
+}
+
+/// Password reset, step 2: the code from the mail.
+pub fn reset_code(ctx: &FormContext<'_>, email: &str, verification: &str) -> String {
+    let fields = format!(
+        "{hidden}<p id=\"email_info\">Verification code has been sent to your inbox. Please copy it to the \
+          input box below.</p>\
+         <label for=\"email\">Email Address</label>\
+         <input type=\"email\" id=\"email\" readonly value=\"{email}\">\
+         <label for=\"email_ver_input\">Verification code</label>\
+         <input type=\"text\" id=\"email_ver_input\" name=\"email_ver_input\" inputmode=\"numeric\" \
+          autocomplete=\"one-time-code\" maxlength=\"6\" required autofocus>",
+        hidden = hidden_input("verification", verification) + &hidden_input("email", email),
+        email = escape(email),
+    );
+    flow_form(
+        ctx,
+        "Reset your password",
+        "attributeVerification",
+        &fields,
+        ("email_ver_but_verify", "Verify code"),
+    )
+}
+
+/// Password reset, step 3: the new password, twice.
+pub fn reset_password(ctx: &FormContext<'_>, verification: &str) -> String {
+    let fields = format!(
+        "{}<label for=\"newPassword\">New Password</label>\
+         <input type=\"password\" id=\"newPassword\" name=\"newPassword\" autocomplete=\"new-password\" \
+          required autofocus aria-describedby=\"passwordRules\">\
+         <p class=\"hint\" id=\"passwordRules\">{PASSWORD_RULES}</p>\
+         <label for=\"reenterPassword\">Confirm New Password</label>\
+         <input type=\"password\" id=\"reenterPassword\" name=\"reenterPassword\" \
+          autocomplete=\"new-password\" required>",
+        hidden_input("verification", verification),
+    );
+    flow_form(
+        ctx,
+        "Choose a new password",
+        "attributeVerification",
+        &fields,
+        ("continue", "Continue"),
+    )
+}
+
+/// Profile edit: the signed-in user's display name.
+pub fn profile(ctx: &FormContext<'_>, email: &str, display_name: &str) -> String {
+    let fields = format!(
+        "<label for=\"email\">Email Address</label>\
+         <input type=\"email\" id=\"email\" readonly value=\"{email}\">\
+         <label for=\"displayName\">Display Name</label>\
+         <input type=\"text\" id=\"displayName\" name=\"displayName\" autocomplete=\"name\" required \
+          autofocus maxlength=\"100\" value=\"{display}\">",
+        email = escape(email),
+        display = escape(display_name),
+    );
+    flow_form(
+        ctx,
+        "Edit your profile",
+        "attributeVerification",
+        &fields,
+        ("continue", "Continue"),
+    )
 }
 
 /// An error shown to the user instead of redirecting (unknown client, unregistered URI, …).

@@ -101,6 +101,38 @@ pub enum Rotation {
     Invalid,
 }
 
+/// A password-reset verification code sent (or, for an unknown address, pretended sent).
+#[derive(Debug, Clone)]
+pub struct Verification {
+    /// Normalised email address.
+    pub email: String,
+    /// `None` when no account has the address: its code can never match.
+    pub user_id: Option<String>,
+    pub code_mac: Vec<u8>,
+    pub expires_at: i64,
+}
+
+/// The outcome of [`Store::insert_verification`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Stored,
+    /// Too many codes for this address in the last minute.
+    AddressLimited,
+    /// Too many outstanding codes altogether.
+    Full,
+}
+
+/// The outcome of [`Store::check_code`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CodeCheck {
+    Verified,
+    Wrong,
+    TooManyTries,
+    Expired,
+    /// Unknown verification, or its code was already used.
+    Used,
+}
+
 #[derive(Debug, Clone)]
 pub struct StoredKey {
     pub kid: String,
@@ -159,6 +191,18 @@ CREATE TABLE IF NOT EXISTS refresh_tokens (
     family_id TEXT NOT NULL REFERENCES families(id),
     used INTEGER NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS verifications (
+    hash TEXT PRIMARY KEY,
+    email TEXT NOT NULL,
+    user_id TEXT,
+    code_mac BLOB NOT NULL,
+    created_at INTEGER NOT NULL,
+    expires_at INTEGER NOT NULL,
+    tries INTEGER NOT NULL DEFAULT 0,
+    verified INTEGER NOT NULL DEFAULT 0,
+    used INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS verifications_email ON verifications(email, created_at);
 CREATE TABLE IF NOT EXISTS signing_keys (
     kid TEXT PRIMARY KEY,
     pkcs8 BLOB NOT NULL,
@@ -347,6 +391,135 @@ impl Store {
         self.with(|c| {
             c.execute("DELETE FROM signin_failures WHERE name = ?1", [name])
                 .map(drop)
+        })
+    }
+
+    pub fn set_display_name(&self, user_id: &str, name: &str) -> Result<(), StoreError> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE users SET display_name = ?1 WHERE id = ?2",
+                params![name, user_id],
+            )
+            .map(drop)
+        })
+    }
+
+    // --- password-reset verification codes ---
+
+    /// Stores a sent code unless the address had `per_address` codes in the last minute or
+    /// `outstanding` unexpired codes exist altogether (both checked in the same transaction).
+    pub fn insert_verification(
+        &self,
+        hash: &str,
+        v: &Verification,
+        now: i64,
+        per_address: i64,
+        outstanding: i64,
+    ) -> Result<Sent, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let recent: i64 = tx.query_row(
+                "SELECT count(*) FROM verifications WHERE email = ?1 AND created_at > ?2 - 60",
+                params![v.email, now],
+                |r| r.get(0),
+            )?;
+            if recent >= per_address {
+                return Ok(Sent::AddressLimited);
+            }
+            let open: i64 = tx.query_row(
+                "SELECT count(*) FROM verifications WHERE expires_at > ?1",
+                [now],
+                |r| r.get(0),
+            )?;
+            if open >= outstanding {
+                return Ok(Sent::Full);
+            }
+            tx.execute(
+                "INSERT INTO verifications (hash, email, user_id, code_mac, created_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![hash, v.email, v.user_id, v.code_mac, now, v.expires_at],
+            )?;
+            tx.commit()?;
+            Ok(Sent::Stored)
+        })
+    }
+
+    /// Checks a typed code: in one transaction the try is counted before `matches` compares,
+    /// so concurrent guesses cannot exceed `max_tries`. A right code marks it verified (and used
+    /// up as a code: a second verification is refused).
+    pub fn check_code(
+        &self,
+        hash: &str,
+        now: i64,
+        max_tries: u32,
+        matches: impl FnOnce(&[u8]) -> bool,
+    ) -> Result<CodeCheck, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let row: Option<(Vec<u8>, i64, u32, bool)> = tx
+                .query_row(
+                    "SELECT code_mac, expires_at, tries, verified OR used FROM verifications WHERE hash = ?1",
+                    [hash],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+                )
+                .optional()?;
+            let Some((mac, expires_at, tries, spent)) = row else {
+                return Ok(CodeCheck::Used);
+            };
+            if spent {
+                return Ok(CodeCheck::Used);
+            }
+            if expires_at <= now {
+                return Ok(CodeCheck::Expired);
+            }
+            if tries >= max_tries {
+                return Ok(CodeCheck::TooManyTries);
+            }
+            tx.execute("UPDATE verifications SET tries = tries + 1 WHERE hash = ?1", [hash])?;
+            let outcome = if matches(&mac) {
+                // The new password may take a while to choose: ten minutes from here.
+                tx.execute(
+                    "UPDATE verifications SET verified = 1, expires_at = ?2 + 600 WHERE hash = ?1",
+                    params![hash, now],
+                )?;
+                CodeCheck::Verified
+            } else {
+                CodeCheck::Wrong
+            };
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+
+    /// Ends a verified, unexpired, unused reset: sets the account's password hash and clears
+    /// its failed sign-ins, in one transaction. `None` when there is nothing to complete.
+    pub fn complete_reset(
+        &self,
+        hash: &str,
+        now: i64,
+        password_hash: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.with(|c| {
+            let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+            let row: Option<(String, Option<String>)> = tx
+                .query_row(
+                    "SELECT email, user_id FROM verifications
+                     WHERE hash = ?1 AND verified = 1 AND used = 0 AND expires_at > ?2",
+                    params![hash, now],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()?;
+            let Some((email, Some(user_id))) = row else {
+                return Ok(None);
+            };
+            tx.execute("UPDATE verifications SET used = 1 WHERE hash = ?1", [hash])?;
+            let updated = tx.execute(
+                "UPDATE users SET password_hash = ?1 WHERE id = ?2",
+                params![password_hash, user_id],
+            )?;
+            tx.execute("DELETE FROM signin_failures WHERE name = ?1", [&email])?;
+            tx.commit()?;
+            Ok((updated == 1).then_some(user_id))
         })
     }
 
@@ -622,6 +795,8 @@ impl Store {
             // Used codes are kept past expiry for a while so a late reuse is still detected.
             tx.execute("DELETE FROM codes WHERE expires_at < ?1 - 86400", [now])?;
             tx.execute("DELETE FROM sessions WHERE expires_at < ?1", [now])?;
+            // Kept a minute past expiry: the per-address send limit counts the last minute.
+            tx.execute("DELETE FROM verifications WHERE expires_at < ?1 - 60", [now])?;
             tx.execute(
                 "DELETE FROM refresh_tokens WHERE family_id IN (SELECT id FROM families WHERE expires_at < ?1)",
                 [now],

@@ -72,6 +72,16 @@ impl Idp {
         panic!("dev-idp did not become ready");
     }
 
+    /// A provider some test started as a process of its own at `base`; stopping it is the
+    /// test's business.
+    pub fn external(base: String) -> Self {
+        Self {
+            base,
+            shutdown: None,
+            handle: None,
+        }
+    }
+
     /// Stops the server and waits until it has released its database.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
@@ -232,12 +242,17 @@ impl Browser {
 
     /// Fills the page's form (hidden fields kept) and submits it.
     pub async fn submit(&mut self, base: &str, page: &str, fields: &[(&str, &str)]) -> Response {
-        let form = Form::parse(page);
-        let mut values = form.hidden;
+        let action = format!("{base}{}", Form::parse(page).action);
+        self.submit_to(&action, page, fields).await
+    }
+
+    /// Posts the page's form (hidden fields kept, `fields` added) to another URL.
+    pub async fn submit_to(&mut self, url: &str, page: &str, fields: &[(&str, &str)]) -> Response {
+        let mut values = Form::parse(page).hidden;
         for (k, v) in fields {
             values.push(((*k).to_owned(), (*v).to_owned()));
         }
-        self.post(&format!("{base}{}", form.action), &values).await
+        self.post(url, &values).await
     }
 
     /// Opens the authorize URL and follows its "Sign up now" link: the sign-up page.
@@ -363,8 +378,13 @@ pub fn verify(jwt: &str, jwks: &Value, issuer: &str, audience: &str) -> Result<V
 
 /// POSTs a form to the token endpoint.
 pub async fn token(idp: &Idp, fields: &[(&str, &str)]) -> Response {
+    post_form(&idp.token_url(), fields).await
+}
+
+/// POSTs a form without cookies.
+pub async fn post_form(url: &str, fields: &[(&str, &str)]) -> Response {
     let r = reqwest::Client::new()
-        .post(idp.token_url())
+        .post(url)
         .form(fields)
         .send()
         .await
@@ -396,4 +416,40 @@ pub async fn alice_tokens(idp: &Idp) -> Value {
     .await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     r.json()
+}
+
+pub const PASSWORD_RESET: &str = "b2c_1_passwordreset";
+pub const PROFILE_EDIT: &str = "b2c_1_profileedit";
+
+impl Idp {
+    /// [`Idp::authorize_url`] for another user flow of the tenant.
+    pub fn flow_authorize_url(&self, policy: &str, extra: &[(&str, &str)]) -> String {
+        self.authorize_url(extra)
+            .replace("/b2c_1_signupsignin/", &format!("/{policy}/"))
+    }
+}
+
+/// Redeems `code` (from the app's redirect) at `policy`'s token endpoint.
+pub async fn redeem(idp: &Idp, policy: &str, code: &str) -> Response {
+    let url = idp
+        .token_url()
+        .replace("/b2c_1_signupsignin/", &format!("/{policy}/"));
+    post_form(
+        &url,
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", SPA),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("code_verifier", VERIFIER),
+        ],
+    )
+    .await
+}
+
+/// The text of the page's `#error` box, if any.
+pub fn error_text(html: &str) -> Option<String> {
+    let start = html.find("id=\"error\">")? + "id=\"error\">".len();
+    let end = html[start..].find('<')? + start;
+    Some(unescape(&html[start..end]))
 }
