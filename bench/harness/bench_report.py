@@ -64,14 +64,17 @@ def main():
     after = load("load-after.json") or {}
     out = []
     out.append("# scripts/bench — latest results\n")
-    out.append(f"Run {machine.get('date', '?')} on {machine.get('nproc', '?')} × {machine.get('cpu', '?')}, "
-               f"Linux {machine.get('kernel', '?')}; load average before {machine.get('load_before', '?')}, "
-               f"after {after.get('load_after', '?')}. Load: wrk, {machine.get('connections')} connections, "
-               f"{machine.get('threads')} threads, {machine.get('duration_s')} s per target after a warm-up, "
-               "all on loopback; load generator and servers share the same cores.\n")
-
     loads = {n: load(f"load-{n}.json") for n in
              ["bare", "bare-chain", "function", "chain", "node-function", "node-chain", "idp-cc", "idp-refresh"]}
+    servers = any(loads.values())  # none with `scripts/bench --spa-only`: the SPA's figures alone
+    out.append(f"Run {machine.get('date', '?')} on {machine.get('nproc', '?')} × {machine.get('cpu', '?')}, "
+               f"Linux {machine.get('kernel', '?')}; load average before {machine.get('load_before', '?')}, "
+               f"after {after.get('load_after', '?')}." + (
+                   f" Load: wrk, {machine.get('connections')} connections, "
+                   f"{machine.get('threads')} threads, {machine.get('duration_s')} s per target after a warm-up, "
+                   "all on loopback; load generator and servers share the same cores.\n" if servers else
+                   " `scripts/bench --spa-only`: the SPA's figures alone.\n"))
+
     bare = loads["bare"]
     labels = {
         "bare": "bare axum hello, no auth (ceiling)",
