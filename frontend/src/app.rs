@@ -3,7 +3,9 @@
 //! Stable hooks for the e2e suite (`backend/e2e`):
 //! - `#app[data-phase]`: `loading`, `unconfigured`, `signed-out`, `signed-in`, `leaving`
 //!   (navigating to the identity provider).
-//! - `#signin`: Sign In button (top bar; only when signed out).
+//! - `#signin`: Sign In button (top bar; only when signed out). Before the app is ready it is
+//!   index.html's shell (`#shell`, phase `loading`; see [`crate::shell`]), whose click is kept and
+//!   honoured once config.json and the IdP's metadata have loaded.
 //! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name.
 //! - `#cardheader`: the card header; class `status-success` (API answered 2xx), `status-warning`
 //!   (HTTP error from the gateway/function, or the IdP refused the sign-in), `status-danger`
@@ -20,14 +22,20 @@ use crate::auth::{self, Provider};
 use crate::flow::{self, SignInError};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
-use crate::{api, location, storage};
+use crate::{api, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Loads config.json and the IdP's metadata while index.html's shell stays up and takes the
+/// clicks, then swaps the shell for the app in one task (no frame without either).
 pub fn mount() {
-    leptos::mount::mount_to_body(App);
+    wasm_bindgen_futures::spawn_local(async {
+        let loaded = auth::load().await;
+        let sign_in_requested = shell::take();
+        leptos::mount::mount_to_body(move || app(loaded, sign_in_requested));
+    });
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,8 +71,8 @@ struct Ui {
 }
 
 impl Ui {
-    async fn start(self) {
-        let provider = match auth::load().await {
+    async fn start(self, loaded: Result<Provider, String>, sign_in_requested: bool) {
+        let provider = match loaded {
             Ok(provider) => Arc::new(provider),
             Err(message) => {
                 self.status.set(Status::danger(message));
@@ -91,6 +99,7 @@ impl Ui {
                     self.signed_out_with(Status::neutral(status::SIGNED_OUT));
                 }
             },
+            None if sign_in_requested => self.sign_in(),
             None => self.signed_out_with(Status::neutral(status::SIGNED_OUT)),
         }
     }
@@ -208,8 +217,8 @@ fn sign_in_failure(err: &SignInError) -> Status {
     }
 }
 
-#[component]
-fn App() -> impl IntoView {
+/// The page (a plain function, not a `#[component]`: its props struct would only add code).
+fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoView {
     let ui = Ui {
         phase: RwSignal::new(Phase::Loading),
         status: RwSignal::new(Status::neutral("Loading ...")),
@@ -217,7 +226,7 @@ fn App() -> impl IntoView {
         provider: StoredValue::new(None),
         renewal: StoredValue::new(None),
     };
-    spawn_local(ui.start());
+    spawn_local(ui.start(loaded, sign_in_requested));
     let Ui {
         phase,
         status,

@@ -5,7 +5,8 @@
 //! [`flow`] (authorize URL, redirect checks, token forms), [`token`], [`id_token`],
 //! [`session`], [`discovery`], [`config`] and [`status`] (every sentence the page shows), over
 //! [`json`] (the browser's `JSON.parse` in the wasm) and [`secret`] (`crypto.getRandomValues`).
-//! The browser half — the Leptos page ([`app`]), sessionStorage ([`storage`]), the identity
+//! The browser half — the Leptos page ([`app`]) and index.html's static stand-in for it until
+//! it is ready ([`shell`]), sessionStorage ([`storage`]), the identity
 //! provider's endpoints ([`auth`]), the API call ([`api`]) and the browser's `fetch` ([`fetch`])
 //! — exists only on wasm32.
 
@@ -30,5 +31,7 @@ pub mod auth;
 pub mod fetch;
 #[cfg(target_arch = "wasm32")]
 pub mod location;
+#[cfg(target_arch = "wasm32")]
+pub mod shell;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;

@@ -45,6 +45,20 @@ static TURN: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 struct Options {
     access_token_seconds: u64,
     gateway_clock_skew_seconds: u64,
+    /// How late the site answers `config.json`: holds the app in its loading phase.
+    config_delay: Duration,
+    /// config.json names an authority on a port nothing listens on: discovery fails.
+    idp_unreachable: bool,
+}
+
+impl Options {
+    /// config.json 1.5 s late: long enough to act on the page before the app is ready.
+    fn slow_config() -> Self {
+        Self {
+            config_delay: Duration::from_millis(1500),
+            ..Self::default()
+        }
+    }
 }
 
 impl Default for Options {
@@ -52,6 +66,8 @@ impl Default for Options {
         Self {
             access_token_seconds: 3600,
             gateway_clock_skew_seconds: 300,
+            config_delay: Duration::ZERO,
+            idp_unreachable: false,
         }
     }
 }
@@ -96,17 +112,22 @@ impl Stack {
         let openid = format!(
             "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
         );
+        let authority_port = if options.idp_unreachable {
+            testkit::free_port()
+        } else {
+            idp_port
+        };
         let config = json!({
             "clientId": SPA_CLIENT_ID,
-            "authority": format!("{idp_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
-            "knownAuthorities": [format!("{IDP_HOST}:{idp_port}")],
+            "authority": format!("http://{IDP_HOST}:{authority_port}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+            "knownAuthorities": [format!("{IDP_HOST}:{authority_port}")],
             "redirectUri": spa_url,
             "postLogoutRedirectUri": spa_url,
             "scopes": [API_SCOPE],
             "apiUrl": format!("http://127.0.0.1:{gateway_port}/api/hello"),
         });
         shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
-        let site_task = tokio::spawn(serve_site(site, dist, config));
+        let site_task = tokio::spawn(serve_site(site, dist, config, options.config_delay));
 
         let idp_config = data.path().join("devidp.toml");
         std::fs::write(
@@ -205,7 +226,12 @@ fn command<'a>(
 }
 
 /// dist/ as a static website would serve it, with `config.json` answered from memory.
-async fn serve_site(listener: tokio::net::TcpListener, dist: PathBuf, config: Value) {
+async fn serve_site(
+    listener: tokio::net::TcpListener,
+    dist: PathBuf,
+    config: Value,
+    config_delay: Duration,
+) {
     use axum::routing::get;
     use tower_http::services::{ServeDir, ServeFile};
     let config = Arc::new(config);
@@ -215,6 +241,7 @@ async fn serve_site(listener: tokio::net::TcpListener, dist: PathBuf, config: Va
             get(move || {
                 let config = config.clone();
                 async move {
+                    tokio::time::sleep(config_delay).await;
                     (
                         [(axum::http::header::CACHE_CONTROL, "no-cache")],
                         axum::Json((*config).clone()),
@@ -402,6 +429,11 @@ async fn open_sign_in_form(b: &Browser, s: &Stack) -> Step {
 
 async fn sign_in(b: &Browser, s: &Stack, email: &str, password: &str, name: &str) -> Step {
     open_sign_in_form(b, s).await?;
+    submit_sign_in_form(b, email, password, name).await
+}
+
+/// On the IdP's sign-in form: signs in and waits for the SPA's welcome.
+async fn submit_sign_in_form(b: &Browser, email: &str, password: &str, name: &str) -> Step {
     b.type_into("#signInName", email).await?;
     b.type_into("#password", password).await?;
     b.click("#next").await?;
@@ -637,6 +669,7 @@ async fn an_expired_access_token_is_renewed_silently() {
     let options = Options {
         access_token_seconds: 10,
         gateway_clock_skew_seconds: 0,
+        ..Options::default()
     };
     run("renewal", options, async |b, s| {
         sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
@@ -672,6 +705,120 @@ async fn an_expired_access_token_is_renewed_silently() {
         Ok(())
     })
     .await;
+}
+
+/// Issue 20: Sign In works from the first paint, as on the seed's page. config.json answers 1.5 s
+/// late, which holds the app in its loading phase; Sign In is clicked the moment it is on the page
+/// and the browser still reaches the IdP's sign-in form (the click is kept until the app is ready).
+#[tokio::test]
+async fn sign_in_clicked_before_the_app_is_ready_reaches_the_idp() {
+    run("early-sign-in", Options::slow_config(), async |b, s| {
+        let phase = click_sign_in_at_first_sight(b, &s.spa_url).await?;
+        ensure!(
+            phase == "loading",
+            "Sign In was first clickable in phase {phase:?}, not while the app was still loading"
+        );
+        b.wait_for_element("#signInName").await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str().starts_with(&s.idp_origin),
+            "the sign-in form is not the IdP's: {url}"
+        );
+        submit_sign_in_form(b, ALICE, ALICE_PASSWORD, ALICE_NAME).await
+    })
+    .await;
+}
+
+/// A discovery that fails still ends in the red error, also when Sign In was clicked before: the
+/// kept click is dropped, and the page offers no Sign In that cannot work.
+#[tokio::test]
+async fn failed_discovery_shows_the_red_error_after_an_early_click() {
+    let options = Options {
+        idp_unreachable: true,
+        ..Options::slow_config()
+    };
+    run("discovery-fails", options, async |b, s| {
+        click_sign_in_at_first_sight(b, &s.spa_url).await?;
+        let card = b
+            .wait_card("the red error", |c| c.phase == "unconfigured")
+            .await?;
+        ensure!(
+            card.class.split_whitespace().any(|c| c == "status-danger")
+                && card
+                    .message
+                    .starts_with("The identity provider could not be reached"),
+            "not the red discovery error: {card:?}"
+        );
+        ensure!(
+            b.client.find(Locator::Css("#signin")).await.is_err(),
+            "a Sign In button is offered although discovery failed"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Issue 20: index.html's shell is the app's signed-out page: when the app takes over, Sign In
+/// and the status line stay exactly where they were painted (no layout shift).
+#[tokio::test]
+async fn the_app_takes_over_from_the_shell_without_moving_anything() {
+    run("shell-takeover", Options::slow_config(), async |b, s| {
+        const BOXES: &str = "const box = id => { const e = document.getElementById(id);
+                                 if (!e) return null; const r = e.getBoundingClientRect();
+                                 return [r.x, r.y, r.width, r.height].map(Math.round).join(','); };
+                             const a = document.getElementById('app');
+                             return [a ? a.dataset.phase : null, box('signin'), box('message'),
+                                     box('cardheader')];";
+        b.js(&format!("location.href = {}; return null;", json!(s.spa_url)))
+            .await?;
+        let deadline = Instant::now() + STEP;
+        let shell = loop {
+            if let Ok(seen) = b.js(BOXES).await
+                && seen[0] == "loading"
+                && seen[1].is_string()
+            {
+                break seen;
+            }
+            ensure!(Instant::now() < deadline, "no shell with Sign In within {STEP:?}");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        };
+        b.wait_card("the signed-out page", |c| c.phase == "signed-out")
+            .await?;
+        let app = b.js(BOXES).await?;
+        let boxes = |seen: &Value| seen.as_array().and_then(|all| all.get(1..)).map(<[Value]>::to_vec);
+        ensure!(
+            boxes(&shell) == boxes(&app),
+            "Sign In, message and card header moved when the app took over: shell {shell}, app {app}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Navigates without waiting for the load event (WebDriver's `goto` would), clicks `#signin` as
+/// soon as it is on the page and enabled, and returns the page's phase just before the click.
+async fn click_sign_in_at_first_sight(b: &Browser, url: &str) -> Step<String> {
+    b.js(&format!("location.href = {}; return null;", json!(url)))
+        .await?;
+    let deadline = Instant::now() + STEP;
+    loop {
+        // Errors while the new document replaces the old one are expected: try again.
+        if let Ok(button) = b.client.find(Locator::Css("#signin")).await {
+            let phase = b
+                .js("const a = document.getElementById('app'), s = document.getElementById('signin');
+                     return s && !s.disabled && a ? a.dataset.phase : null;")
+                .await;
+            if let Ok(Value::String(phase)) = phase {
+                button.click().await.map_err(err("click #signin"))?;
+                return Ok(phase);
+            }
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no enabled #signin on {url} within {STEP:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 async fn access_token(b: &Browser) -> Step<String> {
