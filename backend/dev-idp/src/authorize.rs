@@ -93,14 +93,9 @@ impl IntoResponse for AuthorizeError {
                 message,
             } => pages::error(status, title, &message),
             Self::Redirect { to } => redirect(StatusCode::FOUND, &to, None),
-            Self::Busy => {
-                let mut response =
-                    (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response();
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                response
-            }
+            Self::Busy => retry_soon(
+                (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response(),
+            ),
             Self::Internal(detail) => {
                 tracing::error!(%detail, "authorization failed");
                 pages::error(
@@ -148,7 +143,11 @@ pub(crate) fn busy(headers: &HeaderMap, form: impl FnOnce(StatusCode) -> Respons
     if !html {
         return AuthorizeError::Busy.into_response();
     }
-    let mut response = form(StatusCode::SERVICE_UNAVAILABLE);
+    retry_soon(form(StatusCode::SERVICE_UNAVAILABLE))
+}
+
+/// A busy answer says when to try again: a hash slot frees within a second or so.
+fn retry_soon(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));

@@ -91,9 +91,10 @@ async fn post_as(base: String, (mut browser, page): (Browser, String), html: boo
         .await
 }
 
-/// With two hash slots, 24 sign-ins posted at once: at most two hash, the rest are told "busy"
-/// at once (503 with Retry-After; the form again for a browser, plain text otherwise), nothing
-/// queues, and the provider signs in normally right after. Before the fix every post hashed.
+/// With two hash slots, 24 sign-ins posted at once: at most two hash at a time behind a short
+/// bounded line, the rest are told "busy" at once (503 with Retry-After; the form again for a
+/// browser, plain text otherwise), and the provider signs in normally right after. Before the fix
+/// every post hashed.
 #[tokio::test]
 async fn password_hashes_are_bounded_and_the_overflow_is_told_to_retry() {
     let dir = tempfile::tempdir().unwrap();
