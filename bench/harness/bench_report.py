@@ -65,7 +65,8 @@ def main():
     out = []
     out.append("# scripts/bench — latest results\n")
     loads = {n: load(f"load-{n}.json") for n in
-             ["bare", "bare-chain", "function", "chain", "node-function", "node-chain", "idp-cc", "idp-refresh"]}
+             ["bare", "bare-chain", "function", "chain", "chain-policies", "node-function", "node-chain", "idp-cc",
+              "idp-refresh"]}
     servers = any(loads.values())  # none with `scripts/bench --spa-only`: the SPA's figures alone
     out.append(f"Run {machine.get('date', '?')} on {machine.get('nproc', '?')} × {machine.get('cpu', '?')}, "
                f"Linux {machine.get('kernel', '?')}; load average before {machine.get('load_before', '?')}, "
@@ -81,6 +82,7 @@ def main():
         "bare-chain": "bare two-hop chain, no auth (axum proxy → bare hello): the architecture's floor",
         "function": "hello function alone (key + EasyAuth validation)",
         "chain": "gateway → function, both validating (ours)",
+        "chain-policies": "the same with a product: subscription key, its rate limit and quota, required claims",
         "node-function": "Node function alone (express + jose)",
         "node-chain": "Node gateway → function (express, jose, http-proxy-middleware, express-rate-limit)",
         "idp-cc": "dev IdP token endpoint, client_credentials",
@@ -124,6 +126,11 @@ def main():
             r99 = chain["p99_us"] / bare_chain["p99_us"]
             target("our chain p99 vs the bare two-hop chain p99", ms(chain["p99_us"]), ms(bare_chain["p99_us"]),
                    f"{r99:.2f}×", "report", None)
+    policies = loads["chain-policies"]
+    if chain and policies:
+        target("our chain with a product (subscription key, rate limit, quota) and required claims vs the plain "
+               "chain", f"{rps(policies):,.0f} req/s", f"{rps(chain):,.0f} req/s", f"{rps(policies) / rps(chain):.2f}×",
+               "report", None)
     if chain and node:
         r = rps(chain) / rps(node)
         target("our chain req/s vs Node chain", f"{rps(chain):,.0f} req/s", f"{rps(node):,.0f} req/s", f"{r:.1f}×",
