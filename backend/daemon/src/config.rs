@@ -8,21 +8,8 @@ use std::time::Duration;
 use oauth2::{ClientId, ClientSecret};
 use url::Url;
 
-/// A setting that cannot be used: the variable's name and why. `Display` is the one line `main`
-/// prints before exiting with status 2. Values of secrets are never part of it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
-fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
-}
+use http_serve::settings::bad;
+pub use http_serve::settings::{ConfigError, Env, Source};
 
 /// Everything the daemon needs. `Debug` shows no secret: `ClientSecret`'s is redacted by the
 /// oauth2 crate, which is also what carries it to the token endpoint.
@@ -43,33 +30,6 @@ pub struct Config {
     pub port: u16,
     /// Each request to the IdP or the API. Not an environment setting.
     pub http_timeout: Duration,
-}
-
-/// Where settings come from: the process environment, or a map in tests.
-pub trait Source {
-    /// `Ok(None)` when unset; an error when set but not UTF-8.
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError>;
-}
-
-/// The process environment.
-pub struct Env;
-
-impl Source for Env {
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
-        match std::env::var_os(var) {
-            None => Ok(None),
-            Some(value) => value
-                .into_string()
-                .map(Some)
-                .map_err(|_| bad(var, "is not valid UTF-8")),
-        }
-    }
-}
-
-impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&'static str, String, S> {
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
-        Ok(std::collections::HashMap::get(self, var).cloned())
-    }
 }
 
 /// Set and not blank (an Azure app setting left empty counts as unset).

@@ -15,21 +15,8 @@ use std::time::Duration;
 use token_validation::RequiredClaim;
 use url::Url;
 
-/// A setting that cannot be used: the variable's name and why. `Display` is the one line `main`
-/// prints before exiting with status 2. Values of secrets are never part of it.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{var}: {reason}")]
-pub struct ConfigError {
-    pub var: &'static str,
-    pub reason: String,
-}
-
-pub(crate) fn bad(var: &'static str, reason: impl Into<String>) -> ConfigError {
-    ConfigError {
-        var,
-        reason: reason.into(),
-    }
-}
+pub(crate) use http_serve::settings::bad;
+pub use http_serve::settings::{ConfigError, Env, Source};
 
 /// `calls` per `period`, as APIM's `rate-limit-by-key calls=… renewal-period=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,33 +157,6 @@ pub struct Config {
     pub trusted_proxies: TrustedProxies,
     /// HTTPS instead of HTTP (`GATEWAY_TLS_CERT`, `GATEWAY_TLS_KEY`, `GATEWAY_CLIENT_CA`).
     pub tls: Option<TlsListener>,
-}
-
-/// Where settings come from: the process environment, or a map in tests.
-pub trait Source {
-    /// `Ok(None)` when unset; an error when set but not UTF-8.
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError>;
-}
-
-/// The process environment.
-pub struct Env;
-
-impl Source for Env {
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
-        match std::env::var_os(var) {
-            None => Ok(None),
-            Some(value) => value
-                .into_string()
-                .map(Some)
-                .map_err(|_| bad(var, "is not valid UTF-8")),
-        }
-    }
-}
-
-impl<S: std::hash::BuildHasher> Source for std::collections::HashMap<&'static str, String, S> {
-    fn get(&self, var: &'static str) -> Result<Option<String>, ConfigError> {
-        Ok(std::collections::HashMap::get(self, var).cloned())
-    }
 }
 
 /// Set and not blank.

@@ -17,6 +17,7 @@
 //! never finishes its handshake is bounded like one that never finishes its headers; whatever the
 //! handshake learnt (a client certificate) goes into every request of that connection.
 
+pub mod settings;
 pub mod shutdown;
 
 use axum::Router;
