@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
     ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, Proc,
-    SPA_CLIENT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
+    SPA_CLIENT_ID, TENANT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
     workspace_root,
 };
 
@@ -49,6 +49,9 @@ struct Options {
     config_delay: Duration,
     /// config.json names an authority on a port nothing listens on: discovery fails.
     idp_unreachable: bool,
+    /// The whole stack in Entra External ID's shape: the tenant-level authority and metadata,
+    /// `api://` scopes, the gateway and the function trusting the tenant issuer.
+    external_id: bool,
 }
 
 impl Options {
@@ -68,6 +71,7 @@ impl Default for Options {
             gateway_clock_skew_seconds: 300,
             config_delay: Duration::ZERO,
             idp_unreachable: false,
+            external_id: false,
         }
     }
 }
@@ -109,21 +113,35 @@ impl Stack {
             testkit::free_port(),
         );
         let idp_origin = format!("http://{IDP_HOST}:{idp_port}");
-        let openid = format!(
-            "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
-        );
         let authority_port = if options.idp_unreachable {
             testkit::free_port()
         } else {
             idp_port
         };
+        let authority_origin = format!("http://{IDP_HOST}:{authority_port}");
+        // deploy/README.md's two configurations: B2C's user flow, or External ID's tenant.
+        let (openid, authority, scope) = if options.external_id {
+            (
+                format!("{idp_origin}/{TENANT_ID}/v2.0/.well-known/openid-configuration"),
+                format!("{authority_origin}/{TENANT_ID}/v2.0"),
+                format!("api://{API_CLIENT_ID}/accessapp"),
+            )
+        } else {
+            (
+                format!(
+                    "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
+                ),
+                format!("{authority_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+                API_SCOPE.to_owned(),
+            )
+        };
         let config = json!({
             "clientId": SPA_CLIENT_ID,
-            "authority": format!("http://{IDP_HOST}:{authority_port}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+            "authority": authority,
             "knownAuthorities": [format!("{IDP_HOST}:{authority_port}")],
             "redirectUri": spa_url,
             "postLogoutRedirectUri": spa_url,
-            "scopes": [API_SCOPE],
+            "scopes": [scope],
             "apiUrl": format!("http://127.0.0.1:{gateway_port}/api/hello"),
         });
         shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
@@ -561,6 +579,42 @@ async fn sign_in_call_api_until_rate_limited_and_sign_out() {
     .await;
 }
 
+/// Issue 16: the same SPA, gateway and function against Entra External ID's shape, by
+/// configuration only — sign in at the tenant-level authority, Call API, the hello, sign out.
+#[tokio::test]
+async fn external_id_sign_in_and_call_api() {
+    let options = Options {
+        external_id: true,
+        ..Options::default()
+    };
+    run("external-id", options, async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str()
+                .starts_with(&format!("{}/", s.spa_url.trim_end_matches('/'))),
+            "not back on the SPA: {url}"
+        );
+        let claims = jwt_claims(&access_token(b).await?)?;
+        let issuer = format!("{}/{TENANT_ID}/v2.0", s.idp_origin);
+        ensure!(
+            claims["iss"] == issuer.as_str()
+                && claims["ver"] == "2.0"
+                && claims.get("tfp").is_none(),
+            "not External ID's v2 token under {issuer}: {claims}"
+        );
+        call_api_green(b).await?;
+        assert_tokens_only_in_session_storage(b).await?;
+        b.click("#signout").await?;
+        b.wait_card("the signed-out page after sign-out", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT && c.origin != s.idp_origin
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
 /// A new user signs up through the IdP's page and calls the API as that user.
 #[tokio::test]
 async fn sign_up_a_new_user_and_call_the_api() {
@@ -839,14 +893,19 @@ async fn access_token(b: &Browser) -> Step<String> {
         .ok_or_else(|| "access_token is not a string".to_owned())
 }
 
-fn jwt_exp(token: &str) -> Step<u64> {
+fn jwt_claims(token: &str) -> Step<Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1).ok_or("not a JWT")?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(err("JWT payload"))?;
-    let claims: Value = serde_json::from_slice(&bytes).map_err(err("JWT claims"))?;
-    claims["exp"].as_u64().ok_or_else(|| "no exp".to_owned())
+    serde_json::from_slice(&bytes).map_err(err("JWT claims"))
+}
+
+fn jwt_exp(token: &str) -> Step<u64> {
+    jwt_claims(token)?["exp"]
+        .as_u64()
+        .ok_or_else(|| "no exp".to_owned())
 }
 
 fn unix_now() -> u64 {
