@@ -79,6 +79,8 @@ impl Default for Options {
 struct Stack {
     spa_url: String,
     idp_origin: String,
+    /// The function itself, as a browser would open it beside the gateway.
+    hello_url: String,
     procs: Vec<Proc>,
     _site: tokio::task::JoinHandle<()>,
     _data: TempDir,
@@ -150,11 +152,19 @@ impl Stack {
         let idp_config = data.path().join("devidp.toml");
         std::fs::write(
             &idp_config,
+            // The API app is also EasyAuth's web client, at this run's function.
             dev_idp_toml(
                 idp_port,
                 &data.path().join("idp"),
                 &spa_url,
                 options.access_token_seconds,
+            )
+            .replace(
+                "app_roles = [\"access:test-api\"]\n",
+                &format!(
+                    "app_roles = [\"access:test-api\"]\nweb_redirect_uris = \
+                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n"
+                ),
             ),
         )
         .unwrap();
@@ -223,6 +233,7 @@ impl Stack {
         Stack {
             spa_url,
             idp_origin,
+            hello_url: format!("http://127.0.0.1:{hello_port}"),
             procs: vec![idp, hello, gateway],
             _site: site_task,
             _data: data,
@@ -610,6 +621,63 @@ async fn external_id_sign_in_and_call_api() {
             c.phase == "signed-out" && c.message == SIGNED_OUT && c.origin != s.idp_origin
         })
         .await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Issue 16: the function's own `RedirectToLoginPage` — a browser opening the function's URL
+/// without a token goes to the IdP, signs in, comes back through EasyAuth's `form_post`
+/// callback with a session cookie and gets the hello; `/.auth/logout` ends the session.
+#[tokio::test]
+async fn easyauth_login_redirect_signs_a_browser_in() {
+    run("easyauth-login", Options::default(), async |b, s| {
+        let function_url = format!("{}/api/hello?code={FUNCTION_KEY}", s.hello_url);
+        b.goto(&function_url).await?;
+        b.wait_for_element("#signInName").await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str().starts_with(&s.idp_origin) && !url.as_str().contains(FUNCTION_KEY),
+            "not the IdP's sign-in (or the function key went along): {url}"
+        );
+        b.type_into("#signInName", ALICE).await?;
+        b.type_into("#password", ALICE_PASSWORD).await?;
+        b.click("#next").await?;
+        let deadline = Instant::now() + STEP;
+        loop {
+            let source = b.client.source().await.map_err(err("page source"))?;
+            if source.contains(HELLO) {
+                break;
+            }
+            ensure!(
+                Instant::now() < deadline,
+                "no hello within {STEP:?}; at {:?}: {source}",
+                b.client.current_url().await.ok()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(url.as_str() == function_url, "not back at the function's URL: {url}");
+        let session = b
+            .client
+            .get_named_cookie("AppServiceAuthSession")
+            .await
+            .map_err(err("the session cookie"))?;
+        ensure!(
+            session.http_only() == Some(true),
+            "the session cookie is readable by scripts"
+        );
+        ensure!(
+            b.js("return document.cookie;").await? == json!(""),
+            "a script sees the session cookie"
+        );
+
+        b.goto(&format!("{}/.auth/logout", s.hello_url)).await?;
+        let cookies = b.client.get_all_cookies().await.map_err(err("cookies"))?;
+        ensure!(
+            cookies.iter().all(|c| c.name() != "AppServiceAuthSession"),
+            "the session cookie outlived /.auth/logout"
+        );
         Ok(())
     })
     .await;
