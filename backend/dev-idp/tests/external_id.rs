@@ -29,7 +29,7 @@ async fn metadata(idp: &Idp) -> Value {
 /// `endpoint` (the tenant-level authorize URL) with the SPA's request; `extra` replaces or adds.
 fn request(endpoint: &str, extra: &[(&str, &str)]) -> String {
     let scope = format!("openid offline_access {}", api_scope());
-    let mut params: Vec<(&str, &str)> = vec![
+    let params: Vec<(&str, &str)> = vec![
         ("client_id", SPA),
         ("redirect_uri", REDIRECT),
         ("response_type", "code"),
@@ -39,28 +39,7 @@ fn request(endpoint: &str, extra: &[(&str, &str)]) -> String {
         ("code_challenge", CHALLENGE),
         ("code_challenge_method", "S256"),
     ];
-    for (k, v) in extra {
-        params.retain(|(name, _)| name != k);
-        params.push((k, v));
-    }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    format!("{endpoint}?{query}")
-}
-
-async fn redeem_at(url: &str, code: &str) -> Response {
-    post_form(
-        url,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await
+    with_params(endpoint, params, extra)
 }
 
 /// Signs Alice in at `authorize_url` and returns the code the app receives.

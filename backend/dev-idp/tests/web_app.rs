@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 const CALLBACK: &str = "http://127.0.0.1:7071/.auth/login/aad/callback";
 
 fn web_request(idp: &Idp, extra: &[(&str, &str)]) -> String {
-    let mut params: Vec<(&str, &str)> = vec![
+    let params: Vec<(&str, &str)> = vec![
         ("client_id", API),
         ("redirect_uri", CALLBACK),
         ("response_type", "id_token"),
@@ -20,16 +20,8 @@ fn web_request(idp: &Idp, extra: &[(&str, &str)]) -> String {
         ("nonce", "web-nonce-1"),
         ("state", "web-state-1"),
     ];
-    for (k, v) in extra {
-        params.retain(|(name, _)| name != k);
-        if !v.is_empty() {
-            params.push((k, v));
-        }
-    }
-    let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params)
-        .finish();
-    format!("{}/oauth2/v2.0/authorize?{query}", idp.policy_url())
+    let endpoint = format!("{}/oauth2/v2.0/authorize", idp.policy_url());
+    with_params(&endpoint, params, extra)
 }
 
 fn posted(page: &Response) -> (String, std::collections::HashMap<String, String>) {

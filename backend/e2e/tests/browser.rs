@@ -657,7 +657,10 @@ async fn easyauth_login_redirect_signs_a_browser_in() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         let url = b.client.current_url().await.map_err(err("url"))?;
-        ensure!(url.as_str() == function_url, "not back at the function's URL: {url}");
+        ensure!(
+            url.as_str() == function_url,
+            "not back at the function's URL: {url}"
+        );
         let session = b
             .client
             .get_named_cookie("AppServiceAuthSession")
