@@ -119,6 +119,8 @@ pub enum LoginError {
     OpenRedirect,
     #[error("the request has no usable Host header")]
     NoHost,
+    #[error("the address to return to is too long to keep in a cookie")]
+    TargetTooLong,
     #[error("the identity provider's metadata is not available yet; try again shortly")]
     NoAuthorizeEndpoint,
     #[error("the sign-in was not started here or took over 10 minutes; start it again")]
@@ -136,7 +138,9 @@ pub enum LoginError {
 impl IntoResponse for LoginError {
     fn into_response(self) -> Response {
         let status = match self {
-            LoginError::OpenRedirect | LoginError::NoHost => StatusCode::BAD_REQUEST,
+            LoginError::OpenRedirect | LoginError::NoHost | LoginError::TargetTooLong => {
+                StatusCode::BAD_REQUEST
+            }
             LoginError::NoAuthorizeEndpoint => StatusCode::SERVICE_UNAVAILABLE,
             _ => StatusCode::UNAUTHORIZED,
         };
@@ -231,7 +235,8 @@ pub async fn start(state: &AppState, site: &Site, redirect: &str) -> Result<Resp
     let sealed = state
         .sealer
         .seal("login", &login)
-        .ok_or(LoginError::TooLarge)?;
+        .filter(|s| s.len() <= MAX_COOKIE)
+        .ok_or(LoginError::TargetTooLong)?;
     let cookie = site.cookie(LOGIN_COOKIE, &sealed, LOGIN_PATH, LOGIN_SECONDS);
     Ok(redirect_with(url.as_str(), &[cookie]))
 }

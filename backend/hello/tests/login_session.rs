@@ -395,6 +395,16 @@ async fn redirect_targets_off_this_site_are_refused() {
                 .contains("Max-Age=0")
         );
     }
+    // A target too long for the login cookie is refused, not silently lost by the browser.
+    let long = format!("/{}", "a".repeat(4000));
+    let r = f
+        .client
+        .get(f.url(&format!("/.auth/login/aad?post_login_redirect_uri={long}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(set_cookie(&r, "AppServiceAuthSession").is_none());
     let r = f
         .client
         .get(f.url("/.auth/login/aad?post_login_redirect_uri=/api/hello"))
