@@ -419,3 +419,44 @@ async fn redirect_targets_off_this_site_are_refused() {
             .starts_with(&f.issuer.authorization_endpoint())
     );
 }
+
+/// Behind its real name (not loopback) the site is HTTPS: the callback URL says so and both
+/// cookies are `Secure`.
+#[tokio::test]
+async fn on_an_https_site_the_cookies_are_secure() {
+    let f = start(&[]).await;
+    let host = "hello-fn.azurewebsites.net";
+    let r = f
+        .client
+        .get(f.url(&format!("/api/hello?code={KEY}")))
+        .header("host", host)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let location = url::Url::parse(r.headers()["location"].to_str().unwrap()).unwrap();
+    let query: HashMap<_, _> = location.query_pairs().into_owned().collect();
+    assert_eq!(
+        query["redirect_uri"],
+        format!("https://{host}/.auth/login/aad/callback")
+    );
+    let login = set_cookie(&r, "AppServiceAuthLogin").unwrap();
+    assert!(login.contains("; Secure"), "{login}");
+
+    let token = f.issuer.mint(&id_token(&f, &query["nonce"]));
+    let r = f
+        .client
+        .post(f.url("/.auth/login/aad/callback"))
+        .header("host", host)
+        .header("cookie", format!("AppServiceAuthLogin={}", value(&login)))
+        .form(&[("id_token", token.as_str()), ("state", &query["state"])])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FOUND);
+    let session = set_cookie(&r, "AppServiceAuthSession").unwrap();
+    assert!(
+        session.contains("; Secure") && session.contains("HttpOnly"),
+        "{session}"
+    );
+}
