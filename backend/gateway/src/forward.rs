@@ -253,7 +253,7 @@ fn upstream_headers(incoming: &HeaderMap, peer: SocketAddr, key: &FunctionKey) -
 /// entry in the API's OpenAPI document ([`crate::openapi`]): every status the chain can answer.
 #[utoipa::path(
     get,
-    path = "/api/hello",
+    path = "/hello",
     operation_id = "hello",
     tag = "hello",
     summary = "The seed function's greeting, and who called",

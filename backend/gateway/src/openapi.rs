@@ -39,6 +39,9 @@ const SUBSCRIPTION_QUERY_SCHEME: &str = "apiKeyQuery";
         title = "Hello API",
         description = "The seed's hello function behind API Management's inbound policy.",
     ),
+    // Relative to the document's own URL locally; in APIM the API's URL suffix and service URL
+    // (`{function app}/api`) take its place, so the operation is `/hello` in both.
+    servers((url = "/api", description = "The gateway that serves this document")),
     paths(forward::hello),
     components(schemas(shared::HelloResponse, shared::Caller, shared::ApiError)),
     tags((name = "hello", description = "The hello function")),
@@ -243,7 +246,7 @@ mod tests {
     #[test]
     fn the_name_parameter_is_the_shared_rule() {
         let document = serde_json::to_value(api(&policy(&[]))).unwrap();
-        let parameter = &document["paths"]["/api/hello"]["get"]["parameters"][0];
+        let parameter = &document["paths"]["/hello"]["get"]["parameters"][0];
         assert_eq!(parameter["name"], greeting_name::PARAMETER);
         assert_eq!(parameter["in"], "query");
         assert_eq!(parameter["required"], false);
@@ -272,6 +275,7 @@ mod tests {
         };
         let document: Value = serde_json::to_value(published(&policy, &endpoints)).unwrap();
         assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["servers"][0]["url"], "/api");
         let flow =
             &document["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"];
         assert_eq!(flow["authorizationUrl"], "https://idp.example/authorize");

@@ -264,10 +264,17 @@ impl Definition {
                 })
             })
             .collect();
+        // Paths are relative to the first server's (a relative URL: this gateway's own path).
+        let base = document["servers"][0]["url"]
+            .as_str()
+            .filter(|url| url.starts_with('/'))
+            .unwrap_or("")
+            .trim_end_matches('/');
         let mut operations = Vec::new();
         for (path, item) in document["paths"].as_object().into_iter().flatten() {
             for (method, spec) in item.as_object().into_iter().flatten() {
-                operations.push(operation(path, method, spec, components, &keys)?);
+                let path = format!("{base}{path}");
+                operations.push(operation(&path, method, spec, components, &keys)?);
             }
         }
         Ok(Self { operations, action })

@@ -173,6 +173,7 @@ async fn the_document_is_public_names_the_idp_and_validates() {
     assert_eq!(headers["content-type"], "application/json");
     assert_eq!(headers["access-control-allow-origin"], SPA_ORIGIN);
     assert_eq!(served["openapi"], "3.1.0");
+    assert_eq!(served["servers"][0]["url"], "/api");
     let flow = &served["components"]["securitySchemes"]["oauth2"]["flows"]["authorizationCode"];
     assert_eq!(flow["authorizationUrl"], issuer.authorization_endpoint());
     assert_eq!(
@@ -181,7 +182,7 @@ async fn the_document_is_public_names_the_idp_and_validates() {
     );
     assert!(flow["scopes"][SCOPE].is_string(), "{flow}");
     assert_eq!(served["security"], json!([{"oauth2": [SCOPE]}]));
-    let operation = &served["paths"]["/api/hello"]["get"];
+    let operation = &served["paths"]["/hello"]["get"];
     let statuses: Vec<&str> = operation["responses"]
         .as_object()
         .unwrap()
@@ -461,4 +462,73 @@ async fn detect_logs_and_lets_the_call_through() {
         log.contains("Response status code 418 is not allowed."),
         "{log}"
     );
+}
+
+#[tokio::test]
+async fn the_apim_policy_renders_the_validation_policies_only_when_set() {
+    let render = |validation: Option<&str>| {
+        let mut command = std::process::Command::new(BIN);
+        command
+            .arg("render-apim-policy")
+            .env_clear()
+            .env("GATEWAY_ALLOWED_ORIGINS", SPA_ORIGIN)
+            .env(
+                "GATEWAY_OPENID_CONFIG_URLS",
+                "https://contoso.b2clogin.com/contoso.onmicrosoft.com/B2C_1_signupsignin/v2.0/.well-known/openid-configuration",
+            )
+            .env("GATEWAY_AUDIENCES", API_CLIENT_ID);
+        if let Some(action) = validation {
+            command.env("GATEWAY_VALIDATION", action);
+        }
+        let output = command.output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let xml = render(Some("prevent"));
+    let document = roxmltree::Document::parse(&xml).unwrap();
+    let section = |name: &str| {
+        document
+            .descendants()
+            .find(|n| n.has_tag_name(name))
+            .unwrap()
+            .children()
+            .filter(|n| n.is_element())
+            .map(|n| n.tag_name().name().to_owned())
+            .collect::<Vec<_>>()
+    };
+    let inbound = section("inbound");
+    let at = |tag: &str| inbound.iter().position(|t| t == tag).unwrap();
+    // Before validate-jwt, as the gateway runs them.
+    assert!(
+        at("validate-parameters") < at("validate-jwt"),
+        "{inbound:?}"
+    );
+    assert!(at("validate-content") < at("validate-jwt"), "{inbound:?}");
+    assert_eq!(
+        section("outbound"),
+        [
+            "base",
+            "validate-status-code",
+            "validate-headers",
+            "validate-content"
+        ]
+    );
+    for node in document.descendants().filter(|n| {
+        n.tag_name().name().starts_with("validate-") && n.tag_name().name() != "validate-jwt"
+    }) {
+        let actions: Vec<&str> = node
+            .attributes()
+            .filter(|a| {
+                a.name().ends_with("-action") && !a.name().starts_with("unspecified-header")
+            })
+            .map(|a| a.value())
+            .collect();
+        assert!(
+            actions.iter().all(|a| *a == "prevent"),
+            "{node:?}: {actions:?}"
+        );
+    }
+    assert!(render(Some("detect")).contains("unspecified-status-code-action=\"detect\""));
+    let plain = render(None);
+    assert!(!plain.contains("validate-parameters") && !plain.contains("validate-status-code"));
 }
