@@ -121,17 +121,10 @@ impl From<String> for DefinitionError {
 
 /// Compiles `schema` with the document's components beside it, so `#/components/…` resolves.
 fn compile(schema: &Value, components: &Value) -> Result<jsonschema::Validator, DefinitionError> {
+    // A boolean schema (`true`: anything) is wrapped so the components can sit beside it.
     let mut root = match schema {
         Value::Object(map) => map.clone(),
-        other => {
-            return compile(
-                &Value::Object(Map::from_iter([(
-                    "allOf".into(),
-                    Value::Array(vec![other.clone()]),
-                )])),
-                components,
-            );
-        }
+        other => Map::from_iter([("allOf".into(), Value::Array(vec![other.clone()]))]),
     };
     root.insert("components".into(), components.clone());
     jsonschema::draft202012::new(&Value::Object(root))
@@ -372,7 +365,8 @@ fn check_query(op: &Operation, query: Option<&str>) -> Result<(), String> {
 fn check_headers(op: &Operation, headers: &HeaderMap) -> Result<(), String> {
     if let Some((name, value)) = headers.iter().find(|(_, v)| v.len() > MAX_HEADER_BYTES) {
         return Err(format!(
-            "The value of the header {name} is {} bytes long, more than the {MAX_HEADER_BYTES} allowed.",
+            "The value of the header {} is {} bytes long, more than the {MAX_HEADER_BYTES} allowed.",
+            echoed(name.as_str()),
             value.len()
         ));
     }
