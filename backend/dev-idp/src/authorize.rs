@@ -19,6 +19,7 @@ use crate::config::FlowKind;
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
 use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
+use crate::tokens::Authority;
 use crate::{
     AppState, csrf, lockout, now, password, password_reset, pkce, profile, random_token,
     secret_hash, session, web_app,
@@ -45,6 +46,9 @@ pub struct AuthRequest {
     pub code_challenge: String,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+    /// Whose issuer a token minted at once (a web app's ID token) carries: the tenant's when
+    /// the request began at the tenant-level endpoint ([`crate::external_id`]).
+    pub authority: Authority,
 }
 
 /// The parameters that must survive the sign-in and sign-up pages.
@@ -58,7 +62,11 @@ const CARRIED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    AUTHORITY,
 ];
+
+/// The journey's own field naming the tenant-level shape (like B2C's internal `tx`).
+pub(crate) const AUTHORITY: &str = "authority";
 
 /// Where each page's form posts, after the authorize URL.
 pub(crate) const SIGN_IN: &str = "";
@@ -314,6 +322,7 @@ impl AuthRequest {
             code_challenge,
             prompt: get("prompt").map(str::to_owned),
             login_hint: get("login_hint").map(str::to_owned),
+            authority: Authority::UserFlow,
         })
     }
 

@@ -13,7 +13,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::authorize::{self, AuthorizeError, page, query_params};
+use crate::authorize::{self, AUTHORITY, AuthorizeError, page, query_params};
 use crate::{AppState, logout, pages};
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`
@@ -23,8 +23,15 @@ pub async fn authorize(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let params = query_params(query.as_deref())?;
+    let mut params = query_params(query.as_deref())?;
     let policy = flow(&state, &tenant, &params)?;
+    // A web app's ID token is minted at the end of the journey: it carries this shape along.
+    let web = params
+        .get("client_id")
+        .is_some_and(|c| state.config.web_app(c).is_some());
+    if web && !params.contains_key("p") {
+        params.insert(AUTHORITY.to_owned(), "tenant".to_owned());
+    }
     authorize::begin(&state, &policy, &params, &headers).await
 }
 

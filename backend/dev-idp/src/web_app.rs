@@ -12,7 +12,7 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use crate::authorize::{AuthRequest, AuthorizeError, ResponseMode, page};
+use crate::authorize::{AUTHORITY, AuthRequest, AuthorizeError, ResponseMode, page};
 use crate::config::ApiApp;
 use crate::scope::Granted;
 use crate::tokens::{self, Authority, UserGrant};
@@ -113,6 +113,10 @@ pub(crate) fn validate(
         code_challenge: String::new(),
         prompt: get("prompt").map(str::to_owned),
         login_hint: get("login_hint").map(str::to_owned),
+        authority: match get(AUTHORITY) {
+            Some("tenant") => Authority::Tenant,
+            _ => Authority::UserFlow,
+        },
     })
 }
 
@@ -139,7 +143,7 @@ pub(crate) async fn respond(
         user: &user,
         client_id: &req.client_id,
         policy: &req.policy,
-        authority: Authority::UserFlow,
+        authority: req.authority,
         auth_time,
         granted: &req.granted,
         nonce: req.nonce.as_deref(),

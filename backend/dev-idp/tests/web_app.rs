@@ -113,3 +113,28 @@ async fn bad_web_sign_in_requests_are_refused() {
     );
     idp.stop().await;
 }
+
+/// Begun at External ID's tenant-level authorize endpoint, the web sign-in's ID token carries
+/// the tenant issuer (v2), so a function trusting only that metadata accepts it.
+#[tokio::test]
+async fn a_web_sign_in_at_the_tenant_level_gets_the_tenant_issuer() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let jwks = idp.jwks().await;
+    let tenant_endpoint = format!("{}/{TENANT_ID}/oauth2/v2.0/authorize", idp.base);
+    let url = web_request(&idp, &[]).replace(
+        &format!("{}/oauth2/v2.0/authorize", idp.policy_url()),
+        &tenant_endpoint,
+    );
+    let mut browser = Browser::new();
+    let page = browser.sign_in(&idp, &url, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let (action, fields) = posted(&page);
+    assert_eq!(action, CALLBACK);
+    let tenant_issuer = format!("{}/{TENANT_ID}/v2.0", idp.base);
+    let id = verify(&fields["id_token"], &jwks, &tenant_issuer, API).unwrap();
+    assert_eq!(id["ver"], "2.0");
+    assert_eq!(id["nonce"], "web-nonce-1");
+    assert!(verify(&fields["id_token"], &jwks, &idp.issuer(), API).is_err());
+    idp.stop().await;
+}

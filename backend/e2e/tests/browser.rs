@@ -631,59 +631,72 @@ async fn external_id_sign_in_and_call_api() {
 /// callback with a session cookie and gets the hello; `/.auth/logout` ends the session.
 #[tokio::test]
 async fn easyauth_login_redirect_signs_a_browser_in() {
-    run("easyauth-login", Options::default(), async |b, s| {
-        let function_url = format!("{}/api/hello?code={FUNCTION_KEY}", s.hello_url);
-        b.goto(&function_url).await?;
-        b.wait_for_element("#signInName").await?;
-        let url = b.client.current_url().await.map_err(err("url"))?;
-        ensure!(
-            url.as_str().starts_with(&s.idp_origin) && !url.as_str().contains(FUNCTION_KEY),
-            "not the IdP's sign-in (or the function key went along): {url}"
-        );
-        b.type_into("#signInName", ALICE).await?;
-        b.type_into("#password", ALICE_PASSWORD).await?;
-        b.click("#next").await?;
-        let deadline = Instant::now() + STEP;
-        loop {
-            let source = b.client.source().await.map_err(err("page source"))?;
-            if source.contains(HELLO) {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "no hello within {STEP:?}; at {:?}: {source}",
-                b.client.current_url().await.ok()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-        let url = b.client.current_url().await.map_err(err("url"))?;
-        ensure!(
-            url.as_str() == function_url,
-            "not back at the function's URL: {url}"
-        );
-        let session = b
-            .client
-            .get_named_cookie("AppServiceAuthSession")
-            .await
-            .map_err(err("the session cookie"))?;
-        ensure!(
-            session.http_only() == Some(true),
-            "the session cookie is readable by scripts"
-        );
-        ensure!(
-            b.js("return document.cookie;").await? == json!(""),
-            "a script sees the session cookie"
-        );
+    run("easyauth-login", Options::default(), easyauth_sign_in).await;
+}
 
-        b.goto(&format!("{}/.auth/logout", s.hello_url)).await?;
-        let cookies = b.client.get_all_cookies().await.map_err(err("cookies"))?;
+/// The same against External ID's shape: the function trusts only the tenant-level metadata.
+#[tokio::test]
+async fn easyauth_login_redirect_in_external_id_shape() {
+    let options = Options {
+        external_id: true,
+        ..Options::default()
+    };
+    run("easyauth-login-external-id", options, easyauth_sign_in).await;
+}
+
+/// Opens the function's URL, signs in at the IdP, gets the hello through EasyAuth's session,
+/// then signs out with `/.auth/logout`.
+async fn easyauth_sign_in(b: &Browser, s: &Stack) -> Step {
+    let function_url = format!("{}/api/hello?code={FUNCTION_KEY}", s.hello_url);
+    b.goto(&function_url).await?;
+    b.wait_for_element("#signInName").await?;
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    ensure!(
+        url.as_str().starts_with(&s.idp_origin) && !url.as_str().contains(FUNCTION_KEY),
+        "not the IdP's sign-in (or the function key went along): {url}"
+    );
+    b.type_into("#signInName", ALICE).await?;
+    b.type_into("#password", ALICE_PASSWORD).await?;
+    b.click("#next").await?;
+    let deadline = Instant::now() + STEP;
+    loop {
+        let source = b.client.source().await.map_err(err("page source"))?;
+        if source.contains(HELLO) {
+            break;
+        }
         ensure!(
-            cookies.iter().all(|c| c.name() != "AppServiceAuthSession"),
-            "the session cookie outlived /.auth/logout"
+            Instant::now() < deadline,
+            "no hello within {STEP:?}; at {:?}: {source}",
+            b.client.current_url().await.ok()
         );
-        Ok(())
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    ensure!(
+        url.as_str() == function_url,
+        "not back at the function's URL: {url}"
+    );
+    let session = b
+        .client
+        .get_named_cookie("AppServiceAuthSession")
+        .await
+        .map_err(err("the session cookie"))?;
+    ensure!(
+        session.http_only() == Some(true),
+        "the session cookie is readable by scripts"
+    );
+    ensure!(
+        b.js("return document.cookie;").await? == json!(""),
+        "a script sees the session cookie"
+    );
+
+    b.goto(&format!("{}/.auth/logout", s.hello_url)).await?;
+    let cookies = b.client.get_all_cookies().await.map_err(err("cookies"))?;
+    ensure!(
+        cookies.iter().all(|c| c.name() != "AppServiceAuthSession"),
+        "the session cookie outlived /.auth/logout"
+    );
+    Ok(())
 }
 
 /// A new user signs up through the IdP's page and calls the API as that user.
