@@ -49,6 +49,8 @@ pub struct AuthRequest {
     /// Whose issuer a token minted at once (a web app's ID token) carries: the tenant's when
     /// the request began at the tenant-level endpoint ([`crate::external_id`]).
     pub authority: Authority,
+    /// A web app's hybrid request (`code id_token`): a code is posted beside the ID token.
+    pub web_code: bool,
 }
 
 /// The parameters that must survive the sign-in and sign-up pages.
@@ -323,6 +325,7 @@ impl AuthRequest {
             prompt: get("prompt").map(str::to_owned),
             login_hint: get("login_hint").map(str::to_owned),
             authority: Authority::UserFlow,
+            web_code: false,
         })
     }
 

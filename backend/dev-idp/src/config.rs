@@ -18,7 +18,11 @@ pub const BUILTIN_TOML: &str = include_str!("../devidp.example.toml");
 pub const DEFAULT_BIND: [u8; 4] = [127, 0, 0, 2];
 
 /// Well-known development secrets that must never be served beyond loopback.
-const DEV_SECRETS: &[&str] = &["dev-daemon-secret", "Hello-B2C-2026!"];
+const DEV_SECRETS: &[&str] = &[
+    "dev-daemon-secret",
+    "dev-easyauth-secret",
+    "Hello-B2C-2026!",
+];
 
 /// A setting that stops the process at start; `Display` is the one line to print.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +194,27 @@ pub struct ApiApp {
     /// and `form_post`, as App Service Authentication does for the function.
     #[serde(default)]
     pub web_redirect_uris: Vec<String>,
+    /// The web client's secret (Certificates & secrets): with it the app may also use the hybrid
+    /// flow (`code id_token`) and redeem the code with `client_secret_post` or Basic.
+    #[serde(default)]
+    pub web_client_secret: Option<ClientSecret>,
+}
+
+/// A confidential client's secret: compared by digest in constant time, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
 }
 
 impl ApiApp {
@@ -392,7 +417,12 @@ impl Config {
         let daemon_secret = self
             .daemons
             .iter()
-            .any(|d| DEV_SECRETS.contains(&d.client_secret.as_str()));
+            .any(|d| DEV_SECRETS.contains(&d.client_secret.as_str()))
+            || self
+                .apis
+                .iter()
+                .filter_map(|a| a.web_client_secret.as_ref())
+                .any(|s| DEV_SECRETS.contains(&s.expose()));
         let user_password = self
             .users
             .iter()
@@ -580,6 +610,18 @@ impl Config {
             }
         }
 
+        for api in &self.apis {
+            if api
+                .web_client_secret
+                .as_ref()
+                .is_some_and(|s| s.0.len() < 8)
+            {
+                return Err(ConfigError::new(
+                    "apis.web_client_secret",
+                    format!("app `{}`: at least 8 characters", api.name),
+                ));
+            }
+        }
         for daemon in &self.daemons {
             if daemon.client_secret.len() < 8 {
                 return Err(ConfigError::new(

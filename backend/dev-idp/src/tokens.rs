@@ -108,7 +108,12 @@ pub fn web_id_token(
     grant: &UserGrant<'_>,
     now: i64,
 ) -> Result<String, KeyError> {
-    ring.sign(&id_claims(state, grant, now))
+    let mut id = id_claims(state, grant, now);
+    // The hybrid flow's front-channel ID token binds the code posted beside it.
+    if let Some(code) = grant.code {
+        id["c_hash"] = json!(half_hash(code));
+    }
+    ring.sign(&id)
 }
 
 /// Which token endpoint a request came to.

@@ -1,7 +1,9 @@
 //! The API app as a web client: App Service Authentication ("EasyAuth") on the function signs
 //! users in with OpenID Connect's implicit flow when it has no client secret —
 //! `response_type=id_token`, `response_mode=form_post`, a `nonce` — and gets the ID token posted
-//! to its `/.auth/login/aad/callback`. The registration's Web redirect URIs
+//! to its `/.auth/login/aad/callback`. With a secret (`[[apis]] web_client_secret`) it uses the
+//! hybrid flow instead — `response_type=code id_token` — and redeems the code at the token
+//! endpoint with the secret. The registration's Web redirect URIs
 //! (`[[apis]] web_redirect_uris`) are the only places a token is posted to.
 
 use std::collections::HashMap;
@@ -15,8 +17,9 @@ use sha2::{Digest, Sha256};
 use crate::authorize::{AUTHORITY, AuthRequest, AuthorizeError, ResponseMode, page};
 use crate::config::ApiApp;
 use crate::scope::Granted;
+use crate::store::CodeRecord;
 use crate::tokens::{self, Authority, UserGrant};
-use crate::{AppState, now, pages};
+use crate::{AppState, now, pages, random_token, secret_hash};
 
 const REFUSED: &str = "Sign-in request refused";
 /// What a web sign-in may ask for: an ID token carries no API scope.
@@ -68,12 +71,24 @@ pub(crate) fn validate(
             "A web app receives its ID token with response_mode 'form_post'.",
         ));
     }
-    if get("response_type") != Some("id_token") {
-        return Err(fail(
-            "unsupported_response_type",
-            "This web app has no client secret: use response_type 'id_token'.",
-        ));
-    }
+    let mut response_type: Vec<&str> = get("response_type").unwrap_or("").split(' ').collect();
+    response_type.sort_unstable();
+    let web_code = match response_type.as_slice() {
+        ["id_token"] => false,
+        ["code", "id_token"] if api.web_client_secret.is_some() => true,
+        _ if api.web_client_secret.is_some() => {
+            return Err(fail(
+                "unsupported_response_type",
+                "Use response_type 'code id_token' (or 'id_token').",
+            ));
+        }
+        _ => {
+            return Err(fail(
+                "unsupported_response_type",
+                "This web app has no client secret: use response_type 'id_token'.",
+            ));
+        }
+    };
     let nonce = get("nonce").ok_or_else(|| {
         fail(
             "invalid_request",
@@ -117,6 +132,7 @@ pub(crate) fn validate(
             Some("tenant") => Authority::Tenant,
             _ => Authority::UserFlow,
         },
+        web_code,
     })
 }
 
@@ -139,6 +155,10 @@ pub(crate) async fn respond(
         .ring()
         .await
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
+    let code = match req.web_code {
+        true => Some(issue_code(state, req, user_id, auth_time).await?),
+        false => None,
+    };
     let grant = UserGrant {
         user: &user,
         client_id: &req.client_id,
@@ -147,11 +167,14 @@ pub(crate) async fn respond(
         auth_time,
         granted: &req.granted,
         nonce: req.nonce.as_deref(),
-        code: None,
+        code: code.as_deref(),
     };
     let id_token = tokens::web_id_token(state, &ring, &grant, now())
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
     let mut params = vec![("id_token".to_owned(), id_token)];
+    if let Some(code) = code {
+        params.push(("code".to_owned(), code));
+    }
     if let Some(s) = &req.state {
         params.push(("state".to_owned(), s.clone()));
     }
@@ -160,6 +183,34 @@ pub(crate) async fn respond(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
+}
+
+/// The hybrid flow's code: bound to the web app, its redirect URI and nonce; redeemed only with
+/// the app's secret ([`crate::token`]), so no PKCE challenge.
+async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    auth_time: i64,
+) -> Result<String, AuthorizeError> {
+    let code = random_token();
+    let record = CodeRecord {
+        client_id: req.client_id.clone(),
+        redirect_uri: req.redirect_uri.clone(),
+        code_challenge: String::new(),
+        nonce: req.nonce.clone(),
+        user_id: user_id.to_owned(),
+        scopes: req.granted.joined(),
+        policy: req.policy.clone(),
+        auth_time,
+        expires_at: now() + state.config.lifetimes.authorization_code_seconds as i64,
+    };
+    let hash = secret_hash(&code);
+    state
+        .store
+        .run(move |s| s.insert_code(&hash, &record))
+        .await?;
+    Ok(code)
 }
 
 /// The script that submits the form at once; the CSP allows exactly it, by hash.

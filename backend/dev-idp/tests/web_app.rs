@@ -138,3 +138,119 @@ async fn a_web_sign_in_at_the_tenant_level_gets_the_tenant_issuer() {
     assert!(verify(&fields["id_token"], &jwks, &idp.issuer(), API).is_err());
     idp.stop().await;
 }
+
+const WEB_SECRET: &str = "dev-easyauth-secret";
+
+fn redeem_fields<'a>(code: &'a str, secret: Option<&'a str>) -> Vec<(&'a str, &'a str)> {
+    let mut fields = vec![
+        ("grant_type", "authorization_code"),
+        ("client_id", API),
+        ("code", code),
+        ("redirect_uri", CALLBACK),
+    ];
+    if let Some(secret) = secret {
+        fields.push(("client_secret", secret));
+    }
+    fields
+}
+
+/// With its secret the web app uses the hybrid flow: a code beside the ID token, redeemed with
+/// `client_secret_post` (no PKCE) for an ID token with the same nonce and user.
+#[tokio::test]
+async fn a_hybrid_web_sign_in_redeems_its_code_with_the_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let jwks = idp.jwks().await;
+    let mut browser = Browser::new();
+    let url = web_request(&idp, &[("response_type", "code id_token")]);
+    let page = browser.sign_in(&idp, &url, ALICE, ALICE_PASSWORD).await;
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    let (action, fields) = posted(&page);
+    assert_eq!(action, CALLBACK);
+    let front = verify(&fields["id_token"], &jwks, &idp.issuer(), API).unwrap();
+    assert!(front["c_hash"].is_string(), "{front}");
+    let code = &fields["code"];
+
+    let r = token(&idp, &redeem_fields(code, Some(WEB_SECRET))).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.body);
+    assert_eq!(r.headers["cache-control"], "no-store");
+    let body: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+    assert!(body.get("access_token").is_none(), "{body}");
+    let back = verify(
+        body["id_token"].as_str().unwrap(),
+        &jwks,
+        &idp.issuer(),
+        API,
+    )
+    .unwrap();
+    assert_eq!(back["nonce"], "web-nonce-1");
+    assert_eq!(back["sub"], front["sub"]);
+
+    let again = token(&idp, &redeem_fields(code, Some(WEB_SECRET))).await;
+    assert_eq!(again.status, StatusCode::BAD_REQUEST);
+    assert!(again.body.contains("invalid_grant"), "{}", again.body);
+    idp.stop().await;
+}
+
+/// A wrong or missing secret is `invalid_client` (401) and leaves the code unspent; the code is
+/// bound to its redirect URI and to the web app (a SPA's code is not its to redeem).
+#[tokio::test]
+async fn the_web_code_is_redeemed_only_with_the_right_secret_and_redirect_uri() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let mut browser = Browser::new();
+    let url = web_request(&idp, &[("response_type", "id_token code")]);
+    let page = browser.sign_in(&idp, &url, ALICE, ALICE_PASSWORD).await;
+    let code = posted(&page).1["code"].clone();
+
+    for secret in [Some("not-the-secret"), None] {
+        let r = token(&idp, &redeem_fields(&code, secret)).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{secret:?}: {}", r.body);
+        assert!(r.body.contains("\"invalid_client\""), "{}", r.body);
+        assert!(!r.body.contains(WEB_SECRET));
+    }
+    let mut moved = redeem_fields(&code, Some(WEB_SECRET));
+    moved[3].1 = "http://localhost:7071/.auth/login/aad/callback";
+    let r = token(&idp, &moved).await;
+    assert_eq!(r.status, StatusCode::BAD_REQUEST, "{}", r.body);
+    assert!(r.body.contains("redirect_uri"), "{}", r.body);
+
+    // The web app's secret does not redeem the SPA's code, nor other grants.
+    let spa_page = browser.get(&idp.authorize_url(&[])).await;
+    let spa_code = response_params(&spa_page.location(), false)["code"].clone();
+    let mut fields = redeem_fields(&spa_code, Some(WEB_SECRET));
+    fields[3].1 = REDIRECT;
+    let r = token(&idp, &fields).await;
+    assert!(r.body.contains("another client"), "{}", r.body);
+    let r = token(
+        &idp,
+        &[
+            ("grant_type", "client_credentials"),
+            ("client_id", API),
+            ("client_secret", WEB_SECRET),
+            ("scope", &format!("{API_SCOPE}/.default") as &str),
+        ],
+    )
+    .await;
+    assert!(r.body.contains("unauthorized_client"), "{}", r.body);
+    idp.stop().await;
+}
+
+/// Without a secret the registration is implicit-only: no hybrid flow, no secret accepted.
+#[tokio::test]
+async fn a_web_app_without_a_secret_keeps_to_the_implicit_flow() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(dir.path());
+    config.apis[0].web_client_secret = None;
+    let idp = Idp::start(config).await;
+    let mut browser = Browser::new();
+    let r = browser
+        .get(&web_request(&idp, &[("response_type", "code id_token")]))
+        .await;
+    let (_, fields) = posted(&r);
+    assert_eq!(fields["error"], "unsupported_response_type");
+    let r = token(&idp, &redeem_fields("some-code", Some(WEB_SECRET))).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{}", r.body);
+    assert!(r.body.contains("\"invalid_client\""), "{}", r.body);
+    idp.stop().await;
+}

@@ -57,6 +57,8 @@ pub struct AppState {
     pub allow_list: Option<AllowList>,
     /// Signs EasyAuth's login and session cookies.
     pub sealer: login_session::Sealer,
+    /// Redeems the sign-in code at the IdP's token endpoint (with a client secret only).
+    pub token_client: reqwest::Client,
 }
 
 impl AppState {
@@ -76,6 +78,7 @@ impl AppState {
             function_keys: FunctionKeys::new(&config.function_keys),
             allow_list: config.allowed_ips.clone().map(AllowList::new),
             sealer: login_session::Sealer::default(),
+            token_client: login_session::token_client(validator.config().http_timeout),
             validator,
             config,
         })

@@ -12,6 +12,11 @@
 //! - the session cookie holds the few claims the function needs, for 8 hours (EasyAuth's
 //!   default), and at most [`MAX_COOKIE`] bytes.
 //!
+//! With a client secret (`MICROSOFT_PROVIDER_AUTHENTICATION_SECRET`) it uses the hybrid flow
+//! instead: `response_type=code id_token`; the posted ID token is checked as above, then the code
+//! is redeemed at the token endpoint with the secret (`client_secret_post`), and the ID token of
+//! that response — same nonce, same `sub` — is the one the session is made of.
+//!
 //! The callback is a cross-site POST, so a `SameSite=Lax` login cookie does not come with it: the
 //! callback answers once with a page that posts the same fields again from this site, and that
 //! post carries it (a `SameSite=None` cookie would need HTTPS, which local runs do not have).
@@ -31,6 +36,7 @@ use sha2::{Digest, Sha256};
 use token_validation::{Principal, ValidationError};
 
 use crate::AppState;
+use crate::config::ClientSecret;
 
 pub const SESSION_COOKIE: &str = "AppServiceAuthSession";
 const LOGIN_COOKIE: &str = "AppServiceAuthLogin";
@@ -133,6 +139,14 @@ pub enum LoginError {
     IdToken(ValidationError),
     #[error("the signed-in identity is too large for a session cookie")]
     TooLarge,
+    #[error("the identity provider posted no code to redeem")]
+    NoCode,
+    #[error("the identity provider's token endpoint is not available; try again shortly")]
+    NoTokenEndpoint,
+    #[error("the identity provider refused the code: {0}")]
+    Redemption(String),
+    #[error("the redeemed ID token is for another user")]
+    SubjectMismatch,
 }
 
 impl IntoResponse for LoginError {
@@ -218,6 +232,10 @@ pub async fn start(state: &AppState, site: &Site, redirect: &str) -> Result<Resp
         .audiences
         .first()
         .ok_or(LoginError::NoAuthorizeEndpoint)?;
+    let response_type = match state.config.client_secret {
+        Some(_) => "code id_token",
+        None => "id_token",
+    };
     let login = Login {
         state: random_id(),
         nonce: random_id(),
@@ -226,7 +244,7 @@ pub async fn start(state: &AppState, site: &Site, redirect: &str) -> Result<Resp
     };
     url.query_pairs_mut()
         .append_pair("client_id", client_id)
-        .append_pair("response_type", "id_token")
+        .append_pair("response_type", response_type)
         .append_pair("response_mode", "form_post")
         .append_pair("redirect_uri", &format!("{}{CALLBACK}", site.origin()))
         .append_pair("scope", "openid profile email")
@@ -276,6 +294,7 @@ pub async fn login(
 #[derive(Deserialize, Serialize)]
 pub struct Callback {
     id_token: Option<String>,
+    code: Option<String>,
     state: Option<String>,
     error: Option<String>,
     error_description: Option<String>,
@@ -309,11 +328,24 @@ pub async fn callback(
         return Err(LoginError::StateMismatch);
     }
     let id_token = form.id_token.as_deref().unwrap_or_default();
-    let principal = state
+    let mut principal = state
         .validator
         .validate_id_token(id_token, &login.nonce)
         .await
         .map_err(LoginError::IdToken)?;
+    if let Some(secret) = &state.config.client_secret {
+        let code = form.code.as_deref().ok_or(LoginError::NoCode)?;
+        let redeemed = redeem(state.as_ref(), &site, secret, code).await?;
+        let back = state
+            .validator
+            .validate_id_token(&redeemed, &login.nonce)
+            .await
+            .map_err(LoginError::IdToken)?;
+        if back.subject != principal.subject {
+            return Err(LoginError::SubjectMismatch);
+        }
+        principal = back;
+    }
     let session = Session {
         claims: kept_claims(&principal.claims),
         expires: now() + SESSION_SECONDS,
@@ -331,6 +363,81 @@ pub async fn callback(
             clear_cookie(LOGIN_COOKIE, LOGIN_PATH),
         ],
     ))
+}
+
+/// The largest token response read; an ID token and a few fields fit many times over.
+const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
+
+/// The client of the token endpoint: bounded in time, no redirects (the secret stays where sent).
+pub fn token_client(timeout: std::time::Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap_or_default()
+}
+
+#[derive(Deserialize)]
+struct TokenReply {
+    id_token: Option<String>,
+    error: Option<String>,
+}
+
+/// Redeems the hybrid flow's code with the client secret (`client_secret_post`): the ID token.
+async fn redeem(
+    state: &AppState,
+    site: &Site,
+    secret: &ClientSecret,
+    code: &str,
+) -> Result<String, LoginError> {
+    let endpoint = state
+        .validator
+        .metadata()
+        .into_iter()
+        .find_map(|m| m.token_endpoint)
+        .ok_or(LoginError::NoTokenEndpoint)?;
+    let client_id = state
+        .config
+        .audiences
+        .first()
+        .ok_or(LoginError::NoTokenEndpoint)?;
+    let redirect_uri = format!("{}{CALLBACK}", site.origin());
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("client_id", client_id.as_str()),
+        ("client_secret", secret.expose()),
+        ("code", code),
+        ("redirect_uri", redirect_uri.as_str()),
+    ];
+    let unreachable = |_| LoginError::Redemption("the token endpoint did not answer".into());
+    let mut response = state
+        .token_client
+        .post(&endpoint)
+        .form(&form)
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(unreachable)? {
+        if body.len() + chunk.len() > MAX_TOKEN_RESPONSE {
+            return Err(LoginError::Redemption("the answer is too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let reply: Option<TokenReply> = serde_json::from_slice(&body).ok();
+    match reply {
+        Some(TokenReply {
+            id_token: Some(id_token),
+            ..
+        }) if status.is_success() => Ok(id_token),
+        Some(TokenReply {
+            error: Some(error), ..
+        }) => Err(LoginError::Redemption(format!("{error} ({status})"))),
+        _ => Err(LoginError::Redemption(format!(
+            "{status} without an ID token"
+        ))),
+    }
 }
 
 fn kept_claims(claims: &Map<String, Value>) -> Map<String, Value> {
@@ -370,7 +477,11 @@ fn bounce(form: &Callback) -> Response {
             .replace('>', "&gt;")
     };
     let mut fields = String::from(r#"<input type="hidden" name="bounced" value="1">"#);
-    for (name, value) in [("id_token", &form.id_token), ("state", &form.state)] {
+    for (name, value) in [
+        ("id_token", &form.id_token),
+        ("code", &form.code),
+        ("state", &form.state),
+    ] {
         if let Some(value) = value {
             fields.push_str(&format!(
                 r#"<input type="hidden" name="{name}" value="{}">"#,

@@ -19,6 +19,7 @@ struct Started {
     cookie: String,
     state: String,
     nonce: String,
+    response_type: String,
 }
 
 fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
@@ -68,6 +69,7 @@ async fn begin(f: &Function) -> Started {
         cookie: value(&cookie),
         state: query["state"].clone(),
         nonce: query["nonce"].clone(),
+        response_type: query["response_type"].clone(),
     }
 }
 
@@ -459,4 +461,140 @@ async fn on_an_https_site_the_cookies_are_secure() {
         session.contains("; Secure") && session.contains("HttpOnly"),
         "{session}"
     );
+}
+
+const WEB_SECRET: &str = "test-web-client-secret";
+
+fn confidential() -> [(&'static str, &'static str); 1] {
+    [("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET", WEB_SECRET)]
+}
+
+/// With a client secret EasyAuth asks for `code id_token`, redeems the code with the secret
+/// (`client_secret_post`) and makes the session of the redeemed ID token.
+#[tokio::test]
+async fn with_a_client_secret_the_code_is_redeemed_for_the_session() {
+    let implicit = start(&[]).await;
+    assert_eq!(begin(&implicit).await.response_type, "id_token");
+
+    let f = start(&confidential()).await;
+    assert!(!format!("{:?}", f.state.config).contains(WEB_SECRET));
+    let started = begin(&f).await;
+    assert_eq!(started.response_type, "code id_token");
+    let front = f.issuer.mint(&id_token(&f, &started.nonce));
+    let mut back = id_token(&f, &started.nonce);
+    back["name"] = json!("From The Token Endpoint");
+    f.issuer.set_token_reply(
+        200,
+        json!({"id_token": f.issuer.mint(&back), "token_type": "Bearer"}),
+    );
+    let r = callback(
+        &f,
+        Some(&started.cookie),
+        &[
+            ("id_token", &front),
+            ("code", "the-code"),
+            ("state", &started.state),
+        ],
+    )
+    .await;
+    assert_eq!(r.status(), StatusCode::FOUND, "{:?}", r.headers());
+    let session = value(&set_cookie(&r, "AppServiceAuthSession").expect("a session"));
+    let me = f
+        .client
+        .get(f.url("/.auth/me"))
+        .header("cookie", format!("AppServiceAuthSession={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    assert!(me.text().await.unwrap().contains("From The Token Endpoint"));
+    assert_eq!(
+        hello_with_session(&f, &session).await.status(),
+        StatusCode::OK
+    );
+
+    let requests = f.issuer.token_requests();
+    assert_eq!(requests.len(), 1);
+    let form = &requests[0];
+    assert_eq!(form["grant_type"], "authorization_code");
+    assert_eq!(form["client_id"], API_CLIENT_ID);
+    assert_eq!(form["client_secret"], WEB_SECRET);
+    assert_eq!(form["code"], "the-code");
+    assert_eq!(form["redirect_uri"], f.url("/.auth/login/aad/callback"));
+}
+
+/// Every way the redemption can fail is a plain 401 page with no session, and never shows the secret.
+#[tokio::test]
+async fn the_confidential_callback_refuses_what_the_redemption_does_not_confirm() {
+    let f = start(&confidential()).await;
+    let other_nonce = f.issuer.mint(&id_token(&f, "another-nonce"));
+    let mut other_user = id_token(&f, "");
+    other_user["sub"] = json!("user-2");
+    type Case = (
+        &'static str,
+        Option<(u16, serde_json::Value)>,
+        bool,
+        &'static str,
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "wrong secret",
+            Some((401, json!({"error": "invalid_client"}))),
+            true,
+            "the identity provider refused the code: invalid_client (401",
+        ),
+        (
+            "code spent",
+            Some((400, json!({"error": "invalid_grant"}))),
+            true,
+            "the identity provider refused the code: invalid_grant (400",
+        ),
+        (
+            "no ID token",
+            Some((200, json!({"token_type": "Bearer"}))),
+            true,
+            "the identity provider refused the code: 200 OK without an ID token",
+        ),
+        (
+            "another nonce",
+            Some((200, json!({"id_token": other_nonce}))),
+            true,
+            "the ID token was refused",
+        ),
+        (
+            "another user",
+            None,
+            true,
+            "the redeemed ID token is for another user",
+        ),
+        (
+            "no code",
+            None,
+            false,
+            "the identity provider posted no code to redeem",
+        ),
+    ];
+    for (name, reply, with_code, expected) in cases {
+        let started = begin(&f).await;
+        let reply = reply.unwrap_or_else(|| {
+            let mut claims = other_user.clone();
+            claims["nonce"] = json!(started.nonce);
+            (200, json!({"id_token": f.issuer.mint(&claims)}))
+        });
+        f.issuer.set_token_reply(reply.0, reply.1);
+        let front = f.issuer.mint(&id_token(&f, &started.nonce));
+        let mut fields = vec![("id_token", front.as_str()), ("state", &started.state)];
+        if with_code {
+            fields.push(("code", "a-code"));
+        }
+        let r = callback(&f, Some(&started.cookie), &fields).await;
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{name}");
+        assert!(set_cookie(&r, "AppServiceAuthSession").is_none(), "{name}");
+        let body = r.text().await.unwrap();
+        assert!(
+            body.starts_with(&format!("Sign-in failed: {expected}")),
+            "{name}: {body}"
+        );
+        assert!(!body.contains(WEB_SECRET), "{name}");
+    }
 }
