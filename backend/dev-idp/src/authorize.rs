@@ -417,6 +417,26 @@ pub(crate) async fn complete(
     if req.response_mode == ResponseMode::FormPost {
         return web_app::respond(state, req, user_id, auth_time, cookie).await;
     }
+    let code = issue_code(state, req, user_id, auth_time).await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    Ok(redirect(
+        status,
+        &response_url(&req.redirect_uri, req.response_mode, &params),
+        cookie,
+    ))
+}
+
+/// Stores a code for `user_id` bound to this request's client, redirect URI, nonce and PKCE
+/// challenge (none for a web app's hybrid flow, whose code only its secret redeems).
+pub(crate) async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    auth_time: i64,
+) -> Result<String, AuthorizeError> {
     let code = random_token();
     let record = CodeRecord {
         client_id: req.client_id.clone(),
@@ -434,15 +454,7 @@ pub(crate) async fn complete(
         .store
         .run(move |s| s.insert_code(&hash, &record))
         .await?;
-    let mut params = vec![("code", code.as_str())];
-    if let Some(s) = &req.state {
-        params.push(("state", s));
-    }
-    Ok(redirect(
-        status,
-        &response_url(&req.redirect_uri, req.response_mode, &params),
-        cookie,
-    ))
+    Ok(code)
 }
 
 /// Hidden fields, link targets and CSRF cookie for the pages of one authorization request.

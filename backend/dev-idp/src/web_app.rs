@@ -17,9 +17,8 @@ use sha2::{Digest, Sha256};
 use crate::authorize::{AUTHORITY, AuthRequest, AuthorizeError, ResponseMode, page};
 use crate::config::ApiApp;
 use crate::scope::Granted;
-use crate::store::CodeRecord;
 use crate::tokens::{self, Authority, UserGrant};
-use crate::{AppState, now, pages, random_token, secret_hash};
+use crate::{AppState, authorize, now, pages};
 
 const REFUSED: &str = "Sign-in request refused";
 /// What a web sign-in may ask for: an ID token carries no API scope.
@@ -156,7 +155,7 @@ pub(crate) async fn respond(
         .await
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
     let code = match req.web_code {
-        true => Some(issue_code(state, req, user_id, auth_time).await?),
+        true => Some(authorize::issue_code(state, req, user_id, auth_time).await?),
         false => None,
     };
     let grant = UserGrant {
@@ -183,34 +182,6 @@ pub(crate) async fn respond(
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     Ok(response)
-}
-
-/// The hybrid flow's code: bound to the web app, its redirect URI and nonce; redeemed only with
-/// the app's secret ([`crate::token`]), so no PKCE challenge.
-async fn issue_code(
-    state: &AppState,
-    req: &AuthRequest,
-    user_id: &str,
-    auth_time: i64,
-) -> Result<String, AuthorizeError> {
-    let code = random_token();
-    let record = CodeRecord {
-        client_id: req.client_id.clone(),
-        redirect_uri: req.redirect_uri.clone(),
-        code_challenge: String::new(),
-        nonce: req.nonce.clone(),
-        user_id: user_id.to_owned(),
-        scopes: req.granted.joined(),
-        policy: req.policy.clone(),
-        auth_time,
-        expires_at: now() + state.config.lifetimes.authorization_code_seconds as i64,
-    };
-    let hash = secret_hash(&code);
-    state
-        .store
-        .run(move |s| s.insert_code(&hash, &record))
-        .await?;
-    Ok(code)
 }
 
 /// The script that submits the form at once; the CSP allows exactly it, by hash.

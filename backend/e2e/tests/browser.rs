@@ -52,6 +52,9 @@ struct Options {
     /// The whole stack in Entra External ID's shape: the tenant-level authority and metadata,
     /// `api://` scopes, the gateway and the function trusting the tenant issuer.
     external_id: bool,
+    /// The function's `MICROSOFT_PROVIDER_AUTHENTICATION_SECRET`, registered as the API web
+    /// app's secret at the IdP: EasyAuth's confidential sign-in (`code id_token`).
+    easyauth_secret: Option<&'static str>,
 }
 
 impl Options {
@@ -72,6 +75,7 @@ impl Default for Options {
             config_delay: Duration::ZERO,
             idp_unreachable: false,
             external_id: false,
+            easyauth_secret: None,
         }
     }
 }
@@ -81,6 +85,8 @@ struct Stack {
     idp_origin: String,
     /// The function itself, as a browser would open it beside the gateway.
     hello_url: String,
+    /// Whether the function signs browsers in as a confidential client ([`Options`]).
+    easyauth_secret: bool,
     procs: Vec<Proc>,
     _site: tokio::task::JoinHandle<()>,
     _data: TempDir,
@@ -163,7 +169,11 @@ impl Stack {
                 "app_roles = [\"access:test-api\"]\n",
                 &format!(
                     "app_roles = [\"access:test-api\"]\nweb_redirect_uris = \
-                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n"
+                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n{}",
+                    options
+                        .easyauth_secret
+                        .map(|s| format!("web_client_secret = \"{s}\"\n"))
+                        .unwrap_or_default()
                 ),
             ),
         )
@@ -189,6 +199,10 @@ impl Stack {
                     ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
                     ("EASYAUTH_OPENID_CONFIG_URL", &openid),
                     ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
+                    (
+                        "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET",
+                        options.easyauth_secret.unwrap_or_default(),
+                    ),
                 ],
             ),
             "hello",
@@ -234,6 +248,7 @@ impl Stack {
             spa_url,
             idp_origin,
             hello_url: format!("http://127.0.0.1:{hello_port}"),
+            easyauth_secret: options.easyauth_secret.is_some(),
             procs: vec![idp, hello, gateway],
             _site: site_task,
             _data: data,
@@ -628,13 +643,19 @@ async fn external_id_sign_in_and_call_api() {
 
 /// Issue 16: the function's own `RedirectToLoginPage` — a browser opening the function's URL
 /// without a token goes to the IdP, signs in, comes back through EasyAuth's `form_post`
-/// callback with a session cookie and gets the hello; `/.auth/logout` ends the session.
+/// callback with a session cookie and gets the hello; `/.auth/logout` ends the session. The
+/// function has a client secret: `code id_token`, the code redeemed at the token endpoint.
 #[tokio::test]
 async fn easyauth_login_redirect_signs_a_browser_in() {
-    run("easyauth-login", Options::default(), easyauth_sign_in).await;
+    let options = Options {
+        easyauth_secret: Some(EASYAUTH_SECRET),
+        ..Options::default()
+    };
+    run("easyauth-login", options, easyauth_sign_in).await;
 }
 
-/// The same against External ID's shape: the function trusts only the tenant-level metadata.
+/// The same against External ID's shape (the function trusts only the tenant-level metadata),
+/// without a secret: the implicit flow (`id_token`).
 #[tokio::test]
 async fn easyauth_login_redirect_in_external_id_shape() {
     let options = Options {
@@ -643,6 +664,8 @@ async fn easyauth_login_redirect_in_external_id_shape() {
     };
     run("easyauth-login-external-id", options, easyauth_sign_in).await;
 }
+
+const EASYAUTH_SECRET: &str = "browser-test-easyauth-secret";
 
 /// Opens the function's URL, signs in at the IdP, gets the hello through EasyAuth's session,
 /// then signs out with `/.auth/logout`.
@@ -654,6 +677,15 @@ async fn easyauth_sign_in(b: &Browser, s: &Stack) -> Step {
     ensure!(
         url.as_str().starts_with(&s.idp_origin) && !url.as_str().contains(FUNCTION_KEY),
         "not the IdP's sign-in (or the function key went along): {url}"
+    );
+    let response_type = match s.easyauth_secret {
+        true => "code id_token",
+        false => "id_token",
+    };
+    ensure!(
+        url.query_pairs()
+            .any(|(k, v)| k == "response_type" && v == response_type),
+        "EasyAuth did not ask for {response_type}: {url}"
     );
     b.type_into("#signInName", ALICE).await?;
     b.type_into("#password", ALICE_PASSWORD).await?;

@@ -105,6 +105,19 @@ async fn hello_with_session(f: &Function, session: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// `/.auth/me` with the session cookie: 200 and its body.
+async fn me_with_session(f: &Function, session: &str) -> String {
+    let me = f
+        .client
+        .get(f.url("/.auth/me"))
+        .header("cookie", format!("AppServiceAuthSession={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), StatusCode::OK);
+    me.text().await.unwrap()
+}
+
 /// Signs in through the callback: the session cookie's value.
 async fn sign_in(f: &Function) -> String {
     let started = begin(f).await;
@@ -140,15 +153,11 @@ async fn a_browser_signs_in_through_the_callback_and_keeps_a_session() {
             .unwrap()
             .contains("Hello World, time and date are ")
     );
-    let me = f
-        .client
-        .get(f.url("/.auth/me"))
-        .header("cookie", format!("AppServiceAuthSession={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
-    assert!(me.text().await.unwrap().contains("Alice Example"));
+    assert!(
+        me_with_session(&f, &session)
+            .await
+            .contains("Alice Example")
+    );
 
     // A bearer token, even a bad one, is judged instead of the cookie.
     let r = f
@@ -499,15 +508,11 @@ async fn with_a_client_secret_the_code_is_redeemed_for_the_session() {
     .await;
     assert_eq!(r.status(), StatusCode::FOUND, "{:?}", r.headers());
     let session = value(&set_cookie(&r, "AppServiceAuthSession").expect("a session"));
-    let me = f
-        .client
-        .get(f.url("/.auth/me"))
-        .header("cookie", format!("AppServiceAuthSession={session}"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(me.status(), StatusCode::OK);
-    assert!(me.text().await.unwrap().contains("From The Token Endpoint"));
+    assert!(
+        me_with_session(&f, &session)
+            .await
+            .contains("From The Token Endpoint")
+    );
     assert_eq!(
         hello_with_session(&f, &session).await.status(),
         StatusCode::OK
