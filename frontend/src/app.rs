@@ -20,11 +20,14 @@
 
 use crate::auth::{self, Provider};
 use crate::flow::{self, SignInError};
+use crate::profile::{self, ClaimValue};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
 use crate::{api, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -217,7 +220,8 @@ fn sign_in_failure(err: &SignInError) -> Status {
     }
 }
 
-/// The page (a plain function, not a `#[component]`: its props struct would only add code).
+/// The page: the top bar, then whichever route the address names. The route table is here and
+/// only here; every page keeps `#app[data-phase]`, so the suite sees the session on any route.
 fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoView {
     let ui = Ui {
         phase: RwSignal::new(Phase::Loading),
@@ -227,20 +231,26 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
         renewal: StoredValue::new(None),
     };
     spawn_local(ui.start(loaded, sign_in_requested));
-    let Ui {
-        phase,
-        status,
-        busy,
-        ..
-    } = ui;
+    let phase = ui.phase;
+    view! {
+        <Router>
+            {top_bar(ui)}
+            <main id="app" data-phase=move || phase.with(Phase::name)>
+                <Routes fallback=not_found>
+                    <Route path=path!("/") view=move || home(ui) />
+                    <Route path=path!("/profile") view=move || profile(ui) />
+                </Routes>
+            </main>
+        </Router>
+    }
+}
 
+/// Brand, the pages, and the account actions (Sign In, or the name and Sign Out).
+fn top_bar(ui: Ui) -> impl IntoView {
+    let phase = ui.phase;
     // Plain `Option` views rather than `Show`/`AnyView`: each of those costs KBs of wasm.
-    let signed_in_as = move || match phase.get() {
-        Phase::SignedIn { name } => Some(name),
-        _ => None,
-    };
     let account = move || {
-        signed_in_as().map(|name| {
+        signed_in_as(phase).map(|name| {
             view! {
                 <span id="username" class="user">{name}</span>
                 <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
@@ -258,6 +268,33 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
             }
         })
     };
+    view! {
+        <header class="topbar">
+            <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
+            <nav class="pages" aria-label="Pages">
+                <A href="/">"Home"</A>
+                <A href="/profile">"Profile"</A>
+            </nav>
+            <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
+        </header>
+    }
+}
+
+fn signed_in_as(phase: RwSignal<Phase>) -> Option<String> {
+    phase.with(|p| match p {
+        Phase::SignedIn { name } => Some(name.clone()),
+        _ => None,
+    })
+}
+
+/// `/`: the seed's page — the status card, Call API and the spinner.
+fn home(ui: Ui) -> impl IntoView {
+    let Ui {
+        phase,
+        status,
+        busy,
+        ..
+    } = ui;
     let call_api = move || {
         phase
             .with(|p| matches!(p, Phase::SignedIn { .. }))
@@ -279,21 +316,71 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
         busy.get()
             .then(|| view! { <span id="progress" class="spinner" aria-hidden="true"></span> })
     };
-
     view! {
-        <header class="topbar">
-            <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
-            <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
-        </header>
-        <main id="app" data-phase=move || phase.with(Phase::name)>
-            <section class="card">
-                <div id="cardheader" class=move || status.with(|s| s.tone.header_class())>
-                    <p id="message" role="status" aria-live="polite">
-                        {move || status.with(|s| s.text.clone())}
-                    </p>
-                </div>
-                <div class="card-body">{call_api}{progress}</div>
-            </section>
-        </main>
+        <section class="card">
+            <div id="cardheader" class=move || status.with(|s| s.tone.header_class())>
+                <p id="message" role="status" aria-live="polite">
+                    {move || status.with(|s| s.text.clone())}
+                </p>
+            </div>
+            <div class="card-body">{call_api}{progress}</div>
+        </section>
+    }
+}
+
+/// `/profile`: the signed-in user's ID token claims; signed out, a prompt to sign in.
+fn profile(ui: Ui) -> impl IntoView {
+    let phase = ui.phase;
+    let heading = move || match signed_in_as(phase) {
+        Some(name) => format!("Profile of {name}"),
+        None if phase.with(|p| *p == Phase::Loading) => "Loading ...".to_owned(),
+        None => status::PROFILE_SIGNED_OUT.to_owned(),
+    };
+    // Re-read when the session changes (sign-in, renewal with a new ID token, profile edit).
+    let rows = move || {
+        signed_in_as(phase)?;
+        let claims = profile::claims(&storage::load_session()?.id_token)?;
+        let rows = claims
+            .into_iter()
+            .map(|claim| {
+                let value = match claim.value {
+                    ClaimValue::Text(text) => text,
+                    ClaimValue::Time(seconds) => location::local_time(seconds),
+                };
+                view! {
+                    <tr>
+                        <th scope="row"><code>{claim.name}</code></th>
+                        <td>{value}</td>
+                        <td>{claim.meaning}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <table id="claims" class="claims">
+                <thead><tr><th scope="col">"Claim"</th><th scope="col">"Value"</th><th scope="col">"Meaning"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        })
+    };
+    view! {
+        <section class="card" id="profile">
+            <div id="cardheader" class="card-header">
+                <p id="message" role="status" aria-live="polite">{heading}</p>
+            </div>
+            <div class="card-body">{rows}</div>
+        </section>
+    }
+}
+
+/// Any other path.
+fn not_found() -> impl IntoView {
+    view! {
+        <section class="card" id="notfound">
+            <div id="cardheader" class="card-header">
+                <p id="message" role="status">"Page not found"</p>
+            </div>
+            <div class="card-body"><A href="/">"Back to the home page"</A></div>
+        </section>
     }
 }

@@ -42,7 +42,7 @@ pub async fn load() -> Result<Provider, String> {
     let redirect_uri = config
         .redirect_uri
         .clone()
-        .unwrap_or_else(location::page_url);
+        .unwrap_or_else(location::root_url);
     let post_logout_redirect_uri = config
         .post_logout_redirect_uri
         .clone()

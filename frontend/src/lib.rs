@@ -16,6 +16,7 @@ pub mod flow;
 pub mod id_token;
 pub mod json;
 pub mod pkce;
+pub mod profile;
 pub mod secret;
 pub mod session;
 pub mod status;
