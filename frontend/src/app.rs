@@ -19,10 +19,11 @@
 //! All text is rendered as text nodes; nothing here sets inner HTML.
 
 use crate::auth::{self, Provider};
-use crate::flow::{self, SignInError};
+use crate::flow::{self, PendingSignIn, Redirect, SignInError, Start};
 use crate::profile::{self, ClaimValue};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
+use crate::tabs::{self, Message};
 use crate::{api, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
@@ -36,9 +37,40 @@ use std::time::Duration;
 pub fn mount() {
     wasm_bindgen_futures::spawn_local(async {
         let loaded = auth::load().await;
+        let arrival = Arrival::take();
         let sign_in_requested = shell::take();
-        leptos::mount::mount_to_body(move || app(loaded, sign_in_requested));
+        leptos::mount::mount_to_body(move || app(loaded, arrival, sign_in_requested));
     });
+}
+
+/// The identity provider's answer on the redirect URI, if this page load is one, with the
+/// sign-in it answers. Read before the router starts: the address is then set to the page the
+/// sign-in started from (the redirect URI is always the root), so the router shows that page.
+struct Arrival {
+    redirect: Option<Redirect>,
+    pending: Option<PendingSignIn>,
+}
+
+impl Arrival {
+    fn take() -> Self {
+        let (search, hash) = location::search_and_hash();
+        let Some(redirect) = flow::parse_redirect(&search, &hash) else {
+            return Self {
+                redirect: None,
+                pending: None,
+            };
+        };
+        let pending = storage::take_pending();
+        let path = location::path();
+        let back_to = pending
+            .as_ref()
+            .map_or(path.as_str(), |p| p.return_to.as_str());
+        location::clean_to(flow::local_path(back_to));
+        Self {
+            redirect: Some(redirect),
+            pending,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,7 +106,12 @@ struct Ui {
 }
 
 impl Ui {
-    async fn start(self, loaded: Result<Provider, String>, sign_in_requested: bool) {
+    async fn start(
+        self,
+        loaded: Result<Provider, String>,
+        arrival: Arrival,
+        sign_in_requested: bool,
+    ) {
         let provider = match loaded {
             Ok(provider) => Arc::new(provider),
             Err(message) => {
@@ -84,11 +121,12 @@ impl Ui {
             }
         };
         self.provider.set_value(Some(provider.clone()));
+        tabs::listen(move |message| self.heard(message));
 
-        let (search, hash) = location::search_and_hash();
-        if let Some(redirect) = flow::parse_redirect(&search, &hash) {
-            match auth::complete_sign_in(&provider, redirect).await {
+        if let Some(redirect) = arrival.redirect {
+            match auth::complete_sign_in(&provider, redirect, arrival.pending).await {
                 Ok(session) => self.signed_in(&session),
+                Err(SignInError::ForgotPassword) => self.reset_password(&provider),
                 Err(err) => self.signed_out_with(sign_in_failure(&err)),
             }
             return;
@@ -103,7 +141,30 @@ impl Ui {
                 }
             },
             None if sign_in_requested => self.sign_in(),
-            None => self.signed_out_with(Status::neutral(status::SIGNED_OUT)),
+            None => {
+                self.signed_out_with(Status::neutral(status::SIGNED_OUT));
+                tabs::tell(Message::Anyone);
+            }
+        }
+    }
+
+    /// Another tab's news: its sign-out ends this tab's session too; a new tab's question is
+    /// answered while signed in; and being told that a tab is signed in signs this one in
+    /// through the identity provider's session, without the form (once per tab).
+    fn heard(self, message: Message) {
+        let phase = self.phase.get_untracked();
+        match (message, phase) {
+            (Message::SignedOut, Phase::SignedIn { .. } | Phase::Loading) => {
+                self.cancel_renewal();
+                storage::clear();
+                self.signed_out_with(Status::neutral(status::SIGNED_OUT_ELSEWHERE));
+            }
+            (Message::Anyone, Phase::SignedIn { .. }) => tabs::tell(Message::SignedIn),
+            (Message::SignedIn, Phase::SignedOut) if !storage::silent_sign_in_tried() => {
+                storage::mark_silent_sign_in_tried();
+                self.leave_for(None, true, "Signing you in ...");
+            }
+            _ => {}
         }
     }
 
@@ -148,19 +209,52 @@ impl Ui {
     }
 
     fn sign_in(self) {
+        self.leave_for(None, false, "Redirecting to sign in ...");
+    }
+
+    /// B2C's recommendation for SPAs on `AADB2C90118`: start the password-reset user flow,
+    /// which signs the user in when it is done. A tenant without one gets the explanation.
+    fn reset_password(self, provider: &Provider) {
+        let flows = provider.config.policies.as_ref();
+        match flows.and_then(|f| f.forgot_password.clone()) {
+            Some(flow) => {
+                self.leave_for(Some(flow), false, "Redirecting to reset your password ...")
+            }
+            None => self.signed_out_with(sign_in_failure(&SignInError::ForgotPassword)),
+        }
+    }
+
+    fn edit_profile(self) {
         let Some(provider) = self.provider.get_value() else {
             return;
         };
-        match auth::start_sign_in(&provider) {
-            Ok(()) => {
-                self.phase.set(Phase::Leaving);
-                self.status
-                    .set(Status::neutral("Redirecting to sign in ..."));
-            }
-            Err(why) => self
-                .status
-                .set(Status::danger(format!("Sign-in could not start: {why}"))),
+        if let Some(flow) = edit_profile_flow(&provider) {
+            self.leave_for(Some(flow), false, "Redirecting to edit your profile ...");
         }
+    }
+
+    /// Sends the browser to a user flow's sign-in; it comes back to this page.
+    fn leave_for(self, flow: Option<String>, silent: bool, saying: &'static str) {
+        let Some(provider) = self.provider.get_value() else {
+            return;
+        };
+        self.cancel_renewal();
+        self.phase.set(Phase::Leaving);
+        self.status.set(Status::neutral(saying));
+        spawn_local(async move {
+            let return_to = location::path();
+            let start = Start {
+                flow: flow.as_deref(),
+                return_to: &return_to,
+                silent,
+                ..Start::sign_in(&provider.redirect_uri)
+            };
+            if let Err(why) = auth::start_sign_in(&provider, start).await {
+                self.phase.set(Phase::SignedOut);
+                self.status
+                    .set(Status::danger(format!("Sign-in could not start: {why}")));
+            }
+        });
     }
 
     fn sign_in_again(self) {
@@ -196,6 +290,7 @@ impl Ui {
 
     fn sign_out(self) {
         self.cancel_renewal();
+        tabs::tell(Message::SignedOut);
         let Some(provider) = self.provider.get_value() else {
             return;
         };
@@ -208,10 +303,16 @@ impl Ui {
     }
 }
 
+fn edit_profile_flow(provider: &Provider) -> Option<String> {
+    provider.config.policies.as_ref()?.edit_profile.clone()
+}
+
 /// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red.
 fn sign_in_failure(err: &SignInError) -> Status {
     let tone = match err {
-        SignInError::Provider(_) => Tone::Warning,
+        SignInError::Provider(_) | SignInError::ForgotPassword | SignInError::NoIdpSession => {
+            Tone::Warning
+        }
         _ => Tone::Danger,
     };
     Status {
@@ -222,7 +323,11 @@ fn sign_in_failure(err: &SignInError) -> Status {
 
 /// The page: the top bar, then whichever route the address names. The route table is here and
 /// only here; every page keeps `#app[data-phase]`, so the suite sees the session on any route.
-fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoView {
+fn app(
+    loaded: Result<Provider, String>,
+    arrival: Arrival,
+    sign_in_requested: bool,
+) -> impl IntoView {
     let ui = Ui {
         phase: RwSignal::new(Phase::Loading),
         status: RwSignal::new(Status::neutral("Loading ...")),
@@ -230,7 +335,7 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
         provider: StoredValue::new(None),
         renewal: StoredValue::new(None),
     };
-    spawn_local(ui.start(loaded, sign_in_requested));
+    spawn_local(ui.start(loaded, arrival, sign_in_requested));
     let phase = ui.phase;
     view! {
         <Router>
@@ -253,6 +358,7 @@ fn top_bar(ui: Ui) -> impl IntoView {
         signed_in_as(phase).map(|name| {
             view! {
                 <span id="username" class="user">{name}</span>
+                {edit_profile(ui)}
                 <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
                     "Sign Out"
                 </button>
@@ -278,6 +384,17 @@ fn top_bar(ui: Ui) -> impl IntoView {
             <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
         </header>
     }
+}
+
+/// "Edit profile", when config.json names a profile-edit user flow.
+fn edit_profile(ui: Ui) -> Option<impl IntoView> {
+    ui.provider
+        .with_value(|p| p.as_deref().and_then(edit_profile_flow))?;
+    Some(view! {
+        <button id="editprofile" type="button" class="btn btn-light" on:click=move |_| ui.edit_profile()>
+            "Edit profile"
+        </button>
+    })
 }
 
 fn signed_in_as(phase: RwSignal<Phase>) -> Option<String> {

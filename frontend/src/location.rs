@@ -21,15 +21,18 @@ pub fn root_url() -> String {
     url
 }
 
-/// Removes `code`, `state` (and any IdP error) from the address bar without a reload, so the
-/// code is not left in history or bookmarks.
-pub fn clean() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let path = window.location().pathname().unwrap_or_else(|_| "/".into());
-    if let Ok(history) = window.history() {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&path));
+/// `location.pathname`.
+pub fn path() -> String {
+    location()
+        .and_then(|l| l.pathname().ok())
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// Replaces the address (the IdP's `code`, `state` or error) with `path` of this site without a
+/// reload, so the code is not left in history or bookmarks and the router starts on `path`.
+pub fn clean_to(path: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(path));
     }
 }
 
