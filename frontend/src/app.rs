@@ -1,12 +1,18 @@
-//! The page: a top bar with Sign In / Sign Out, and a card whose header reports what happened.
+//! The page: a top bar (the pages, Sign In / Sign Out), and the route's card, whose header reports
+//! what happened. Routes (leptos_router, the table in [`app`]): `/` home (Call API), `/profile`
+//! (the ID token's claims), anything else "Page not found".
 //!
 //! Stable hooks for the e2e suite (`backend/e2e`):
+//! - `nav.pages a[href='/']`, `nav.pages a[href='/profile']`: the router's links.
 //! - `#app[data-phase]`: `loading`, `unconfigured`, `signed-out`, `signed-in`, `leaving`
 //!   (navigating to the identity provider).
 //! - `#signin`: Sign In button (top bar; only when signed out). Before the app is ready it is
 //!   index.html's shell (`#shell`, phase `loading`; see [`crate::shell`]), whose click is kept and
 //!   honoured once config.json and the IdP's metadata have loaded.
-//! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name.
+//! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name;
+//!   `#editprofile`: Edit profile (signed in, and config.json names a profile-edit flow).
+//! - `#claims`: the profile's table (`tbody tr`: claim, value, meaning); `#notfound`: the
+//!   not-found card, whose link leads home.
 //! - `#cardheader`: the card header; class `status-success` (API answered 2xx), `status-warning`
 //!   (HTTP error from the gateway/function, or the IdP refused the sign-in), `status-danger`
 //!   (network/CORS failure, missing or invalid config.json, failed sign-in checks).
@@ -27,7 +33,7 @@ use crate::tabs::{self, Message};
 use crate::{api, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
-use leptos_router::components::{A, Route, Router, Routes};
+use leptos_router::components::{A, FlatRoutes, Route, Router};
 use leptos_router::path;
 use std::sync::Arc;
 use std::time::Duration;
@@ -307,12 +313,12 @@ fn edit_profile_flow(provider: &Provider) -> Option<String> {
     provider.config.policies.as_ref()?.edit_profile.clone()
 }
 
-/// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red.
+/// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red;
+/// a silent sign-in that found no session at the IdP just leaves the tab signed out.
 fn sign_in_failure(err: &SignInError) -> Status {
     let tone = match err {
-        SignInError::Provider(_) | SignInError::ForgotPassword | SignInError::NoIdpSession => {
-            Tone::Warning
-        }
+        SignInError::NoIdpSession => Tone::Neutral,
+        SignInError::Provider(_) | SignInError::ForgotPassword => Tone::Warning,
         _ => Tone::Danger,
     };
     Status {
@@ -341,10 +347,10 @@ fn app(
         <Router>
             {top_bar(ui)}
             <main id="app" data-phase=move || phase.with(Phase::name)>
-                <Routes fallback=not_found>
+                <FlatRoutes fallback=not_found>
                     <Route path=path!("/") view=move || home(ui) />
                     <Route path=path!("/profile") view=move || profile(ui) />
-                </Routes>
+                </FlatRoutes>
             </main>
         </Router>
     }

@@ -198,6 +198,8 @@ mod tests {
         assert_eq!(back.name, "Alice Example");
         assert_eq!(back.nonce, "n-1");
         assert_eq!((back.issued_at, back.expires_at), (NOW, NOW + 3600));
+        // Renewals go to the flow that signed in (B2C refuses another flow's refresh token).
+        assert_eq!(back.token_endpoint, "http://127.0.0.1:7010/token");
         let without_refresh = Session {
             refresh_token: None,
             ..session.clone()

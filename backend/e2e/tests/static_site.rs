@@ -233,11 +233,8 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
     let dist = TempDir::new("dist");
     let expected = representative_dist(dist.path());
 
-    let args = [
-        "--dist",
-        dist.path().to_str().unwrap(),
-        "--enable-static-website",
-    ];
+    // No flag needed (issue 15): every upload sets the 404 document, which deep links need.
+    let args = ["--dist", dist.path().to_str().unwrap()];
     let output = deploy(&azurite, &args, &ENV_CONFIG).await;
     assert!(output.status.success(), "deploy/static-site failed");
 
@@ -314,6 +311,27 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
             std::env::var("HOME").unwrap()
         )
     });
+    let website = tokio::process::Command::new(&python)
+        .args([
+            "-c",
+            "from azure.storage.blob import BlobServiceClient as S; import os; \
+                      w = S.from_connection_string(os.environ['AZURE_STORAGE_CONNECTION_STRING']) \
+                          .get_service_properties()['static_website']; \
+                      print(w.enabled, w.index_document, w.error_document404_path)",
+        ])
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite.connection_string(),
+        )
+        .output()
+        .await
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&website.stdout).trim(),
+        "True index.html index.html",
+        "the static website's settings: {}",
+        String::from_utf8_lossy(&website.stderr)
+    );
     std::fs::write(dist.path().join("favicon.ico"), b"changed").unwrap();
     let site = TempDir::new("site");
     for name in expected.keys() {

@@ -206,7 +206,7 @@ data_dir = "{data_dir}"
 [tenant]
 name = "devtenant"
 id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
-policies = ["{POLICY}"]
+policies = ["{POLICY}", {{ name = "B2C_1_passwordreset", kind = "password_reset" }}, {{ name = "B2C_1_profileedit", kind = "profile_edit" }}]
 
 [lifetimes]
 access_token_seconds = {access_token_seconds}
