@@ -4,8 +4,9 @@
 use crate::json::Json;
 use shared::{SpaConfig, SpaConfigError, UserFlows};
 
-/// Where the config lives, relative to the page (next to `index.html` in `dist/`).
-pub const CONFIG_PATH: &str = "config.json";
+/// Where the config lives: next to `index.html` at the site's root (`dist/`), whichever route
+/// the page was loaded on (`/no/such/page` must not ask for `/no/such/config.json`).
+pub const CONFIG_PATH: &str = "/config.json";
 
 /// Interprets the HTTP answer for `config.json`.
 pub fn from_response(

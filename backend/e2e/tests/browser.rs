@@ -63,6 +63,17 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Access tokens that live 10 s, and a gateway without clock skew: renewal within the test.
+    fn short_tokens() -> Self {
+        Self {
+            access_token_seconds: 10,
+            gateway_clock_skew_seconds: 0,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
@@ -703,12 +714,7 @@ async fn tabs_share_sign_in_and_sign_out() {
 /// form, and Call API succeeds.
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_silently() {
-    let options = Options {
-        access_token_seconds: 10,
-        gateway_clock_skew_seconds: 0,
-        ..Options::default()
-    };
-    run("renewal", options, async |b, s| {
+    run("renewal", Options::short_tokens(), async |b, s| {
         sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
         // Gone if the page navigates (a redirect to the IdP would not be silent).
         b.js("window.__e2eSamePage = true; return null;").await?;
@@ -969,6 +975,25 @@ impl Browser {
     }
 }
 
+/// Opens `/profile` signed out, signs in from its prompt, and returns once the browser is back on
+/// `/profile`, signed in (the redirect URI is `/`: the page the sign-in started from is restored).
+async fn sign_in_on_profile(b: &Browser, s: &Stack) -> Step {
+    b.goto(&format!("{}profile", s.spa_url)).await?;
+    b.wait_card("the profile's prompt", |c| c.message == PROFILE_PROMPT)
+        .await?;
+    b.click("#signin").await?;
+    b.type_into("#signInName", ALICE).await?;
+    b.type_into("#password", ALICE_PASSWORD).await?;
+    b.click("#next").await?;
+    let heading = format!("Profile of {ALICE_NAME}");
+    b.wait_card("the profile after sign-in", |c| {
+        c.phase == "signed-in" && c.message == heading
+    })
+    .await?;
+    ensure!(b.path().await? == "/profile", "not back on /profile");
+    Ok(())
+}
+
 fn claim<'a>(claims: &'a [(String, String)], name: &str) -> Step<&'a str> {
     claims
         .iter()
@@ -1016,20 +1041,11 @@ async fn each_route_by_url() {
 #[tokio::test]
 async fn deep_link_to_profile_after_sign_in() {
     run("profile", Options::default(), async |b, s| {
-        let profile = format!("{}profile", s.spa_url);
-        b.goto(&profile).await?;
-        b.wait_card("the profile's prompt", |c| c.message == PROFILE_PROMPT)
-            .await?;
-        b.click("#signin").await?;
-        b.type_into("#signInName", ALICE).await?;
-        b.type_into("#password", ALICE_PASSWORD).await?;
-        b.click("#next").await?;
-        let heading = format!("Profile of {ALICE_NAME}");
-        b.wait_card("the profile after sign-in", |c| {
-            c.phase == "signed-in" && c.message == heading
-        })
-        .await?;
-        ensure!(b.path().await? == "/profile", "not back on /profile");
+        sign_in_on_profile(b, s).await?;
+        let (profile, heading) = (
+            format!("{}profile", s.spa_url),
+            format!("Profile of {ALICE_NAME}"),
+        );
         assert_tokens_only_in_session_storage(b).await?;
 
         // A deep link: a fresh load of /profile, signed in from this tab's session.
@@ -1176,12 +1192,7 @@ async fn edit_profile_shows_the_new_name() {
 /// refresh token would revoke the family and sign the user out.
 #[tokio::test]
 async fn the_renewal_timer_and_a_call_share_one_renewal() {
-    let options = Options {
-        access_token_seconds: 10,
-        gateway_clock_skew_seconds: 0,
-        ..Options::default()
-    };
-    run("one-renewal", options, async |b, s| {
+    run("one-renewal", Options::short_tokens(), async |b, s| {
         sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
         b.js(&slow_fetch("/oauth2/v2.0/token", "POST", 1500))
             .await?;
@@ -1250,15 +1261,7 @@ async fn a_network_failure_is_red() {
         ..Options::default()
     };
     run("network-failure", options, async |b, s| {
-        b.goto(&format!("{}profile", s.spa_url)).await?;
-        b.wait_card("the profile's prompt", |c| c.message == PROFILE_PROMPT)
-            .await?;
-        b.click("#signin").await?;
-        b.type_into("#signInName", ALICE).await?;
-        b.type_into("#password", ALICE_PASSWORD).await?;
-        b.click("#next").await?;
-        b.wait_card("the profile", |c| c.phase == "signed-in")
-            .await?;
+        sign_in_on_profile(b, s).await?;
         b.click("nav.pages a[href='/']").await?;
         b.wait_card("home", |c| c.message == format!("Welcome, {ALICE_NAME}"))
             .await?;
