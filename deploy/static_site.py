@@ -122,16 +122,16 @@ def service_from_env() -> BlobServiceClient:
         raise BadInput(f"AZURE_STORAGE_CONNECTION_STRING is not a valid connection string: {why}") from None
 
 
-def upload(service: BlobServiceClient, source: Path, container: str, enable_website: bool) -> int:
+# What `az storage blob service-properties update --static-website --index-document index.html
+# --404-document index.html` sets. The 404 document is the SPA itself: the site has routes
+# (/profile), and a deep link or a reload there must load index.html, whose router shows the page.
+WEBSITE = StaticWebsite(enabled=True, index_document="index.html", error_document404_path="index.html")
+
+
+def upload(service: BlobServiceClient, source: Path, container: str) -> int:
     files = plan(source)
-    if enable_website:
-        # What `az storage blob service-properties update --static-website --index-document
-        # index.html --404-document index.html` does; the 404 page is the SPA itself.
-        service.set_service_properties(
-            static_website=StaticWebsite(
-                enabled=True, index_document="index.html", error_document404_path="index.html"
-            )
-        )
+    service.set_service_properties(static_website=WEBSITE)
+    print("static website: index and 404 document index.html")
     client = service.get_container_client(container)
     try:
         client.create_container()
@@ -171,6 +171,9 @@ def verify(service: BlobServiceClient, source: Path, container: str) -> int:
             problems.append(f"{f.name}: Content-Type {settings.content_type!r}, want {f.content_type!r}")
         if settings.cache_control != f.cache_control:
             problems.append(f"{f.name}: Cache-Control {settings.cache_control!r}, want {f.cache_control!r}")
+    website = service.get_service_properties().get("static_website")
+    if website is None or not website.enabled or website.error_document404_path != "index.html":
+        problems.append("static website: the 404 document is not index.html (deep links to the SPA's routes fail)")
     wanted = {f.name for f in files}
     # Old hashed assets stay on purpose: a page loaded before the deployment still needs them.
     extra = sorted(b.name for b in client.list_blobs() if b.name not in wanted)
@@ -185,12 +188,13 @@ def main(argv: list[str]) -> int:
     parser.add_argument("command", choices=["upload", "verify"])
     parser.add_argument("--source", required=True, type=Path, help="the site folder (dist/ plus config.json)")
     parser.add_argument("--container", default="$web")
-    parser.add_argument("--enable-static-website", action="store_true")
+    # Kept for old command lines: every upload configures the static website now.
+    parser.add_argument("--enable-static-website", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
         service = service_from_env()
         if args.command == "upload":
-            return upload(service, args.source, args.container, args.enable_static_website)
+            return upload(service, args.source, args.container)
         return verify(service, args.source, args.container)
     except BadInput as why:
         print(f"static_site.py: {why}", file=sys.stderr)

@@ -54,9 +54,9 @@ async fn send(provider: &Provider, session: &Session) -> Result<Response, Status
 
 async fn read(response: Response) -> Status {
     let (ok, code) = (response.ok(), response.status());
-    let content_type = response.header("content-type");
-    let retry_after = response.header("retry-after");
-    let body = match response.text().await {
+    let content_type = fetch::header(&response, "content-type");
+    let retry_after = fetch::header(&response, "retry-after");
+    let body = match fetch::text(&response).await {
         Ok(body) => body,
         Err(e) => return status::network_failure(&e),
     };

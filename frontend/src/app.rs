@@ -1,12 +1,18 @@
-//! The page: a top bar with Sign In / Sign Out, and a card whose header reports what happened.
+//! The page: a top bar (the pages, Sign In / Sign Out), and the route's card, whose header reports
+//! what happened. Routes (leptos_router, the table in [`app`]): `/` home (Call API), `/profile`
+//! (the ID token's claims), anything else "Page not found".
 //!
 //! Stable hooks for the e2e suite (`backend/e2e`):
+//! - `nav.pages a[href='/']`, `nav.pages a[href='/profile']`: the router's links.
 //! - `#app[data-phase]`: `loading`, `unconfigured`, `signed-out`, `signed-in`, `leaving`
 //!   (navigating to the identity provider).
 //! - `#signin`: Sign In button (top bar; only when signed out). Before the app is ready it is
 //!   index.html's shell (`#shell`, phase `loading`; see [`crate::shell`]), whose click is kept and
 //!   honoured once config.json and the IdP's metadata have loaded.
-//! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name.
+//! - `#signout`: Sign Out button (top bar; only when signed in); `#username`: the user's name;
+//!   `#editprofile`: Edit profile (signed in, and config.json names a profile-edit flow).
+//! - `#claims`: the profile's table (`tbody tr`: claim, value, meaning); `#notfound`: the
+//!   not-found card, whose link leads home.
 //! - `#cardheader`: the card header; class `status-success` (API answered 2xx), `status-warning`
 //!   (HTTP error from the gateway/function, or the IdP refused the sign-in), `status-danger`
 //!   (network/CORS failure, missing or invalid config.json, failed sign-in checks).
@@ -19,12 +25,16 @@
 //! All text is rendered as text nodes; nothing here sets inner HTML.
 
 use crate::auth::{self, Provider};
-use crate::flow::{self, SignInError};
+use crate::flow::{self, PendingSignIn, Redirect, SignInError, Start};
+use crate::profile::{self, ClaimValue};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
+use crate::tabs::{self, Message};
 use crate::{api, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
+use leptos_router::components::{A, FlatRoutes, Route, Router};
+use leptos_router::path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -33,9 +43,40 @@ use std::time::Duration;
 pub fn mount() {
     wasm_bindgen_futures::spawn_local(async {
         let loaded = auth::load().await;
+        let arrival = Arrival::take();
         let sign_in_requested = shell::take();
-        leptos::mount::mount_to_body(move || app(loaded, sign_in_requested));
+        leptos::mount::mount_to_body(move || app(loaded, arrival, sign_in_requested));
     });
+}
+
+/// The identity provider's answer on the redirect URI, if this page load is one, with the
+/// sign-in it answers. Read before the router starts: the address is then set to the page the
+/// sign-in started from (the redirect URI is always the root), so the router shows that page.
+struct Arrival {
+    redirect: Option<Redirect>,
+    pending: Option<PendingSignIn>,
+}
+
+impl Arrival {
+    fn take() -> Self {
+        let (search, hash) = location::search_and_hash();
+        let Some(redirect) = flow::parse_redirect(&search, &hash) else {
+            return Self {
+                redirect: None,
+                pending: None,
+            };
+        };
+        let pending = storage::take_pending();
+        let path = location::path();
+        let back_to = pending
+            .as_ref()
+            .map_or(path.as_str(), |p| p.return_to.as_str());
+        location::clean_to(flow::local_path(back_to));
+        Self {
+            redirect: Some(redirect),
+            pending,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -71,7 +112,12 @@ struct Ui {
 }
 
 impl Ui {
-    async fn start(self, loaded: Result<Provider, String>, sign_in_requested: bool) {
+    async fn start(
+        self,
+        loaded: Result<Provider, String>,
+        arrival: Arrival,
+        sign_in_requested: bool,
+    ) {
         let provider = match loaded {
             Ok(provider) => Arc::new(provider),
             Err(message) => {
@@ -81,11 +127,12 @@ impl Ui {
             }
         };
         self.provider.set_value(Some(provider.clone()));
+        tabs::listen(move |message| self.heard(message));
 
-        let (search, hash) = location::search_and_hash();
-        if let Some(redirect) = flow::parse_redirect(&search, &hash) {
-            match auth::complete_sign_in(&provider, redirect).await {
+        if let Some(redirect) = arrival.redirect {
+            match auth::complete_sign_in(&provider, redirect, arrival.pending).await {
                 Ok(session) => self.signed_in(&session),
+                Err(SignInError::ForgotPassword) => self.reset_password(&provider),
                 Err(err) => self.signed_out_with(sign_in_failure(&err)),
             }
             return;
@@ -100,7 +147,30 @@ impl Ui {
                 }
             },
             None if sign_in_requested => self.sign_in(),
-            None => self.signed_out_with(Status::neutral(status::SIGNED_OUT)),
+            None => {
+                self.signed_out_with(Status::neutral(status::SIGNED_OUT));
+                tabs::tell(Message::Anyone);
+            }
+        }
+    }
+
+    /// Another tab's news: its sign-out ends this tab's session too; a new tab's question is
+    /// answered while signed in; and being told that a tab is signed in signs this one in
+    /// through the identity provider's session, without the form (once per tab).
+    fn heard(self, message: Message) {
+        let phase = self.phase.get_untracked();
+        match (message, phase) {
+            (Message::SignedOut, Phase::SignedIn { .. } | Phase::Loading) => {
+                self.cancel_renewal();
+                storage::clear();
+                self.signed_out_with(Status::neutral(status::SIGNED_OUT_ELSEWHERE));
+            }
+            (Message::Anyone, Phase::SignedIn { .. }) => tabs::tell(Message::SignedIn),
+            (Message::SignedIn, Phase::SignedOut) if !storage::silent_sign_in_tried() => {
+                storage::mark_silent_sign_in_tried();
+                self.leave_for(None, true, "Signing you in ...");
+            }
+            _ => {}
         }
     }
 
@@ -145,19 +215,52 @@ impl Ui {
     }
 
     fn sign_in(self) {
+        self.leave_for(None, false, "Redirecting to sign in ...");
+    }
+
+    /// B2C's recommendation for SPAs on `AADB2C90118`: start the password-reset user flow,
+    /// which signs the user in when it is done. A tenant without one gets the explanation.
+    fn reset_password(self, provider: &Provider) {
+        let flows = provider.config.policies.as_ref();
+        match flows.and_then(|f| f.forgot_password.clone()) {
+            Some(flow) => {
+                self.leave_for(Some(flow), false, "Redirecting to reset your password ...")
+            }
+            None => self.signed_out_with(sign_in_failure(&SignInError::ForgotPassword)),
+        }
+    }
+
+    fn edit_profile(self) {
         let Some(provider) = self.provider.get_value() else {
             return;
         };
-        match auth::start_sign_in(&provider) {
-            Ok(()) => {
-                self.phase.set(Phase::Leaving);
-                self.status
-                    .set(Status::neutral("Redirecting to sign in ..."));
-            }
-            Err(why) => self
-                .status
-                .set(Status::danger(format!("Sign-in could not start: {why}"))),
+        if let Some(flow) = edit_profile_flow(&provider) {
+            self.leave_for(Some(flow), false, "Redirecting to edit your profile ...");
         }
+    }
+
+    /// Sends the browser to a user flow's sign-in; it comes back to this page.
+    fn leave_for(self, flow: Option<String>, silent: bool, saying: &'static str) {
+        let Some(provider) = self.provider.get_value() else {
+            return;
+        };
+        self.cancel_renewal();
+        self.phase.set(Phase::Leaving);
+        self.status.set(Status::neutral(saying));
+        spawn_local(async move {
+            let return_to = location::path();
+            let start = Start {
+                flow: flow.as_deref(),
+                return_to: &return_to,
+                silent,
+                ..Start::sign_in(&provider.redirect_uri)
+            };
+            if let Err(why) = auth::start_sign_in(&provider, start).await {
+                self.phase.set(Phase::SignedOut);
+                self.status
+                    .set(Status::danger(format!("Sign-in could not start: {why}")));
+            }
+        });
     }
 
     fn sign_in_again(self) {
@@ -193,6 +296,7 @@ impl Ui {
 
     fn sign_out(self) {
         self.cancel_renewal();
+        tabs::tell(Message::SignedOut);
         let Some(provider) = self.provider.get_value() else {
             return;
         };
@@ -205,10 +309,16 @@ impl Ui {
     }
 }
 
-/// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red.
+fn edit_profile_flow(provider: &Provider) -> Option<String> {
+    provider.config.policies.as_ref()?.edit_profile.clone()
+}
+
+/// The IdP's own refusals (cancelled, forgot password) are a yellow notice; broken answers red;
+/// a silent sign-in that found no session at the IdP just leaves the tab signed out.
 fn sign_in_failure(err: &SignInError) -> Status {
     let tone = match err {
-        SignInError::Provider(_) => Tone::Warning,
+        SignInError::NoIdpSession => Tone::Neutral,
+        SignInError::Provider(_) | SignInError::ForgotPassword => Tone::Warning,
         _ => Tone::Danger,
     };
     Status {
@@ -217,8 +327,13 @@ fn sign_in_failure(err: &SignInError) -> Status {
     }
 }
 
-/// The page (a plain function, not a `#[component]`: its props struct would only add code).
-fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoView {
+/// The page: the top bar, then whichever route the address names. The route table is here and
+/// only here; every page keeps `#app[data-phase]`, so the suite sees the session on any route.
+fn app(
+    loaded: Result<Provider, String>,
+    arrival: Arrival,
+    sign_in_requested: bool,
+) -> impl IntoView {
     let ui = Ui {
         phase: RwSignal::new(Phase::Loading),
         status: RwSignal::new(Status::neutral("Loading ...")),
@@ -226,23 +341,30 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
         provider: StoredValue::new(None),
         renewal: StoredValue::new(None),
     };
-    spawn_local(ui.start(loaded, sign_in_requested));
-    let Ui {
-        phase,
-        status,
-        busy,
-        ..
-    } = ui;
+    spawn_local(ui.start(loaded, arrival, sign_in_requested));
+    let phase = ui.phase;
+    view! {
+        <Router>
+            {top_bar(ui)}
+            <main id="app" data-phase=move || phase.with(Phase::name)>
+                <FlatRoutes fallback=not_found>
+                    <Route path=path!("/") view=move || home(ui) />
+                    <Route path=path!("/profile") view=move || profile(ui) />
+                </FlatRoutes>
+            </main>
+        </Router>
+    }
+}
 
+/// Brand, the pages, and the account actions (Sign In, or the name and Sign Out).
+fn top_bar(ui: Ui) -> impl IntoView {
+    let phase = ui.phase;
     // Plain `Option` views rather than `Show`/`AnyView`: each of those costs KBs of wasm.
-    let signed_in_as = move || match phase.get() {
-        Phase::SignedIn { name } => Some(name),
-        _ => None,
-    };
     let account = move || {
-        signed_in_as().map(|name| {
+        signed_in_as(phase).map(|name| {
             view! {
                 <span id="username" class="user">{name}</span>
+                {edit_profile(ui)}
                 <button id="signout" type="button" class="btn btn-light" on:click=move |_| ui.sign_out()>
                     "Sign Out"
                 </button>
@@ -258,6 +380,44 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
             }
         })
     };
+    view! {
+        <header class="topbar">
+            <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
+            <nav class="pages" aria-label="Pages">
+                <A href="/">"Home"</A>
+                <A href="/profile">"Profile"</A>
+            </nav>
+            <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
+        </header>
+    }
+}
+
+/// "Edit profile", when config.json names a profile-edit user flow.
+fn edit_profile(ui: Ui) -> Option<impl IntoView> {
+    ui.provider
+        .with_value(|p| p.as_deref().and_then(edit_profile_flow))?;
+    Some(view! {
+        <button id="editprofile" type="button" class="btn btn-light" on:click=move |_| ui.edit_profile()>
+            "Edit profile"
+        </button>
+    })
+}
+
+fn signed_in_as(phase: RwSignal<Phase>) -> Option<String> {
+    phase.with(|p| match p {
+        Phase::SignedIn { name } => Some(name.clone()),
+        _ => None,
+    })
+}
+
+/// `/`: the seed's page — the status card, Call API and the spinner.
+fn home(ui: Ui) -> impl IntoView {
+    let Ui {
+        phase,
+        status,
+        busy,
+        ..
+    } = ui;
     let call_api = move || {
         phase
             .with(|p| matches!(p, Phase::SignedIn { .. }))
@@ -279,21 +439,71 @@ fn app(loaded: Result<Provider, String>, sign_in_requested: bool) -> impl IntoVi
         busy.get()
             .then(|| view! { <span id="progress" class="spinner" aria-hidden="true"></span> })
     };
-
     view! {
-        <header class="topbar">
-            <span class="brand">"Azure Active Directory B2C with Azure API Management"</span>
-            <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
-        </header>
-        <main id="app" data-phase=move || phase.with(Phase::name)>
-            <section class="card">
-                <div id="cardheader" class=move || status.with(|s| s.tone.header_class())>
-                    <p id="message" role="status" aria-live="polite">
-                        {move || status.with(|s| s.text.clone())}
-                    </p>
-                </div>
-                <div class="card-body">{call_api}{progress}</div>
-            </section>
-        </main>
+        <section class="card">
+            <div id="cardheader" class=move || status.with(|s| s.tone.header_class())>
+                <p id="message" role="status" aria-live="polite">
+                    {move || status.with(|s| s.text.clone())}
+                </p>
+            </div>
+            <div class="card-body">{call_api}{progress}</div>
+        </section>
+    }
+}
+
+/// `/profile`: the signed-in user's ID token claims; signed out, a prompt to sign in.
+fn profile(ui: Ui) -> impl IntoView {
+    let phase = ui.phase;
+    let heading = move || match signed_in_as(phase) {
+        Some(name) => format!("Profile of {name}"),
+        None if phase.with(|p| *p == Phase::Loading) => "Loading ...".to_owned(),
+        None => status::PROFILE_SIGNED_OUT.to_owned(),
+    };
+    // Re-read when the session changes (sign-in, renewal with a new ID token, profile edit).
+    let rows = move || {
+        signed_in_as(phase)?;
+        let claims = profile::claims(&storage::load_session()?.id_token)?;
+        let rows = claims
+            .into_iter()
+            .map(|claim| {
+                let value = match claim.value {
+                    ClaimValue::Text(text) => text,
+                    ClaimValue::Time(seconds) => location::local_time(seconds),
+                };
+                view! {
+                    <tr>
+                        <th scope="row"><code>{claim.name}</code></th>
+                        <td>{value}</td>
+                        <td>{claim.meaning}</td>
+                    </tr>
+                }
+            })
+            .collect_view();
+        Some(view! {
+            <table id="claims" class="claims">
+                <thead><tr><th scope="col">"Claim"</th><th scope="col">"Value"</th><th scope="col">"Meaning"</th></tr></thead>
+                <tbody>{rows}</tbody>
+            </table>
+        })
+    };
+    view! {
+        <section class="card" id="profile">
+            <div id="cardheader" class="card-header">
+                <p id="message" role="status" aria-live="polite">{heading}</p>
+            </div>
+            <div class="card-body">{rows}</div>
+        </section>
+    }
+}
+
+/// Any other path.
+fn not_found() -> impl IntoView {
+    view! {
+        <section class="card" id="notfound">
+            <div id="cardheader" class="card-header">
+                <p id="message" role="status">"Page not found"</p>
+            </div>
+            <div class="card-body"><A href="/">"Back to the home page"</A></div>
+        </section>
     }
 }

@@ -1,10 +1,10 @@
 //! The sign-in lifecycle against the identity provider: load config and metadata, start a
-//! sign-in, complete it on return, renew silently, sign out.
+//! sign-in (any of the tenant's user flows), complete it on return, renew silently, sign out.
 
 use crate::discovery::{self, ProviderMetadata};
-use crate::flow::{self, PendingSignIn, Redirect, SignInError};
+use crate::flow::{self, PendingSignIn, Redirect, SignInError, Start};
 use crate::session::Session;
-use crate::{config, fetch, location, storage, token};
+use crate::{config, fetch, location, renewal, storage, token};
 use shared::SpaConfig;
 
 /// Everything needed to talk to the identity provider, loaded once per page load.
@@ -22,27 +22,15 @@ pub async fn load() -> Result<Provider, String> {
         .await
         .map_err(|e| format!("config.json could not be loaded: {e}"))?;
     let status = response.status();
-    let content_type = response.header("content-type");
-    let body = response.text().await.unwrap_or_default();
+    let content_type = fetch::header(&response, "content-type");
+    let body = fetch::text(&response).await.unwrap_or_default();
     let config = config::from_response(status, content_type.as_deref(), &body)?;
-
-    let metadata_url = discovery::metadata_url(&config.authority);
-    let unreachable =
-        |why: String| format!("The identity provider could not be reached ({metadata_url}): {why}");
-    let response = fetch::get(&metadata_url, None)
-        .await
-        .map_err(&unreachable)?;
-    if !response.ok() {
-        return Err(unreachable(format!("HTTP {}", response.status())));
-    }
-    let body = response.text().await.map_err(&unreachable)?;
-    let metadata = ProviderMetadata::from_json(&body, &config.known_authorities)
-        .map_err(|e| format!("Sign-in is unavailable: {e}."))?;
+    let metadata = metadata(&config, &config.authority).await?;
 
     let redirect_uri = config
         .redirect_uri
         .clone()
-        .unwrap_or_else(location::page_url);
+        .unwrap_or_else(location::root_url);
     let post_logout_redirect_uri = config
         .post_logout_redirect_uri
         .clone()
@@ -55,29 +43,60 @@ pub async fn load() -> Result<Provider, String> {
     })
 }
 
-/// Remembers state, nonce and verifier in sessionStorage and sends the browser to the IdP.
-pub fn start_sign_in(provider: &Provider) -> Result<(), String> {
-    let (url, pending) = flow::begin(&provider.metadata, &provider.config, &provider.redirect_uri)
+/// One authority's openid-configuration, checked against `knownAuthorities`.
+async fn metadata(config: &SpaConfig, authority: &str) -> Result<ProviderMetadata, String> {
+    let metadata_url = discovery::metadata_url(authority);
+    let unreachable =
+        |why: String| format!("The identity provider could not be reached ({metadata_url}): {why}");
+    let response = fetch::get(&metadata_url, None)
+        .await
+        .map_err(&unreachable)?;
+    if !response.ok() {
+        return Err(unreachable(format!("HTTP {}", response.status())));
+    }
+    let body = fetch::text(&response).await.map_err(&unreachable)?;
+    ProviderMetadata::from_json(&body, &config.known_authorities)
+        .map_err(|e| format!("Sign-in is unavailable: {e}."))
+}
+
+/// The metadata of a user flow: the loaded one for sign-up/sign-in, else fetched.
+async fn flow_metadata(
+    provider: &Provider,
+    flow: Option<&str>,
+) -> Result<ProviderMetadata, String> {
+    match flow.and_then(|f| provider.config.authority_for(f)) {
+        Some(authority) => metadata(&provider.config, &authority).await,
+        None => Ok(provider.metadata.clone()),
+    }
+}
+
+/// Remembers state, nonce, verifier and the way back in sessionStorage and sends the browser to
+/// the user flow's authorize endpoint.
+pub async fn start_sign_in(provider: &Provider, start: Start<'_>) -> Result<(), String> {
+    let metadata = flow_metadata(provider, start.flow).await?;
+    let (url, pending) = flow::begin(&metadata, &provider.config, start)
         .ok_or_else(|| "the browser has no secure random number generator".to_owned())?;
     storage::save_pending(&pending)?;
     location::navigate(&url)
 }
 
-/// Completes a sign-in from the IdP's redirect: the pending state is consumed whatever happens,
-/// the address bar is cleaned, the code is redeemed and the ID token checked.
+/// Completes a sign-in from the IdP's redirect with the pending state that `take_pending` already
+/// consumed: the code is redeemed at its flow's token endpoint and the ID token checked.
 pub async fn complete_sign_in(
     provider: &Provider,
     redirect: Redirect,
+    pending: Option<PendingSignIn>,
 ) -> Result<Session, SignInError> {
-    let pending: Option<PendingSignIn> = storage::take_pending();
-    location::clean();
     let code = flow::accept_redirect(redirect, pending.as_ref())?;
     let pending = pending.ok_or(SignInError::NoPendingSignIn)?;
+    let metadata = flow_metadata(provider, pending.flow.as_deref())
+        .await
+        .map_err(SignInError::Token)?;
     let body = flow::code_exchange_body(&provider.config, &code, &pending);
-    let response = post_token(provider, body).await?;
+    let response = post_token(&metadata.token_endpoint, body).await?;
     let session = Session::from_sign_in(
         response,
-        &provider.metadata,
+        &metadata,
         &provider.config,
         pending.nonce.secret(),
         location::now(),
@@ -86,37 +105,37 @@ pub async fn complete_sign_in(
     Ok(session)
 }
 
-/// Silent renewal with the stored refresh token; the stored session is replaced on success.
+/// Silent renewal with the stored refresh token. One at a time: callers in this tab share the
+/// renewal in flight, and tabs of this origin take turns (see [`renewal`]).
 pub async fn renew(provider: &Provider) -> Result<Session, SignInError> {
-    let session = storage::load_session()
-        .ok_or_else(|| SignInError::Token("there is no session to renew".to_owned()))?;
-    let refresh_token = session
-        .refresh_token
-        .as_ref()
-        .ok_or_else(|| SignInError::Token("there is no refresh token".to_owned()))?;
-    let body = flow::refresh_body(&provider.config, refresh_token);
-    let response = post_token(provider, body).await?;
-    let renewed = session.renewed(
-        response,
-        &provider.metadata,
-        &provider.config,
-        location::now(),
-    )?;
-    storage::save_session(&renewed).map_err(SignInError::Token)?;
-    Ok(renewed)
+    let requested_at = location::now();
+    let (config, metadata) = (provider.config.clone(), provider.metadata.clone());
+    renewal::one_at_a_time(async move {
+        let session = storage::load_session()
+            .ok_or_else(|| SignInError::Token("there is no session to renew".to_owned()))?;
+        // Renewed while this call waited for its turn: that one is as good as ours.
+        if session.issued_at > requested_at && session.is_fresh(location::now()) {
+            return Ok(session);
+        }
+        let refresh_token = session
+            .refresh_token
+            .as_ref()
+            .ok_or_else(|| SignInError::Token("there is no refresh token".to_owned()))?;
+        let body = flow::refresh_body(&config, refresh_token);
+        let response = post_token(&session.token_endpoint, body).await?;
+        let renewed = session.renewed(response, &metadata, &config, location::now())?;
+        storage::save_session(&renewed).map_err(SignInError::Token)?;
+        Ok(renewed)
+    })
+    .await
 }
 
-async fn post_token(
-    provider: &Provider,
-    body: String,
-) -> Result<token::TokenResponse, SignInError> {
-    let response = fetch::post_form(&provider.metadata.token_endpoint, &body)
-        .await
-        .map_err(|e| {
-            SignInError::Token(format!("the token endpoint could not be reached ({e})"))
-        })?;
+async fn post_token(endpoint: &str, body: String) -> Result<token::TokenResponse, SignInError> {
+    let response = fetch::post_form(endpoint, &body).await.map_err(|e| {
+        SignInError::Token(format!("the token endpoint could not be reached ({e})"))
+    })?;
     let status = response.status();
-    let text = response.text().await.unwrap_or_default();
+    let text = fetch::text(&response).await.unwrap_or_default();
     token::parse_token_response(status, &text).map_err(SignInError::Token)
 }
 

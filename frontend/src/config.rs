@@ -2,10 +2,11 @@
 //! sentence for the page (never a blank screen).
 
 use crate::json::Json;
-use shared::{SpaConfig, SpaConfigError};
+use shared::{SpaConfig, SpaConfigError, UserFlows};
 
-/// Where the config lives, relative to the page (next to `index.html` in `dist/`).
-pub const CONFIG_PATH: &str = "config.json";
+/// Where the config lives: next to `index.html` at the site's root (`dist/`), whichever route
+/// the page was loaded on (`/no/such/page` must not ask for `/no/such/config.json`).
+pub const CONFIG_PATH: &str = "/config.json";
 
 /// Interprets the HTTP answer for `config.json`.
 pub fn from_response(
@@ -39,7 +40,7 @@ pub fn from_response(
 }
 
 /// The fields `shared::SpaConfig` accepts (it denies unknown ones: a typo must not pass silently).
-const FIELDS: [&str; 7] = [
+const FIELDS: [&str; 8] = [
     "clientId",
     "authority",
     "knownAuthorities",
@@ -47,7 +48,11 @@ const FIELDS: [&str; 7] = [
     "postLogoutRedirectUri",
     "scopes",
     "apiUrl",
+    "policies",
 ];
+
+/// `policies`' fields (`shared::UserFlows`, which denies unknown ones too).
+const POLICY_FIELDS: [&str; 3] = ["signUpSignIn", "forgotPassword", "editProfile"];
 
 /// `SpaConfig::from_json` without serde_json: the same fields, types and checks
 /// (`SpaConfig::validate`), read from the browser's `JSON.parse`.
@@ -57,12 +62,7 @@ fn parse(body: &str) -> Result<SpaConfig, SpaConfigError> {
     let fields = doc
         .fields()
         .ok_or_else(|| SpaConfigError::Parse("it is not a JSON object".to_owned()))?;
-    if let Some((unknown, _)) = fields.iter().find(|(k, _)| !FIELDS.contains(&k.as_str())) {
-        let mut why = String::from("unknown field `");
-        why.push_str(unknown);
-        why.push('`');
-        return Err(SpaConfigError::Parse(why));
-    }
+    refuse_unknown(fields, &FIELDS)?;
     let read = || {
         Ok::<_, String>((
             doc.string("clientId")?,
@@ -85,9 +85,42 @@ fn parse(body: &str) -> Result<SpaConfig, SpaConfigError> {
         post_logout_redirect_uri: post_logout.map(str::to_owned),
         scopes: owned(scopes),
         api_url: api_url.to_owned(),
+        policies: user_flows(doc.get("policies"))?,
     };
     config.validate()?;
     Ok(config)
+}
+
+fn refuse_unknown(fields: &[(String, Json)], known: &[&str]) -> Result<(), SpaConfigError> {
+    match fields.iter().find(|(k, _)| !known.contains(&k.as_str())) {
+        Some((unknown, _)) => {
+            let mut why = String::from("unknown field `");
+            why.push_str(unknown);
+            why.push('`');
+            Err(SpaConfigError::Parse(why))
+        }
+        None => Ok(()),
+    }
+}
+
+/// `policies`: absent or `null` is none; otherwise an object with a `signUpSignIn`.
+fn user_flows(value: Option<&Json>) -> Result<Option<UserFlows>, SpaConfigError> {
+    let doc = match value {
+        None | Some(Json::Null) => return Ok(None),
+        Some(doc) => doc,
+    };
+    let fields = doc
+        .fields()
+        .ok_or_else(|| SpaConfigError::Parse("`policies` is not a JSON object".to_owned()))?;
+    refuse_unknown(fields, &POLICY_FIELDS)?;
+    let read = || {
+        Ok::<_, String>(UserFlows {
+            sign_up_sign_in: doc.string("signUpSignIn")?.to_owned(),
+            forgot_password: doc.optional_string("forgotPassword")?.map(str::to_owned),
+            edit_profile: doc.optional_string("editProfile")?.map(str::to_owned),
+        })
+    };
+    read().map(Some).map_err(SpaConfigError::Parse)
 }
 
 #[cfg(test)]
@@ -146,6 +179,12 @@ mod tests {
             SHIPPED.replace("[\"127.0.0.2:7010\"]", "\"127.0.0.2:7010\""),
             SHIPPED.replace("[\"127.0.0.2:7010\"]", "[\"127.0.0.2:7010\", 1]"),
             SHIPPED.replace("http://127.0.0.1:7080", "ftp://127.0.0.1:7080"),
+            SHIPPED.replace("\"policies\": {", "\"policies\": {\"x\": 1, "),
+            SHIPPED.replace("\"B2C_1_profileedit\"", "7"),
+            SHIPPED.replace(
+                "\"signUpSignIn\": \"B2C_1_signupsignin\"",
+                "\"signUpSignIn\": \"B2C_1_other\"",
+            ),
             "[]".to_owned(),
             "{}".to_owned(),
             "not json".to_owned(),
@@ -154,6 +193,10 @@ mod tests {
             assert_eq!(parse(doc).ok(), SpaConfig::from_json(doc).ok(), "{doc}");
         }
         assert!(parse(&documents[1]).unwrap().redirect_uri.is_some());
+        assert!(parse(&documents[0]).unwrap().policies.is_some());
+        for refused in &documents[9..12] {
+            assert!(parse(refused).is_err(), "{refused}");
+        }
         let err = parse(&documents[4]).unwrap_err().to_string();
         assert_eq!(err, "config.json is not valid: unknown field `typo`");
     }

@@ -2,50 +2,56 @@
 //! token endpoint's form bodies. No I/O here, so every refusal is unit-tested.
 
 use crate::discovery::ProviderMetadata;
-use crate::json::{Json, ObjectWriter};
 use crate::{pkce, secret};
 use oauth2::{AuthorizationCode, ClientId, CsrfToken, PkceCodeVerifier, RefreshToken, Scope};
+use serde::{Deserialize, Serialize};
 use shared::SpaConfig;
 use std::fmt;
 use url::form_urlencoded;
 
 /// What a started sign-in leaves in sessionStorage until the browser comes back: the `state` the
-/// answer must carry, the `nonce` the ID token must carry, and the PKCE verifier.
-#[derive(Debug)]
+/// answer must carry, the `nonce` the ID token must carry, the PKCE verifier, and what the
+/// answer is redeemed with and returns to.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct PendingSignIn {
     pub state: CsrfToken,
     pub nonce: CsrfToken,
     pub verifier: PkceCodeVerifier,
     pub redirect_uri: String,
+    /// The user flow when not the sign-up/sign-in one (its code is redeemed at its own endpoint).
+    pub flow: Option<String>,
+    /// The page's path when the sign-in started (the redirect URI is always the site root).
+    pub return_to: String,
+    /// `prompt=none`: a refusal means "no session at the IdP", not an error to show.
+    pub silent: bool,
 }
 
-impl PendingSignIn {
-    /// The sessionStorage form.
-    pub fn to_json(&self) -> String {
-        ObjectWriter::new()
-            .string("state", self.state.secret())
-            .string("nonce", self.nonce.secret())
-            .string("verifier", self.verifier.secret())
-            .string("redirect_uri", &self.redirect_uri)
-            .finish()
-    }
+/// How a sign-in is started.
+#[derive(Debug, Clone, Copy)]
+pub struct Start<'a> {
+    pub redirect_uri: &'a str,
+    pub flow: Option<&'a str>,
+    pub return_to: &'a str,
+    pub silent: bool,
+}
 
-    /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
-    pub fn from_json(text: &str) -> Option<Self> {
-        let doc = Json::parse(text)?;
-        let (state, nonce, verifier, redirect_uri) = (
-            doc.string("state").ok()?,
-            doc.string("nonce").ok()?,
-            doc.string("verifier").ok()?,
-            doc.string("redirect_uri").ok()?,
-        );
-        Some(Self {
-            state: CsrfToken::new(state.to_owned()),
-            nonce: CsrfToken::new(nonce.to_owned()),
-            verifier: PkceCodeVerifier::new(verifier.to_owned()),
-            redirect_uri: redirect_uri.to_owned(),
-        })
+impl<'a> Start<'a> {
+    /// An interactive sign-up/sign-in that returns to the site root.
+    pub fn sign_in(redirect_uri: &'a str) -> Self {
+        Self {
+            redirect_uri,
+            flow: None,
+            return_to: "/",
+            silent: false,
+        }
     }
+}
+
+/// A path of this site to go back to: `/…` but not `//host` (another origin), else the root.
+pub fn local_path(path: &str) -> &str {
+    let local = path.starts_with('/') && !path.starts_with("//") && !path.contains('\\');
+    if local { path } else { "/" }
 }
 
 /// `openid offline_access` (an ID token and a refresh token) plus the API scopes from config.json.
@@ -75,17 +81,25 @@ fn scope_param(config: &SpaConfig) -> String {
 pub fn begin(
     metadata: &ProviderMetadata,
     config: &SpaConfig,
-    redirect_uri: &str,
+    start: Start<'_>,
 ) -> Option<(String, PendingSignIn)> {
     let (challenge, verifier) = pkce::new_pair()?;
+    let redirect_uri = start.redirect_uri;
     let pending = PendingSignIn {
         state: CsrfToken::new(secret::new()?),
         nonce: CsrfToken::new(secret::new()?),
         verifier,
         redirect_uri: redirect_uri.to_owned(),
+        flow: start.flow.map(str::to_owned),
+        return_to: local_path(start.return_to).to_owned(),
+        silent: start.silent,
     };
     let client_id = ClientId::new(config.client_id.clone());
-    let query = form_urlencoded::Serializer::new(String::new())
+    let mut query = form_urlencoded::Serializer::new(String::new());
+    if start.silent {
+        query.append_pair("prompt", "none");
+    }
+    let query = query
         .append_pair("client_id", client_id.as_str())
         .append_pair("response_type", "code")
         .append_pair("redirect_uri", redirect_uri)
@@ -94,8 +108,8 @@ pub fn begin(
         .append_pair("scope", &scope_param(config))
         .append_pair("state", pending.state.secret())
         .append_pair("nonce", pending.nonce.secret())
-        .append_pair("code_challenge", challenge.as_str())
-        .append_pair("code_challenge_method", challenge.method().as_str())
+        .append_pair("code_challenge", &challenge)
+        .append_pair("code_challenge_method", pkce::METHOD)
         .finish();
     Some((
         with_query(&metadata.authorization_endpoint, &query),
@@ -165,6 +179,10 @@ pub enum SignInError {
     StateMismatch,
     /// The identity provider refused; already in plain words.
     Provider(String),
+    /// "Forgot your password?" on the sign-in page (B2C's `AADB2C90118`): start the reset flow.
+    ForgotPassword,
+    /// A silent sign-in found no session at the identity provider.
+    NoIdpSession,
     /// The token endpoint refused or answered something unusable.
     Token(String),
     /// The ID token failed a check (nonce, iss, aud, exp, shape).
@@ -184,6 +202,11 @@ impl fmt::Display for SignInError {
                 "Sign-in failed: the identity provider's answer does not match this sign-in. Please sign in again.",
             ),
             Self::Provider(text) => f.write_str(text),
+            Self::ForgotPassword => f.write_str(&crate::status::idp_error_text(
+                "access_denied",
+                Some(FORGOT_PASSWORD),
+            )),
+            Self::NoIdpSession => f.write_str(crate::status::SIGNED_OUT),
             Self::Token(why) => write!(f, "Sign-in failed: {why}"),
             Self::IdToken(why) => write!(f, "Sign-in failed: the ID token was refused ({why})."),
         }
@@ -204,16 +227,30 @@ pub fn accept_redirect(
     if state != pending.state.secret() {
         return Err(SignInError::StateMismatch);
     }
-    match redirect {
-        Redirect::Code { code, .. } => Ok(AuthorizationCode::new(code)),
+    let (error, description) = match redirect {
+        Redirect::Code { code, .. } => return Ok(AuthorizationCode::new(code)),
         Redirect::Error {
             error, description, ..
-        } => Err(SignInError::Provider(crate::status::idp_error_text(
-            &error,
-            description.as_deref(),
-        ))),
+        } => (error, description),
+    };
+    let description = description.unwrap_or_default();
+    if pending.silent && SILENT_REFUSALS.contains(&error.as_str()) {
+        return Err(SignInError::NoIdpSession);
     }
+    if description.trim_start().starts_with(FORGOT_PASSWORD) {
+        return Err(SignInError::ForgotPassword);
+    }
+    Err(SignInError::Provider(crate::status::idp_error_text(
+        &error,
+        Some(&description),
+    )))
 }
+
+/// B2C's code for "Forgot your password?" on the sign-up/sign-in page.
+const FORGOT_PASSWORD: &str = "AADB2C90118";
+
+/// What `prompt=none` gets when the user has to interact (OpenID Connect Core §3.1.2.6).
+const SILENT_REFUSALS: [&str; 3] = ["login_required", "interaction_required", "consent_required"];
 
 /// The token endpoint's form for redeeming the code (RFC 6749 §4.1.3 + RFC 7636 §4.5).
 pub fn code_exchange_body(
@@ -297,7 +334,7 @@ mod tests {
         let (url, pending) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
-            "http://127.0.0.1:8080/",
+            Start::sign_in("http://127.0.0.1:8080/"),
         )
         .unwrap();
         assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
@@ -317,7 +354,7 @@ mod tests {
         assert_eq!(get(&params, "code_challenge_method"), "S256");
         assert_eq!(
             get(&params, "code_challenge"),
-            pkce::challenge_for(&pending.verifier).unwrap().as_str()
+            pkce::challenge_for(&pending.verifier).unwrap()
         );
         assert_ne!(pending.state.secret(), pending.nonce.secret());
     }
@@ -327,7 +364,7 @@ mod tests {
         let (url, _) = begin(
             &metadata("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x"),
             &config(),
-            "http://127.0.0.1:8080/",
+            Start::sign_in("http://127.0.0.1:8080/"),
         )
         .unwrap();
         assert!(url.contains("authorize?p=B2C_1_x&client_id="));
@@ -339,6 +376,92 @@ mod tests {
             nonce: CsrfToken::new("the-nonce".into()),
             verifier: PkceCodeVerifier::new("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk".into()),
             redirect_uri: "http://127.0.0.1:8080/".into(),
+            flow: None,
+            return_to: "/".into(),
+            silent: false,
+        }
+    }
+
+    fn error_redirect(error: &str, description: &str) -> Redirect {
+        Redirect::Error {
+            error: error.into(),
+            description: Some(description.into()),
+            state: Some("the-state".into()),
+        }
+    }
+
+    #[test]
+    fn forgot_password_and_silent_refusals_are_told_apart() {
+        let forgot = error_redirect(
+            "access_denied",
+            "AADB2C90118: The user has forgotten their password.",
+        );
+        assert_eq!(
+            accept_redirect(forgot, Some(&pending())).unwrap_err(),
+            SignInError::ForgotPassword
+        );
+        let no_session = error_redirect("login_required", "AADB2C90077: no session");
+        let silent = PendingSignIn {
+            silent: true,
+            ..pending()
+        };
+        assert_eq!(
+            accept_redirect(no_session.clone(), Some(&silent)).unwrap_err(),
+            SignInError::NoIdpSession
+        );
+        // Interactive, the same answer is an error to show; and a foreign state is still refused.
+        assert!(matches!(
+            accept_redirect(no_session, Some(&pending())),
+            Err(SignInError::Provider(_))
+        ));
+        let foreign = Redirect::Error {
+            error: "access_denied".into(),
+            description: Some("AADB2C90118: forgot".into()),
+            state: Some("other".into()),
+        };
+        assert_eq!(
+            accept_redirect(foreign, Some(&pending())).unwrap_err(),
+            SignInError::StateMismatch
+        );
+    }
+
+    #[test]
+    fn silent_sign_ins_ask_for_no_prompt_and_remember_where_to_return() {
+        let start = Start {
+            flow: Some("B2C_1_profileedit"),
+            return_to: "/profile",
+            silent: true,
+            ..Start::sign_in("http://127.0.0.1:8080/")
+        };
+        let (url, pending) = begin(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            start,
+        )
+        .unwrap();
+        assert_eq!(get(&query_of(&url), "prompt"), "none");
+        assert_eq!(pending.flow.as_deref(), Some("B2C_1_profileedit"));
+        assert_eq!(pending.return_to, "/profile");
+        assert!(pending.silent);
+        let (url, _) = begin(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            Start::sign_in("http://127.0.0.1:8080/"),
+        )
+        .unwrap();
+        assert!(!url.contains("prompt="));
+    }
+
+    #[test]
+    fn only_paths_of_this_site_are_returned_to() {
+        assert_eq!(local_path("/profile"), "/profile");
+        for foreign in [
+            "//evil.example/x",
+            "https://evil.example/",
+            "/\\evil.example",
+            "",
+        ] {
+            assert_eq!(local_path(foreign), "/", "{foreign}");
         }
     }
 
@@ -347,17 +470,18 @@ mod tests {
         let (_, started) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
-            "http://127.0.0.1:8080/",
+            Start::sign_in("http://127.0.0.1:8080/"),
         )
         .unwrap();
-        let back = PendingSignIn::from_json(&started.to_json()).unwrap();
+        let text = serde_json::to_string(&started).unwrap();
+        let back: PendingSignIn = serde_json::from_str(&text).unwrap();
         assert_eq!(back.state.secret(), started.state.secret());
         assert_eq!(back.nonce.secret(), started.nonce.secret());
         assert_eq!(back.verifier.secret(), started.verifier.secret());
         assert_eq!(back.redirect_uri, "http://127.0.0.1:8080/");
-        let tampered = started.to_json().replace("\"nonce\"", "\"other\"");
-        assert!(PendingSignIn::from_json(&tampered).is_none());
-        assert!(PendingSignIn::from_json("garbage").is_none());
+        let tampered = text.replace("\"nonce\"", "\"other\"");
+        assert!(serde_json::from_str::<PendingSignIn>(&tampered).is_err());
+        assert!(serde_json::from_str::<PendingSignIn>("garbage").is_err());
     }
 
     #[test]

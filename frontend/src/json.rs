@@ -1,9 +1,9 @@
 //! JSON without serde in the wasm: serde_json and the generated (de)serializers were a fifth of
 //! the bundle (issue 7). In the browser `JSON.parse` reads a document; natively (the unit tests)
 //! serde_json does. Either way it becomes this small tree, which the readers in `config`,
-//! `discovery`, `token`, `id_token`, `status`, `flow` and `session` walk field by field, so every
-//! rule about what a field must be is plain Rust and unit-tested. Writing (sessionStorage only)
-//! is [`ObjectWriter`].
+//! `discovery`, `token`, `id_token`, `status` and `profile` walk field by field, so every
+//! rule about what a field must be is plain Rust and unit-tested. sessionStorage is written and
+//! read by gloo-storage (serde), not here.
 
 /// A parsed JSON value. Numbers are `f64`, as in JavaScript; [`Json::as_u64`] reads the integer
 /// ones (timestamps, lifetimes, status codes).
@@ -118,97 +118,6 @@ fn wrong(key: &str) -> String {
     text.push_str(key);
     text.push_str("` has the wrong type");
     text
-}
-
-/// Builds one flat JSON object (what sessionStorage keeps).
-pub struct ObjectWriter(String);
-
-impl Default for ObjectWriter {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl ObjectWriter {
-    pub fn new() -> Self {
-        Self(String::from("{"))
-    }
-
-    fn key(&mut self, key: &str) {
-        if self.0.len() > 1 {
-            self.0.push(',');
-        }
-        push_string(&mut self.0, key);
-        self.0.push(':');
-    }
-
-    pub fn string(mut self, key: &str, value: &str) -> Self {
-        self.key(key);
-        push_string(&mut self.0, value);
-        self
-    }
-
-    /// `null` for `None`.
-    pub fn optional_string(mut self, key: &str, value: Option<&str>) -> Self {
-        match value {
-            Some(value) => self.string(key, value),
-            None => {
-                self.key(key);
-                self.0.push_str("null");
-                self
-            }
-        }
-    }
-
-    pub fn number(mut self, key: &str, value: u64) -> Self {
-        self.key(key);
-        push_u64(&mut self.0, value);
-        self
-    }
-
-    pub fn finish(mut self) -> String {
-        self.0.push('}');
-        self.0
-    }
-}
-
-/// A JSON string literal (RFC 8259 §7): quotes, backslashes and control characters escaped.
-fn push_string(out: &mut String, value: &str) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push('"');
-    for c in value.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            c if (c as u32) < 0x20 => {
-                out.push_str("\\u00");
-                out.push(char::from(HEX[(c as usize) >> 4]));
-                out.push(char::from(HEX[(c as usize) & 0xf]));
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// Decimal digits without `core::fmt` (which the wasm otherwise needs little of).
-fn push_u64(out: &mut String, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    for &digit in &digits[start..] {
-        out.push(char::from(digit));
-    }
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -335,24 +244,5 @@ mod tests {
             value = items.pop().unwrap_or(Json::Null);
         }
         assert!(depth <= MAX_DEPTH + 1, "{depth}");
-    }
-
-    #[test]
-    fn written_objects_read_back_exactly() {
-        let awkward = "quote \" backslash \\ newline \n tab \t bell \u{7} é ✓";
-        let text = ObjectWriter::new()
-            .string("a", awkward)
-            .optional_string("none", None)
-            .optional_string("some", Some("v"))
-            .number("zero", 0)
-            .number("n", 1_795_000_000)
-            .finish();
-        let doc = Json::parse(&text).unwrap();
-        assert_eq!(doc.string("a").unwrap(), awkward);
-        assert_eq!(doc.get("none"), Some(&Json::Null));
-        assert_eq!(doc.string("some").unwrap(), "v");
-        assert_eq!(doc.optional_u64("zero").unwrap(), Some(0));
-        assert_eq!(doc.optional_u64("n").unwrap(), Some(1_795_000_000));
-        assert_eq!(ObjectWriter::new().finish(), "{}");
     }
 }

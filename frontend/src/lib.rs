@@ -16,6 +16,7 @@ pub mod flow;
 pub mod id_token;
 pub mod json;
 pub mod pkce;
+pub mod profile;
 pub mod secret;
 pub mod session;
 pub mod status;
@@ -32,6 +33,10 @@ pub mod fetch;
 #[cfg(target_arch = "wasm32")]
 pub mod location;
 #[cfg(target_arch = "wasm32")]
+pub mod renewal;
+#[cfg(target_arch = "wasm32")]
 pub mod shell;
 #[cfg(target_arch = "wasm32")]
 pub mod storage;
+#[cfg(target_arch = "wasm32")]
+pub mod tabs;

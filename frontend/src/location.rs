@@ -13,26 +13,26 @@ pub fn search_and_hash() -> (String, String) {
         .unwrap_or_default()
 }
 
-/// The page's own URL without query or fragment: the default redirect URI.
-pub fn page_url() -> String {
-    location()
-        .map(|l| {
-            let mut url = l.origin().unwrap_or_default();
-            url.push_str(&l.pathname().unwrap_or_default());
-            url
-        })
-        .unwrap_or_default()
+/// The site's root, `{origin}/`: the default redirect URI (the registered one, whichever route
+/// the sign-in starts from).
+pub fn root_url() -> String {
+    let mut url = location().and_then(|l| l.origin().ok()).unwrap_or_default();
+    url.push('/');
+    url
 }
 
-/// Removes `code`, `state` (and any IdP error) from the address bar without a reload, so the
-/// code is not left in history or bookmarks.
-pub fn clean() {
-    let Some(window) = web_sys::window() else {
-        return;
-    };
-    let path = window.location().pathname().unwrap_or_else(|_| "/".into());
-    if let Ok(history) = window.history() {
-        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(&path));
+/// `location.pathname`.
+pub fn path() -> String {
+    location()
+        .and_then(|l| l.pathname().ok())
+        .unwrap_or_else(|| "/".to_owned())
+}
+
+/// Replaces the address (the IdP's `code`, `state` or error) with `path` of this site without a
+/// reload, so the code is not left in history or bookmarks and the router starts on `path`.
+pub fn clean_to(path: &str) {
+    if let Some(history) = web_sys::window().and_then(|w| w.history().ok()) {
+        let _ = history.replace_state_with_url(&JsValue::NULL, "", Some(path));
     }
 }
 
@@ -47,4 +47,10 @@ pub fn navigate(url: &str) -> Result<(), String> {
 /// Seconds since the epoch, by the browser's clock.
 pub fn now() -> u64 {
     (js_sys::Date::now() / 1000.0) as u64
+}
+
+/// A time as the browser's locale writes it, e.g. `12/2/2026, 1:05:00 AM`.
+pub fn local_time(seconds: u64) -> String {
+    let date = js_sys::Date::new(&JsValue::from_f64(seconds as f64 * 1000.0));
+    String::from(date.to_locale_string("default", &JsValue::UNDEFINED))
 }

@@ -3,15 +3,17 @@
 use crate::discovery::ProviderMetadata;
 use crate::flow::SignInError;
 use crate::id_token::{self, NonceRule};
-use crate::json::{Json, ObjectWriter};
 use crate::token::TokenResponse;
 use oauth2::{AccessToken, RefreshToken};
+use serde::{Deserialize, Serialize};
 use shared::SpaConfig;
 
 /// Renew this long before the access token expires (less for short-lived tokens).
 const RENEW_AHEAD_SECONDS: u64 = 300;
 
-#[derive(Debug, Clone)]
+/// Stored in sessionStorage as a JSON object (serde); unknown or missing fields make it unreadable.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Session {
     pub access_token: AccessToken,
     pub refresh_token: Option<RefreshToken>,
@@ -24,6 +26,9 @@ pub struct Session {
     /// When the access token was received and when it expires, seconds since the epoch.
     pub issued_at: u64,
     pub expires_at: u64,
+    /// The token endpoint of the user flow that signed in: B2C redeems a refresh token only at
+    /// the flow that issued it (a password reset or profile edit signs in through its own).
+    pub token_endpoint: String,
 }
 
 impl Session {
@@ -55,6 +60,7 @@ impl Session {
             nonce: nonce.to_owned(),
             issued_at: now,
             expires_at,
+            token_endpoint: metadata.token_endpoint.clone(),
         })
     }
 
@@ -86,45 +92,6 @@ impl Session {
             next.refresh_token = Some(refresh_token);
         }
         Ok(next)
-    }
-
-    /// The sessionStorage form.
-    pub fn to_json(&self) -> String {
-        ObjectWriter::new()
-            .string("access_token", self.access_token.secret())
-            .optional_string(
-                "refresh_token",
-                self.refresh_token.as_ref().map(|t| t.secret().as_str()),
-            )
-            .string("id_token", &self.id_token)
-            .string("name", &self.name)
-            .string("nonce", &self.nonce)
-            .number("issued_at", self.issued_at)
-            .number("expires_at", self.expires_at)
-            .finish()
-    }
-
-    /// Reads the sessionStorage form back; `None` if anything is missing or of the wrong type.
-    pub fn from_json(text: &str) -> Option<Self> {
-        let doc = Json::parse(text)?;
-        let (access_token, refresh_token, id_token, name, nonce) = (
-            doc.string("access_token").ok()?,
-            doc.optional_string("refresh_token").ok()?,
-            doc.string("id_token").ok()?,
-            doc.string("name").ok()?,
-            doc.string("nonce").ok()?,
-        );
-        let issued_at = doc.optional_u64("issued_at").ok()??;
-        let expires_at = doc.optional_u64("expires_at").ok()??;
-        Some(Self {
-            access_token: AccessToken::new(access_token.to_owned()),
-            refresh_token: refresh_token.map(|t| RefreshToken::new(t.to_owned())),
-            id_token: id_token.to_owned(),
-            name: name.to_owned(),
-            nonce: nonce.to_owned(),
-            issued_at,
-            expires_at,
-        })
     }
 
     /// Seconds from `now` until silent renewal is due (0 if already due).
@@ -209,6 +176,11 @@ mod tests {
         assert!(matches!(no_id_token, Err(SignInError::Token(_))));
     }
 
+    /// What gloo-storage does with it: serde_json both ways.
+    fn stored(session: &Session) -> serde_json::Result<Session> {
+        serde_json::from_str(&serde_json::to_string(session)?)
+    }
+
     #[test]
     fn session_survives_session_storage() {
         let session = Session::from_sign_in(
@@ -219,21 +191,25 @@ mod tests {
             NOW,
         )
         .unwrap();
-        let back = Session::from_json(&session.to_json()).unwrap();
+        let back = stored(&session).unwrap();
         assert_eq!(back.access_token.secret(), "at");
         assert_eq!(back.refresh_token.as_ref().unwrap().secret(), "rt");
         assert_eq!(back.id_token, session.id_token);
         assert_eq!(back.name, "Alice Example");
         assert_eq!(back.nonce, "n-1");
         assert_eq!((back.issued_at, back.expires_at), (NOW, NOW + 3600));
+        // Renewals go to the flow that signed in (B2C refuses another flow's refresh token).
+        assert_eq!(back.token_endpoint, "http://127.0.0.1:7010/token");
         let without_refresh = Session {
             refresh_token: None,
             ..session.clone()
         };
-        let back = Session::from_json(&without_refresh.to_json()).unwrap();
+        let back = stored(&without_refresh).unwrap();
         assert!(back.refresh_token.is_none());
-        let broken = session.to_json().replace("\"expires_at\"", "\"expires\"");
-        assert!(Session::from_json(&broken).is_none());
+        let broken = serde_json::to_string(&session)
+            .unwrap()
+            .replace("\"expires_at\"", "\"expires\"");
+        assert!(serde_json::from_str::<Session>(&broken).is_err());
     }
 
     #[test]

@@ -58,6 +58,8 @@ impl Status {
 
 pub const SIGNED_OUT: &str = "Please sign in to continue";
 pub const CALLING: &str = "Calling backend ...";
+pub const SIGNED_OUT_ELSEWHERE: &str = "You signed out in another tab. Please sign in to continue";
+pub const PROFILE_SIGNED_OUT: &str = "Please sign in to see your profile";
 
 pub fn welcome(name: &str) -> Status {
     Status::neutral(format!("Welcome, {name}"))

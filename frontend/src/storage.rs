@@ -1,51 +1,66 @@
-//! sessionStorage, the only place tokens and sign-in secrets live: gone when the tab closes,
-//! invisible to other tabs, never sent to a server as a cookie would be.
+//! sessionStorage (through gloo-storage), the only place tokens and sign-in secrets live: gone
+//! when the tab closes, invisible to other tabs, never sent to a server as a cookie would be.
+//! Values are stored as JSON objects (serde), so a tampered or foreign entry reads as absent.
 
 use crate::flow::PendingSignIn;
 use crate::session::Session;
-use web_sys::Storage;
+use gloo_storage::{SessionStorage, Storage};
 
 const PENDING: &str = "spa.signin.pending";
 const SESSION: &str = "spa.session";
+const SILENT_TRIED: &str = "spa.signin.silent";
 
-fn storage() -> Option<Storage> {
-    web_sys::window()?.session_storage().ok()?
-}
-
-fn get(key: &str) -> Option<String> {
-    storage()?.get_item(key).ok()?
-}
-
-fn set(key: &str, value: &str) -> Result<(), String> {
-    storage()
-        .and_then(|s| s.set_item(key, value).ok())
-        .ok_or_else(|| "sessionStorage is not available".to_owned())
+/// gloo-storage throws when the browser denies sessionStorage (privacy settings, sandboxed
+/// frames): every access asks first, and such a page simply has no session.
+fn available() -> bool {
+    web_sys::window()
+        .and_then(|w| w.session_storage().ok().flatten())
+        .is_some()
 }
 
 pub fn save_pending(pending: &PendingSignIn) -> Result<(), String> {
-    set(PENDING, &pending.to_json())
+    if !available() {
+        return Err("sessionStorage is not available".to_owned());
+    }
+    SessionStorage::set(PENDING, pending).map_err(|e| e.to_string())
 }
 
 /// The pending sign-in, removed as it is read: a state and verifier are good for one answer.
 pub fn take_pending() -> Option<PendingSignIn> {
-    let pending = get(PENDING);
-    if let Some(storage) = storage() {
-        let _ = storage.remove_item(PENDING);
+    if !available() {
+        return None;
     }
-    PendingSignIn::from_json(&pending?)
+    let pending = SessionStorage::get(PENDING).ok();
+    SessionStorage::delete(PENDING);
+    pending
 }
 
 pub fn load_session() -> Option<Session> {
-    Session::from_json(&get(SESSION)?)
+    available().then(|| SessionStorage::get(SESSION).ok())?
 }
 
 pub fn save_session(session: &Session) -> Result<(), String> {
-    set(SESSION, &session.to_json())
+    if !available() {
+        return Err("sessionStorage is not available".to_owned());
+    }
+    SessionStorage::set(SESSION, session).map_err(|e| e.to_string())
 }
 
 /// Sign-out: nothing of the session survives in this tab.
 pub fn clear() {
-    if let Some(storage) = storage() {
-        let _ = storage.clear();
+    if available() {
+        SessionStorage::clear();
+    }
+}
+
+/// Whether this tab already tried a silent sign-in (another tab said it was signed in): a
+/// refusal must not start another, or the tab would loop through the identity provider.
+pub fn silent_sign_in_tried() -> bool {
+    available() && SessionStorage::get::<bool>(SILENT_TRIED).unwrap_or(false)
+}
+
+pub fn mark_silent_sign_in_tried() {
+    if available() {
+        let _ = SessionStorage::set(SILENT_TRIED, true);
     }
 }

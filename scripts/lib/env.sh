@@ -36,19 +36,18 @@ std_src_dir() {
     echo "$(rustc --print sysroot 2>/dev/null)/lib/rustlib/src/rust/library"
 }
 
-# Issue 7's size budget: a release build of the SPA recompiles std with panic=immediate-abort (no
-# panic messages or formatting machinery), no source locations, no `{:?}` output, and std's own
-# `optimize_for_size` implementations. Unstable flags, hence RUSTC_BOOTSTRAP=1 — set here for the
-# wasm32 build only, never for native builds.
-WASM_SIZE_RUSTFLAGS="-Zlocation-detail=none -Zfmt-debug=none -Zunstable-options -Cpanic=immediate-abort"
-WASM_SIZE_STD_FEATURES="optimize_for_size"
+# Issue 7's size budget (the flags and std features): scripts/lib/size-flags. On route A, setup
+# prebuilds std with them and .cargo/config.toml's rustc wrapper (scripts/lib/rustc-wasm) applies
+# them to `trunk build --release` by itself; route B still passes them here, with build-std.
+# shellcheck source=size-flags
+source "$ROOT/scripts/lib/size-flags"
 # …and links through scripts/lib/wasm-ld-size, which keeps wasm-streams' unused exports (and so
 # their code) out of the wasm; it calls the route's own wasm-ld, given as WASM_LD_REAL.
 WASM_SIZE_LINKER="$ROOT/scripts/lib/wasm-ld-size"
 
 # Runs a command (trunk, or cargo for the wasm32 target) with the environment of the wasm route in use.
-# A command with `--release` (trunk build --release) gets the size-optimised build; others (trunk
-# serve, cargo clippy) keep the plain one, with panic messages.
+# On route B a command with `--release` (trunk build --release) gets the size-optimised build;
+# others (trunk serve, cargo clippy) keep the plain one, with panic messages.
 with_wasm_env() {
     local size=()
     case " $* " in
@@ -60,15 +59,8 @@ with_wasm_env() {
     esac
     case "$(wasm_route)" in
     A)
-        if [ ${#size[@]} -gt 0 ] && [ -d "$(std_src_dir)/std" ]; then
-            # rustc's own wasm-ld, the one it links with when no linker is set.
-            WASM_LD_REAL="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/rust-lld" \
-                RUSTC_BOOTSTRAP=1 CARGO_UNSTABLE_BUILD_STD=std,panic_abort env "${size[@]}" "$@"
-        else
-            [ ${#size[@]} -eq 0 ] ||
-                echo "warning: no rust-src (scripts/setup): the SPA is built without build-std and is larger" >&2
-            "$@"
-        fi
+        # Nothing to add: trunk and cargo find everything by themselves (issue 15).
+        "$@"
         ;;
     B)
         # Debian's compiler first on PATH; build-std only for this call, so native builds never see it.

@@ -27,6 +27,24 @@ pub struct SpaConfig {
     pub scopes: Vec<String>,
     /// The gateway's `/api/hello`.
     pub api_url: String,
+    /// The tenant's user flows (MSAL's B2C sample calls them `b2cPolicies.names`). Without it, or
+    /// without a flow, the page offers no such action.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policies: Option<UserFlows>,
+}
+
+/// User-flow names. The authority names the sign-up/sign-in flow; each other flow's authority is
+/// the same URL with that last segment replaced, as B2C's are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UserFlows {
+    pub sign_up_sign_in: String,
+    /// Started when the sign-in page answers `AADB2C90118` ("Forgot your password?").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub forgot_password: Option<String>,
+    /// Behind the signed-in user's "Edit profile".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub edit_profile: Option<String>,
 }
 
 /// Why a `config.json` cannot be used; shown on the page as is.
@@ -34,8 +52,22 @@ pub struct SpaConfig {
 pub enum SpaConfigError {
     Parse(String),
     Empty(&'static str),
-    NotAbsoluteUrl { field: &'static str, value: String },
-    UnknownAuthority { host: String },
+    NotAbsoluteUrl {
+        field: &'static str,
+        value: String,
+    },
+    UnknownAuthority {
+        host: String,
+    },
+    /// `policies.signUpSignIn` is not the authority's last path segment.
+    PolicyNotInAuthority {
+        policy: String,
+    },
+    /// A user-flow name that cannot be a URL path segment.
+    BadPolicyName {
+        field: &'static str,
+        value: String,
+    },
 }
 
 impl fmt::Display for SpaConfigError {
@@ -52,6 +84,14 @@ impl fmt::Display for SpaConfigError {
             Self::UnknownAuthority { host } => write!(
                 f,
                 "config.json: the authority's host `{host}` is not listed in `knownAuthorities`"
+            ),
+            Self::PolicyNotInAuthority { policy } => write!(
+                f,
+                "config.json: `policies.signUpSignIn` ({policy}) is not the last segment of `authority`"
+            ),
+            Self::BadPolicyName { field, value } => write!(
+                f,
+                "config.json: `{field}` must be a user-flow name, got `{value}`"
             ),
         }
     }
@@ -94,6 +134,50 @@ impl SpaConfig {
         if !known {
             return Err(SpaConfigError::UnknownAuthority {
                 host: authority_host.to_owned(),
+            });
+        }
+        if let Some(flows) = &self.policies {
+            flows.validate(&self.authority)?;
+        }
+        Ok(())
+    }
+
+    /// The authority of another user flow of the tenant: the configured one with its last path
+    /// segment (the sign-up/sign-in flow) replaced. `None` without `policies`.
+    pub fn authority_for(&self, flow: &str) -> Option<String> {
+        self.policies.as_ref()?;
+        let base = self.authority.trim_end_matches('/');
+        let (tenant, _) = base.rsplit_once('/')?;
+        let mut authority = String::from(tenant);
+        authority.push('/');
+        authority.push_str(flow);
+        Some(authority)
+    }
+}
+
+impl UserFlows {
+    fn validate(&self, authority: &str) -> Result<(), SpaConfigError> {
+        for (field, value) in [
+            ("policies.signUpSignIn", Some(&self.sign_up_sign_in)),
+            ("policies.forgotPassword", self.forgot_password.as_ref()),
+            ("policies.editProfile", self.edit_profile.as_ref()),
+        ] {
+            let Some(value) = value else { continue };
+            let name_ok = !value.is_empty()
+                && value
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+            if !name_ok {
+                return Err(SpaConfigError::BadPolicyName {
+                    field,
+                    value: value.clone(),
+                });
+            }
+        }
+        let last = authority.trim_end_matches('/').rsplit('/').next();
+        if !last.is_some_and(|l| l.eq_ignore_ascii_case(&self.sign_up_sign_in)) {
+            return Err(SpaConfigError::PolicyNotInAuthority {
+                policy: self.sign_up_sign_in.clone(),
             });
         }
         Ok(())
@@ -172,5 +256,59 @@ mod tests {
             SpaConfig::from_json(&no_client).unwrap_err(),
             SpaConfigError::Empty("clientId")
         );
+    }
+
+    fn with_policies(policies: &str) -> String {
+        DEV.replace(
+            "\n    }",
+            &format!(",\n        \"policies\": {policies}\n    }}"),
+        )
+    }
+
+    #[test]
+    fn user_flows_name_the_other_authorities() {
+        let text = with_policies(
+            r#"{"signUpSignIn": "B2C_1_signupsignin", "forgotPassword": "B2C_1_passwordreset"}"#,
+        );
+        let config = SpaConfig::from_json(&text).unwrap();
+        let flows = config.policies.as_ref().unwrap();
+        assert_eq!(
+            flows.forgot_password.as_deref(),
+            Some("B2C_1_passwordreset")
+        );
+        assert_eq!(flows.edit_profile, None);
+        assert_eq!(
+            config.authority_for("B2C_1_passwordreset").unwrap(),
+            "http://127.0.0.1:7010/tfp/devtenant.onmicrosoft.com/B2C_1_passwordreset"
+        );
+        assert_eq!(
+            SpaConfig::from_json(DEV).unwrap().authority_for("B2C_1_x"),
+            None
+        );
+    }
+
+    #[test]
+    fn refuses_user_flows_that_do_not_fit_the_authority() {
+        let other = with_policies(r#"{"signUpSignIn": "B2C_1_other"}"#);
+        assert_eq!(
+            SpaConfig::from_json(&other).unwrap_err(),
+            SpaConfigError::PolicyNotInAuthority {
+                policy: "B2C_1_other".into()
+            }
+        );
+        let slash =
+            with_policies(r#"{"signUpSignIn": "B2C_1_signupsignin", "editProfile": "../x"}"#);
+        assert!(matches!(
+            SpaConfig::from_json(&slash).unwrap_err(),
+            SpaConfigError::BadPolicyName {
+                field: "policies.editProfile",
+                ..
+            }
+        ));
+        let unknown = with_policies(r#"{"signUpSignIn": "B2C_1_signupsignin", "reset": "x"}"#);
+        assert!(matches!(
+            SpaConfig::from_json(&unknown),
+            Err(SpaConfigError::Parse(_))
+        ));
     }
 }

@@ -49,6 +49,8 @@ struct Options {
     config_delay: Duration,
     /// config.json names an authority on a port nothing listens on: discovery fails.
     idp_unreachable: bool,
+    /// config.json's `apiUrl` is a port nothing listens on: every call is a network failure.
+    api_unreachable: bool,
     /// The whole stack in Entra External ID's shape: the tenant-level authority and metadata,
     /// `api://` scopes, the gateway and the function trusting the tenant issuer.
     external_id: bool,
@@ -67,6 +69,17 @@ impl Options {
     }
 }
 
+impl Options {
+    /// Access tokens that live 10 s, and a gateway without clock skew: renewal within the test.
+    fn short_tokens() -> Self {
+        Self {
+            access_token_seconds: 10,
+            gateway_clock_skew_seconds: 0,
+            ..Self::default()
+        }
+    }
+}
+
 impl Default for Options {
     fn default() -> Self {
         Self {
@@ -74,6 +87,7 @@ impl Default for Options {
             gateway_clock_skew_seconds: 300,
             config_delay: Duration::ZERO,
             idp_unreachable: false,
+            api_unreachable: false,
             external_id: false,
             easyauth_secret: None,
         }
@@ -83,6 +97,8 @@ impl Default for Options {
 struct Stack {
     spa_url: String,
     idp_origin: String,
+    /// The dev IdP's data folder (its verification mails are in `mail/`).
+    idp_data: PathBuf,
     /// The function itself, as a browser would open it beside the gateway.
     hello_url: String,
     /// Whether the function signs browsers in as a confidential client ([`Options`]).
@@ -126,6 +142,11 @@ impl Stack {
         } else {
             idp_port
         };
+        let api_port = if options.api_unreachable {
+            testkit::free_port()
+        } else {
+            gateway_port
+        };
         let authority_origin = format!("http://{IDP_HOST}:{authority_port}");
         // deploy/README.md's two configurations: B2C's user flow, or External ID's tenant.
         let (openid, authority, scope) = if options.external_id {
@@ -143,15 +164,23 @@ impl Stack {
                 API_SCOPE.to_owned(),
             )
         };
-        let config = json!({
+        let mut config = json!({
             "clientId": SPA_CLIENT_ID,
             "authority": authority,
             "knownAuthorities": [format!("{IDP_HOST}:{authority_port}")],
             "redirectUri": spa_url,
             "postLogoutRedirectUri": spa_url,
             "scopes": [scope],
-            "apiUrl": format!("http://127.0.0.1:{gateway_port}/api/hello"),
+            "apiUrl": format!("http://127.0.0.1:{api_port}/api/hello"),
         });
+        // B2C's other user flows (the dev IdP's tenant has them); External ID has none.
+        if !options.external_id {
+            config["policies"] = json!({
+                "signUpSignIn": POLICY,
+                "forgotPassword": "B2C_1_passwordreset",
+                "editProfile": "B2C_1_profileedit",
+            });
+        }
         shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
         let site_task = tokio::spawn(serve_site(site, dist, config, options.config_delay));
 
@@ -247,6 +276,7 @@ impl Stack {
         Stack {
             spa_url,
             idp_origin,
+            idp_data: data.path().join("idp"),
             hello_url: format!("http://127.0.0.1:{hello_port}"),
             easyauth_secret: options.easyauth_secret.is_some(),
             procs: vec![idp, hello, gateway],
@@ -789,23 +819,21 @@ async fn wrong_password_shows_the_idp_error_and_stores_no_token() {
     .await;
 }
 
-/// A second tab of the same browser signs in without the form: the IdP's single sign-on cookie.
+/// Issue 15, item 4: a tab opened while another is signed in signs in by itself — no click, no
+/// form (the tabs say so over a BroadcastChannel, the IdP's single sign-on does the rest); and
+/// signing out in one tab signs the other out within a second.
 #[tokio::test]
-async fn a_second_tab_signs_in_without_the_form() {
+async fn tabs_share_sign_in_and_sign_out() {
     run("second-tab", Options::default(), async |b, s| {
         sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let first = b.client.window().await.map_err(err("window"))?;
         let tab = b.client.new_window(true).await.map_err(err("new tab"))?;
         b.client
-            .switch_to_window(tab.handle)
+            .switch_to_window(tab.handle.clone())
             .await
             .map_err(err("switch tab"))?;
-        // sessionStorage is per tab: the new tab starts signed out.
+        // sessionStorage is per tab: the new tab has no session of its own, and nobody clicks.
         b.goto(&s.spa_url).await?;
-        b.wait_card("the signed-out page in the new tab", |c| {
-            c.phase == "signed-out"
-        })
-        .await?;
-        b.click("#signin").await?;
         let deadline = Instant::now() + STEP;
         loop {
             ensure!(
@@ -821,11 +849,34 @@ async fn a_second_tab_signs_in_without_the_form() {
             }
             ensure!(
                 Instant::now() < deadline,
-                "second tab not signed in: {card:?}"
+                "the second tab did not sign in by itself: {card:?}"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         call_api_green(b).await?;
+
+        b.click("#signout").await?;
+        let signed_out = Instant::now();
+        b.client
+            .switch_to_window(first)
+            .await
+            .map_err(err("switch back"))?;
+        let card = b
+            .wait_card("the first tab signed out", |c| c.phase == "signed-out")
+            .await?;
+        let took = signed_out.elapsed();
+        ensure!(
+            took < Duration::from_secs(1),
+            "the first tab took {took:?} to sign out"
+        );
+        ensure!(
+            card.message == "You signed out in another tab. Please sign in to continue",
+            "{card:?}"
+        );
+        ensure!(
+            b.stored_tokens().await?.is_empty(),
+            "the first tab kept its tokens after the sign-out elsewhere"
+        );
         Ok(())
     })
     .await;
@@ -836,12 +887,7 @@ async fn a_second_tab_signs_in_without_the_form() {
 /// form, and Call API succeeds.
 #[tokio::test]
 async fn an_expired_access_token_is_renewed_silently() {
-    let options = Options {
-        access_token_seconds: 10,
-        gateway_clock_skew_seconds: 0,
-        ..Options::default()
-    };
-    run("renewal", options, async |b, s| {
+    run("renewal", Options::short_tokens(), async |b, s| {
         sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
         // Gone if the page navigates (a redirect to the IdP would not be silent).
         b.js("window.__e2eSamePage = true; return null;").await?;
@@ -1029,4 +1075,381 @@ fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
         .as_secs()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 15: the routes, B2C's other user flows, and one renewal at a time
+
+const PROFILE_PROMPT: &str = "Please sign in to see your profile";
+
+/// Wraps the page's `fetch`: requests whose URL contains `part` (and whose method is `method`)
+/// are counted in `window.__e2eCount` and sent `delay_ms` late. The SPA's HTTP calls go through
+/// `window.fetch` (gloo-net), so this is what its network sees.
+fn slow_fetch(part: &str, method: &str, delay_ms: u64) -> String {
+    format!(
+        "window.__e2eCount = 0;
+         const real = window.fetch.bind(window), part = {part}, method = {method};
+         window.fetch = (input, init) => {{
+             const url = typeof input === 'string' ? input : input.url;
+             const m = (init && init.method) || (typeof input === 'string' ? 'GET' : input.method);
+             if (url.includes(part) && m.toUpperCase() === method) {{
+                 window.__e2eCount += 1;
+                 return new Promise(r => setTimeout(r, {delay_ms})).then(() => real(input, init));
+             }}
+             return real(input, init);
+         }};
+         window.__e2eSamePage = true;
+         return null;",
+        part = json!(part),
+        method = json!(method),
+    )
+}
+
+impl Browser {
+    /// Polls `script` (which returns a boolean) until it returns true.
+    async fn wait_true(&self, what: &str, script: &str) -> Step {
+        let deadline = Instant::now() + STEP;
+        loop {
+            if self.js(script).await.ok() == Some(Value::Bool(true)) {
+                return Ok(());
+            }
+            ensure!(Instant::now() < deadline, "waited {STEP:?} for {what}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    async fn same_page(&self) -> Step<bool> {
+        Ok(self.js("return window.__e2eSamePage === true;").await? == Value::Bool(true))
+    }
+
+    async fn path(&self) -> Step<String> {
+        Ok(self
+            .js("return location.pathname;")
+            .await?
+            .as_str()
+            .unwrap_or_default()
+            .to_owned())
+    }
+
+    /// The profile page's table: claim name → shown value.
+    async fn claims(&self) -> Step<Vec<(String, String)>> {
+        let rows = self
+            .js(
+                "return Array.from(document.querySelectorAll('#claims tbody tr'))
+                       .map(r => [r.cells[0].textContent, r.cells[1].textContent]);",
+            )
+            .await?;
+        Ok(rows
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        let cell = |i: usize| r[i].as_str().unwrap_or_default().to_owned();
+                        (cell(0), cell(1))
+                    })
+                    .collect()
+            })
+            .unwrap_or_default())
+    }
+}
+
+/// Opens `/profile` signed out, signs in from its prompt, and returns once the browser is back on
+/// `/profile`, signed in (the redirect URI is `/`: the page the sign-in started from is restored).
+async fn sign_in_on_profile(b: &Browser, s: &Stack) -> Step {
+    b.goto(&format!("{}profile", s.spa_url)).await?;
+    b.wait_card("the profile's prompt", |c| c.message == PROFILE_PROMPT)
+        .await?;
+    b.click("#signin").await?;
+    b.type_into("#signInName", ALICE).await?;
+    b.type_into("#password", ALICE_PASSWORD).await?;
+    b.click("#next").await?;
+    let heading = format!("Profile of {ALICE_NAME}");
+    b.wait_card("the profile after sign-in", |c| {
+        c.phase == "signed-in" && c.message == heading
+    })
+    .await?;
+    ensure!(b.path().await? == "/profile", "not back on /profile");
+    Ok(())
+}
+
+fn claim<'a>(claims: &'a [(String, String)], name: &str) -> Step<&'a str> {
+    claims
+        .iter()
+        .find(|(n, _)| n == name)
+        .map(|(_, v)| v.as_str())
+        .ok_or_else(|| format!("no `{name}` row in the profile table: {claims:?}"))
+}
+
+/// Each route by URL: `/` is home, `/profile` signed out is a prompt to sign in, any other path
+/// is "Page not found" with a link home that the router follows without reloading the page.
+#[tokio::test]
+async fn each_route_by_url() {
+    run("routes", Options::default(), async |b, s| {
+        b.goto(&s.spa_url).await?;
+        b.wait_card("home", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT
+        })
+        .await?;
+        b.goto(&format!("{}profile", s.spa_url)).await?;
+        b.wait_card("the profile's prompt", |c| {
+            c.phase == "signed-out" && c.message == PROFILE_PROMPT
+        })
+        .await?;
+        ensure!(
+            b.client.find(Locator::Css("#signin")).await.is_ok(),
+            "no Sign In on the profile's prompt"
+        );
+        b.goto(&format!("{}no/such/page", s.spa_url)).await?;
+        b.wait_card("not found", |c| c.message == "Page not found")
+            .await?;
+        b.js("window.__e2eSamePage = true; return null;").await?;
+        b.click("#notfound a").await?;
+        b.wait_card("home after the link", |c| c.message == SIGNED_OUT)
+            .await?;
+        ensure!(b.path().await? == "/", "the link did not lead home");
+        ensure!(b.same_page().await?, "the link reloaded the page");
+        Ok(())
+    })
+    .await;
+}
+
+/// A sign-in started on `/profile` comes back to `/profile` (the redirect URI stays `/`) with the
+/// ID token's claims; a deep link to `/profile` keeps the session; moving between the pages
+/// never signs in again.
+#[tokio::test]
+async fn deep_link_to_profile_after_sign_in() {
+    run("profile", Options::default(), async |b, s| {
+        sign_in_on_profile(b, s).await?;
+        let (profile, heading) = (
+            format!("{}profile", s.spa_url),
+            format!("Profile of {ALICE_NAME}"),
+        );
+        assert_tokens_only_in_session_storage(b).await?;
+
+        // A deep link: a fresh load of /profile, signed in from this tab's session.
+        b.goto(&profile).await?;
+        b.wait_card("the profile by deep link", |c| {
+            c.phase == "signed-in" && c.message == heading
+        })
+        .await?;
+        b.wait_true(
+            "the claims table",
+            "return !!document.querySelector('#claims tbody tr');",
+        )
+        .await?;
+        let claims = b.claims().await?;
+        ensure!(claim(&claims, "name")? == ALICE_NAME, "{claims:?}");
+        ensure!(claim(&claims, "emails")?.contains(ALICE), "{claims:?}");
+        ensure!(claim(&claims, "aud")? == SPA_CLIENT_ID, "{claims:?}");
+        ensure!(claim(&claims, "tfp")? == POLICY, "{claims:?}");
+        ensure!(
+            claim(&claims, "iss")?.starts_with(&s.idp_origin),
+            "{claims:?}"
+        );
+        ensure!(!claim(&claims, "sub")?.is_empty(), "{claims:?}");
+        for time in ["iat", "exp"] {
+            let shown = claim(&claims, time)?;
+            ensure!(
+                shown.contains(':') && shown.parse::<u64>().is_err(),
+                "`{time}` is not shown as a local time: {shown:?}"
+            );
+        }
+
+        b.js("window.__e2eSamePage = true; return null;").await?;
+        b.click("nav.pages a[href='/']").await?;
+        b.wait_card("home", |c| c.message == format!("Welcome, {ALICE_NAME}"))
+            .await?;
+        call_api_green(b).await?;
+        b.click("nav.pages a[href='/profile']").await?;
+        b.wait_card("the profile again", |c| c.message == heading)
+            .await?;
+        ensure!(
+            b.same_page().await?,
+            "moving between the pages reloaded the page or signed in again"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// "Forgot your password?" on the sign-in page: the IdP answers AADB2C90118, the SPA starts the
+/// password-reset user flow, and after the mailed code and a new password the user is back,
+/// signed in (by the reset flow: its `tfp`).
+#[tokio::test]
+async fn forgot_password_resets_and_comes_back_signed_in() {
+    run("forgot-password", Options::default(), async |b, s| {
+        open_sign_in_form(b, s).await?;
+        b.click("#forgotPassword").await?;
+        b.wait_for_element("#email_ver_but_send").await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str()
+                .to_ascii_lowercase()
+                .contains("b2c_1_passwordreset"),
+            "not the password-reset flow: {url}"
+        );
+        b.type_into("#email", ALICE).await?;
+        b.click("#email_ver_but_send").await?;
+        b.wait_for_element("#email_ver_input").await?;
+        let code = verification_code(&s.idp_data)?;
+        b.type_into("#email_ver_input", &code).await?;
+        b.click("#email_ver_but_verify").await?;
+        let new_password = "Reset-In-Browser-2027?";
+        b.type_into("#newPassword", new_password).await?;
+        b.type_into("#reenterPassword", new_password).await?;
+        b.click("#continue").await?;
+        b.wait_card("signed in after the reset", |c| {
+            c.phase == "signed-in" && c.message == format!("Welcome, {ALICE_NAME}")
+        })
+        .await?;
+        b.click("nav.pages a[href='/profile']").await?;
+        b.wait_true(
+            "the claims table",
+            "return !!document.querySelector('#claims tbody tr');",
+        )
+        .await?;
+        let claims = b.claims().await?;
+        ensure!(
+            claim(&claims, "tfp")?.eq_ignore_ascii_case("B2C_1_passwordreset"),
+            "{claims:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// The six digits of the dev IdP's newest verification mail.
+fn verification_code(idp_data: &Path) -> Step<String> {
+    let mut mails: Vec<PathBuf> = std::fs::read_dir(idp_data.join("mail"))
+        .map_err(err("the IdP's mail folder"))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .collect();
+    mails.sort();
+    let newest = mails.pop().ok_or("no verification mail")?;
+    let text = std::fs::read_to_string(&newest).map_err(err("the mail"))?;
+    text.split("Your code is: ")
+        .nth(1)
+        .and_then(|rest| rest.get(..6))
+        .map(str::to_owned)
+        .ok_or_else(|| format!("no code in {text}"))
+}
+
+/// "Edit profile" runs the profile-edit user flow (single sign-on: no sign-in form) and the page
+/// shows the new name.
+#[tokio::test]
+async fn edit_profile_shows_the_new_name() {
+    run("edit-profile", Options::default(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        b.click("#editprofile").await?;
+        b.wait_for_element("#displayName").await?;
+        ensure!(
+            b.client.find(Locator::Css("#password")).await.is_err(),
+            "the profile edit asked for the password (no single sign-on)"
+        );
+        b.type_into("#displayName", "Alice Renamed").await?;
+        b.click("#continue").await?;
+        b.wait_card("the new name", |c| {
+            c.phase == "signed-in" && c.message == "Welcome, Alice Renamed"
+        })
+        .await?;
+        let shown = b
+            .wait_for_element("#username")
+            .await?
+            .text()
+            .await
+            .map_err(err("#username"))?;
+        ensure!(shown == "Alice Renamed", "the top bar shows {shown:?}");
+        Ok(())
+    })
+    .await;
+}
+
+/// Access tokens that live 10 s: the renewal timer fires about 8 s after sign-in. Its token
+/// request is held 1.5 s, and Call API is clicked meanwhile (the call must renew too: the token
+/// is about to expire). Both must share the one renewal — a second redemption of the rotated
+/// refresh token would revoke the family and sign the user out.
+#[tokio::test]
+async fn the_renewal_timer_and_a_call_share_one_renewal() {
+    run("one-renewal", Options::short_tokens(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        b.js(&slow_fetch("/oauth2/v2.0/token", "POST", 1500))
+            .await?;
+        b.wait_true("the timer's renewal", "return window.__e2eCount >= 1;")
+            .await?;
+        call_api_green(b).await?;
+        let requests = b.js("return window.__e2eCount;").await?;
+        ensure!(
+            requests == json!(1),
+            "{requests} token requests for one renewal"
+        );
+        // The family is intact: the next renewal (the call's timer) works too.
+        b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
+            .await?;
+        call_api_green(b).await?;
+        let card = b.card().await?;
+        ensure!(
+            card.phase == "signed-in" && b.same_page().await?,
+            "the user was signed out or sent to sign in again: {card:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// The spinner is on screen (and Call API disabled) while a call is in flight — also after
+/// visiting another page and coming back — and gone with the answer.
+#[tokio::test]
+async fn the_spinner_shows_while_a_call_is_in_flight() {
+    run("spinner", Options::default(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        b.js(&slow_fetch("/api/hello", "GET", 2500)).await?;
+        const SPINNING: &str = "const p = document.getElementById('progress'),
+                                      c = document.getElementById('callapi');
+                                if (!p || !c) return false;
+                                const r = p.getBoundingClientRect();
+                                return r.width > 0 && r.height > 0 && c.disabled
+                                    && getComputedStyle(p).visibility === 'visible';";
+        b.click("#callapi").await?;
+        b.wait_true("the spinner", SPINNING).await?;
+        b.click("nav.pages a[href='/profile']").await?;
+        b.wait_card("the profile", |c| c.message.starts_with("Profile of"))
+            .await?;
+        b.click("nav.pages a[href='/']").await?;
+        b.wait_true("the spinner after coming back", SPINNING)
+            .await?;
+        let card = b
+            .wait_card("the answer", |c| c.message.starts_with(HELLO))
+            .await?;
+        ensure!(is_green(&card), "{card:?}");
+        ensure!(
+            b.client.find(Locator::Css("#progress")).await.is_err(),
+            "the spinner outlived the call"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// A call that gets no answer at all (nothing listens at `apiUrl`) is the red "Error: …" — on
+/// home reached through the router after a sign-in on another page.
+#[tokio::test]
+async fn a_network_failure_is_red() {
+    let options = Options {
+        api_unreachable: true,
+        ..Options::default()
+    };
+    run("network-failure", options, async |b, s| {
+        sign_in_on_profile(b, s).await?;
+        b.click("nav.pages a[href='/']").await?;
+        b.wait_card("home", |c| c.message == format!("Welcome, {ALICE_NAME}"))
+            .await?;
+        let card = b.call_api().await?;
+        ensure!(
+            card.class.split_whitespace().any(|c| c == "status-danger")
+                && card.message == "Error: TypeError: Failed to fetch",
+            "not the red network error: {card:?}"
+        );
+        Ok(())
+    })
+    .await;
 }

@@ -233,11 +233,8 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
     let dist = TempDir::new("dist");
     let expected = representative_dist(dist.path());
 
-    let args = [
-        "--dist",
-        dist.path().to_str().unwrap(),
-        "--enable-static-website",
-    ];
+    // No flag needed (issue 15): every upload sets the 404 document, which deep links need.
+    let args = ["--dist", dist.path().to_str().unwrap()];
     let output = deploy(&azurite, &args, &ENV_CONFIG).await;
     assert!(output.status.success(), "deploy/static-site failed");
 
@@ -314,6 +311,24 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
             std::env::var("HOME").unwrap()
         )
     });
+    let website = run_python(
+        &python,
+        &azurite,
+        &[
+            "-c",
+            "from azure.storage.blob import BlobServiceClient as S; import os; \
+                      w = S.from_connection_string(os.environ['AZURE_STORAGE_CONNECTION_STRING']) \
+                          .get_service_properties()['static_website']; \
+                      print(w.enabled, w.index_document, w.error_document404_path)",
+        ],
+    )
+    .await;
+    assert_eq!(
+        String::from_utf8_lossy(&website.stdout).trim(),
+        "True index.html index.html",
+        "the static website's settings: {}",
+        String::from_utf8_lossy(&website.stderr)
+    );
     std::fs::write(dist.path().join("favicon.ico"), b"changed").unwrap();
     let site = TempDir::new("site");
     for name in expected.keys() {
@@ -321,22 +336,33 @@ async fn uploads_dist_with_content_types_and_caching_and_reads_back_identical() 
         std::fs::create_dir_all(to.parent().unwrap()).unwrap();
         std::fs::copy(dist.path().join(name), to).unwrap();
     }
-    let check = tokio::process::Command::new(python)
-        .arg(workspace_root().join("deploy/static_site.py"))
-        .args(["verify", "--source", site.path().to_str().unwrap()])
-        .env(
-            "AZURE_STORAGE_CONNECTION_STRING",
-            azurite.connection_string(),
-        )
-        .output()
-        .await
-        .unwrap();
+    let uploader = workspace_root().join("deploy/static_site.py");
+    let args = [
+        uploader.to_str().unwrap(),
+        "verify",
+        "--source",
+        site.path().to_str().unwrap(),
+    ];
+    let check = run_python(&python, &azurite, &args).await;
     let stdout = String::from_utf8_lossy(&check.stdout);
     assert_eq!(check.status.code(), Some(1), "{stdout}");
     assert!(
         stdout.contains("MISMATCH favicon.ico: content differs"),
         "{stdout}"
     );
+}
+
+/// The deploy venv's python with `args`, against the emulator's storage account.
+async fn run_python(python: &str, azurite: &Azurite, args: &[&str]) -> Output {
+    tokio::process::Command::new(python)
+        .args(args)
+        .env(
+            "AZURE_STORAGE_CONNECTION_STRING",
+            azurite.connection_string(),
+        )
+        .output()
+        .await
+        .unwrap()
 }
 
 #[tokio::test]

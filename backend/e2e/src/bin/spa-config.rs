@@ -2,8 +2,9 @@
 //! with (`shared::SpaConfig`), so a deployment can never upload a file the page would refuse.
 //!
 //! `spa-config` reads `SPA_CLIENT_ID`, `SPA_AUTHORITY`, `SPA_KNOWN_AUTHORITIES`, `SPA_SCOPES`,
-//! `SPA_API_URL` and the optional `SPA_REDIRECT_URI`, `SPA_POST_LOGOUT_REDIRECT_URI` (lists are
-//! comma- or space-separated) and prints the JSON. `spa-config --check FILE` validates a file.
+//! `SPA_API_URL` and the optional `SPA_REDIRECT_URI`, `SPA_POST_LOGOUT_REDIRECT_URI`,
+//! `SPA_FORGOT_PASSWORD_POLICY`, `SPA_EDIT_PROFILE_POLICY` (lists are comma- or space-separated)
+//! and prints the JSON. `spa-config --check FILE` validates a file.
 //! Any problem: one line on stderr naming the setting, exit code 2.
 
 use shared::SpaConfig;
@@ -45,12 +46,31 @@ fn from_env() -> Result<SpaConfig, String> {
         post_logout_redirect_uri: optional("SPA_POST_LOGOUT_REDIRECT_URI"),
         scopes: list(&required("SPA_SCOPES")?),
         api_url: required("SPA_API_URL")?,
+        policies: user_flows(&required("SPA_AUTHORITY")?),
     };
     // The variable names, not the JSON field names, are what the operator sets.
     config.validate().map_err(|e| {
-        format!("{e} (settings: SPA_CLIENT_ID, SPA_AUTHORITY, SPA_KNOWN_AUTHORITIES, SPA_SCOPES, SPA_API_URL, SPA_REDIRECT_URI, SPA_POST_LOGOUT_REDIRECT_URI)")
+        format!("{e} (settings: SPA_CLIENT_ID, SPA_AUTHORITY, SPA_KNOWN_AUTHORITIES, SPA_SCOPES, SPA_API_URL, SPA_REDIRECT_URI, SPA_POST_LOGOUT_REDIRECT_URI, SPA_FORGOT_PASSWORD_POLICY, SPA_EDIT_PROFILE_POLICY)")
     })?;
     Ok(config)
+}
+
+/// `SPA_FORGOT_PASSWORD_POLICY` / `SPA_EDIT_PROFILE_POLICY`: the tenant's other user flows; the
+/// sign-up/sign-in flow is the authority's last segment.
+fn user_flows(authority: &str) -> Option<shared::UserFlows> {
+    let (forgot_password, edit_profile) = (
+        optional("SPA_FORGOT_PASSWORD_POLICY"),
+        optional("SPA_EDIT_PROFILE_POLICY"),
+    );
+    if forgot_password.is_none() && edit_profile.is_none() {
+        return None;
+    }
+    let sign_up_sign_in = authority.trim_end_matches('/').rsplit('/').next()?;
+    Some(shared::UserFlows {
+        sign_up_sign_in: sign_up_sign_in.to_owned(),
+        forgot_password,
+        edit_profile,
+    })
 }
 
 fn required(name: &str) -> Result<String, String> {

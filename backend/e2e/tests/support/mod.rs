@@ -207,7 +207,7 @@ data_dir = "{data_dir}"
 [tenant]
 name = "devtenant"
 id = "{TENANT_ID}"
-policies = ["{POLICY}"]
+policies = ["{POLICY}", {{ name = "B2C_1_passwordreset", kind = "password_reset" }}, {{ name = "B2C_1_profileedit", kind = "profile_edit" }}]
 
 [lifetimes]
 access_token_seconds = {access_token_seconds}
