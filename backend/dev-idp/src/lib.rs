@@ -17,6 +17,8 @@ pub mod cors;
 pub mod csrf;
 pub mod discovery;
 pub mod email;
+pub mod error_code;
+pub mod internal_error;
 pub mod keys;
 pub mod lockout;
 pub mod logout;
@@ -242,8 +244,30 @@ fn seed_users(config: &Config, store: &Store) -> Result<(), StartError> {
 /// All routes, with the layers composed here in one place.
 pub fn router(state: Arc<AppState>) -> Router {
     let cors = cors::layer(&state.spa_origins());
-    // Only what MSAL fetches from the page (discovery, keys, token, userinfo) answers CORS.
-    let policy_api = Router::new()
+    // Only what MSAL fetches from the page (discovery, keys, token, userinfo) answers CORS;
+    // navigations never do.
+    let per_policy = policy_api().layer(cors.clone()).merge(pages());
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(tenant_api().layer(cors))
+        .merge(per_policy.clone())
+        // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
+        .nest("/tfp", per_policy)
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(internal_error::log))
+        .layer(
+            // Spans name the path only: query strings can carry id_token_hint.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .with_state(state)
+}
+
+/// What a page's scripts fetch under a user flow: metadata, keys, token, userinfo.
+fn policy_api() -> Router<Arc<AppState>> {
+    Router::new()
         .route(
             "/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
             get(discovery::by_policy_path),
@@ -260,8 +284,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/{tenant}/{policy}/openid/v2.0/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .layer(cors.clone());
-    let tenant_api = Router::new()
+}
+
+/// The tenant-level endpoints (no user flow in the path).
+fn tenant_api() -> Router<Arc<AppState>> {
+    Router::new()
         // With `?p=`: a user flow's metadata (B2C's query form); without: the tenant's own
         // (Entra's tenant-level metadata, for the client-credentials issuer).
         .route(
@@ -274,10 +301,11 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         // Entra's tenant-level token endpoint, which seed 004's daemon calls.
         .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
-        .layer(cors);
+}
 
-    // Navigations, never CORS.
-    let pages = Router::new()
+/// The user journey's navigations: authorize and its steps, logout.
+fn pages() -> Router<Arc<AppState>> {
+    Router::new()
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize",
             get(authorize::start).post(authorize::sign_in),
@@ -314,24 +342,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/logout",
             get(logout::logout).post(logout::logout),
-        );
-
-    let per_policy = policy_api.merge(pages);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(tenant_api)
-        .merge(per_policy.clone())
-        // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
-        .nest("/tfp", per_policy)
-        .fallback(pages::not_found)
-        .layer(
-            // Spans name the path only: query strings can carry id_token_hint.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
         )
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` completes.

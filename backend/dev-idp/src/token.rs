@@ -18,29 +18,78 @@ use subtle::ConstantTimeEq;
 
 use crate::authorize::parse_params;
 use crate::config::{DaemonApp, SpaApp};
+use crate::error_code::ErrorCode;
+use crate::internal_error::InternalError;
 use crate::keys::KeyError;
 use crate::scope;
 use crate::store::{Family, Redemption, Rotation, StoreError, User};
 use crate::tokens::{self, Authority, UserGrant};
 use crate::{AppState, now, pkce, random_token, secret_hash};
 
-#[derive(Debug, thiserror::Error)]
+/// A refusal of the token endpoint: RFC 6749 §5.2's code (from [`TokenError::code`]) and a
+/// description.
+#[derive(Debug)]
 pub enum TokenError {
-    #[error("invalid_request: {0}")]
     InvalidRequest(String),
-    #[error("invalid_client: {description}")]
-    InvalidClient { description: String, basic: bool },
-    #[error("invalid_grant: {0}")]
+    InvalidClient {
+        description: String,
+        basic: bool,
+    },
     InvalidGrant(String),
-    #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
-    #[error("unsupported_grant_type: {0}")]
     UnsupportedGrantType(String),
-    #[error("invalid_scope: {0}")]
     InvalidScope(String),
-    #[error("server_error: {0}")]
+    /// The provider's own failure: the client gets a generic 500, the detail goes to the log.
     Server(String),
 }
+
+const SERVER_ERROR_DESCRIPTION: &str = "The server had a problem; try again.";
+
+impl TokenError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidClient { .. } => ErrorCode::InvalidClient,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::Server(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// What the client is told.
+    fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidClient { description: d, .. }
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d) => d,
+            Self::Server(_) => SERVER_ERROR_DESCRIPTION,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Server(detail) => write!(f, "{}: {detail}", self.code()),
+            _ => write!(f, "{}: {}", self.code(), self.description()),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
@@ -62,49 +111,31 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let (status, code, description) = match &self {
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.as_str()),
-            Self::InvalidClient { description, .. } => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                description.as_str(),
-            ),
-            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.as_str()),
-            Self::UnauthorizedClient(d) => {
-                (StatusCode::BAD_REQUEST, "unauthorized_client", d.as_str())
-            }
-            Self::UnsupportedGrantType(d) => (
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                d.as_str(),
-            ),
-            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.as_str()),
-            Self::Server(detail) => {
-                tracing::error!(%detail, "token endpoint failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "The server had a problem; try again.",
-                )
-            }
-        };
         let mut response = (
-            status,
+            self.status(),
             Json(ErrorBody {
-                error: code,
-                error_description: description,
+                error: self.code().as_str(),
+                error_description: self.description(),
             }),
         )
             .into_response();
         let headers = response.headers_mut();
         no_store(headers);
-        if matches!(self, Self::InvalidClient { basic: true, .. }) {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"dev-idp\""),
-            );
+        match self {
+            Self::InvalidClient { basic: true, .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"dev-idp\""),
+                );
+                response
+            }
+            Self::Server(detail) => InternalError {
+                what: "token endpoint",
+                detail,
+            }
+            .attach(response),
+            _ => response,
         }
-        response
     }
 }
 
@@ -154,64 +185,32 @@ fn sha256(value: &str) -> [u8; 32] {
     Sha256::digest(value.as_bytes()).into()
 }
 
+/// The client id and secret a request presents, and whether through HTTP Basic (whose refusals
+/// carry a `WWW-Authenticate` challenge).
+struct Credentials {
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+fn invalid_client(basic: bool, description: &str) -> TokenError {
+    TokenError::InvalidClient {
+        description: description.into(),
+        basic,
+    }
+}
+
 /// `client_secret_basic`, `client_secret_post`, or a public client's bare `client_id`.
 fn authenticate<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
     form: &HashMap<String, String>,
 ) -> Result<Client<'a>, TokenError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
-    let invalid = |basic: bool, description: &str| TokenError::InvalidClient {
-        description: description.into(),
+    let Credentials {
+        client_id,
+        secret,
         basic,
-    };
-    let (client_id, secret, via_basic) = match basic {
-        Some(encoded) => {
-            if form.contains_key("client_secret") {
-                return Err(TokenError::InvalidRequest(
-                    "Use one client authentication method, not both Basic and client_secret."
-                        .into(),
-                ));
-            }
-            let decoded = STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| invalid(true, "The Basic credentials are not valid base64."))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| invalid(true, "The Basic credentials have no ':'."))?;
-            // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-            let unescape = |s: &str| -> String {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            let id = unescape(id);
-            if form.get("client_id").is_some_and(|f| *f != id) {
-                return Err(TokenError::InvalidRequest(
-                    "client_id differs from the Basic credentials.".into(),
-                ));
-            }
-            (id, Some(unescape(secret)), true)
-        }
-        None => {
-            let id = form.get("client_id").cloned().ok_or_else(|| {
-                invalid(
-                    false,
-                    "The request has no client_id and no client authentication.",
-                )
-            })?;
-            (id, form.get("client_secret").cloned(), false)
-        }
-    };
+    } = credentials(headers, form)?;
     if let Some(secret) = secret {
         let daemon = state
             .config
@@ -223,7 +222,10 @@ fn authenticate<'a>(
         let ok = bool::from(expected.ct_eq(&sha256(&secret)));
         return match daemon {
             Some(d) if ok => Ok(Client::Daemon(d)),
-            _ => Err(invalid(via_basic, "The client id or secret is not valid.")),
+            _ => Err(invalid_client(
+                basic,
+                "The client id or secret is not valid.",
+            )),
         };
     }
     if let Some(spa) = state
@@ -240,15 +242,73 @@ fn authenticate<'a>(
         .iter()
         .any(|d| d.client_id.eq_ignore_ascii_case(&client_id))
     {
-        return Err(invalid(
+        return Err(invalid_client(
             false,
             "This confidential client must authenticate with its secret.",
         ));
     }
-    Err(invalid(
+    Err(invalid_client(
         false,
         &format!("The application '{client_id}' is not registered in this tenant."),
     ))
+}
+
+/// From the `Authorization: Basic` header, else the form; one method only.
+fn credentials(
+    headers: &HeaderMap,
+    form: &HashMap<String, String>,
+) -> Result<Credentials, TokenError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let Some(encoded) = basic else {
+        let client_id = form.get("client_id").cloned().ok_or_else(|| {
+            invalid_client(
+                false,
+                "The request has no client_id and no client authentication.",
+            )
+        })?;
+        return Ok(Credentials {
+            client_id,
+            secret: form.get("client_secret").cloned(),
+            basic: false,
+        });
+    };
+    if form.contains_key("client_secret") {
+        return Err(TokenError::InvalidRequest(
+            "Use one client authentication method, not both Basic and client_secret.".into(),
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| invalid_client(true, "The Basic credentials are not valid base64."))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| invalid_client(true, "The Basic credentials have no ':'."))?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let client_id = unescape(id);
+    if form.get("client_id").is_some_and(|f| *f != client_id) {
+        return Err(TokenError::InvalidRequest(
+            "client_id differs from the Basic credentials.".into(),
+        ));
+    }
+    Ok(Credentials {
+        client_id,
+        secret: Some(unescape(secret)),
+        basic: true,
+    })
 }
 
 /// `POST /{tenant}/{policy}/oauth2/v2.0/token`
@@ -348,6 +408,8 @@ fn client_info(state: &AppState, user_id: &str, policy: &str) -> String {
     B64.encode(info.to_string())
 }
 
+const CODE_REUSED: &str = "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked.";
+
 async fn authorization_code(
     state: &Arc<AppState>,
     spa: &SpaApp,
@@ -368,10 +430,7 @@ async fn authorization_code(
         }
         Redemption::Reused => {
             tracing::warn!("authorization code reused; its grant is revoked");
-            return Err(TokenError::InvalidGrant(
-                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
-                    .into(),
-            ));
+            return Err(TokenError::InvalidGrant(CODE_REUSED.into()));
         }
     };
     let now = now();
@@ -414,7 +473,6 @@ async fn authorization_code(
     };
     let mut response = user_tokens_response(state, &grant, now).await?;
     if granted.has("offline_access") {
-        let refresh = random_token();
         let lifetime = state.config.lifetimes.refresh_token_seconds as i64;
         let family = Family {
             id: uuid::Uuid::new_v4().to_string(),
@@ -425,21 +483,29 @@ async fn authorization_code(
             auth_time: record.auth_time,
             expires_at: now + lifetime,
         };
-        let refresh_hash = secret_hash(&refresh);
-        let created = state
-            .store
-            .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
-            .await?;
-        if !created {
-            return Err(TokenError::InvalidGrant(
-                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
-                    .into(),
-            ));
-        }
-        response.refresh_token = Some(refresh);
+        response.refresh_token = Some(start_family(state, family, code_hash).await?);
         response.refresh_token_expires_in = Some(lifetime);
     }
     Ok(response)
+}
+
+/// Opens a refresh-token family for a redeemed code; its first refresh token. The store refuses
+/// a second family for one code (a replay racing the first redemption).
+async fn start_family(
+    state: &Arc<AppState>,
+    family: Family,
+    code_hash: String,
+) -> Result<String, TokenError> {
+    let refresh = random_token();
+    let refresh_hash = secret_hash(&refresh);
+    let created = state
+        .store
+        .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
+        .await?;
+    if !created {
+        return Err(TokenError::InvalidGrant(CODE_REUSED.into()));
+    }
+    Ok(refresh)
 }
 
 /// The user a code or refresh token was issued to; gone since means the grant is void.
