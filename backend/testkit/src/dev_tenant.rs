@@ -28,3 +28,31 @@ pub const ALICE_NAME: &str = "Alice Example";
 /// The dev IdP's loopback address of its own (its default): browsers keep its cookies apart from
 /// those of every port of 127.0.0.1, where the SPA and the other servers listen.
 pub const IDP_HOST: &str = "127.0.0.2";
+
+#[cfg(test)]
+mod tests {
+    /// The scripts and the bench harness read the same names from `scripts/lib/dev-tenant.env`.
+    #[test]
+    fn the_constants_are_those_of_the_shared_env_file() {
+        let file = include_str!("../../../scripts/lib/dev-tenant.env");
+        let value = |name: &str| {
+            file.lines()
+                .filter(|line| !line.starts_with('#'))
+                .filter_map(|line| line.split_once('='))
+                .find(|(key, _)| *key == name)
+                .map(|(_, value)| value)
+        };
+        for (name, constant) in [
+            ("TENANT", super::TENANT),
+            ("TENANT_ID", super::TENANT_ID),
+            ("POLICY", super::POLICY),
+            ("SPA_CLIENT_ID", super::SPA_CLIENT_ID),
+            ("API_CLIENT_ID", super::API_CLIENT_ID),
+            ("DAEMON_CLIENT_ID", super::DAEMON_CLIENT_ID),
+            ("API_SCOPE_URI", super::API_SCOPE_URI),
+            ("IDP_HOST", super::IDP_HOST),
+        ] {
+            assert_eq!(value(name), Some(constant), "{name}");
+        }
+    }
+}
