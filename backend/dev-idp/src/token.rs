@@ -175,6 +175,37 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// The token request's parameters (RFC 6749 §4.1.3, §4.4.2, §6; §2.3.1's `client_secret`),
+/// each once; others are ignored, as the RFC asks.
+#[derive(Debug, Default)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+}
+
+impl TokenForm {
+    /// From the parsed body (in which a repeated parameter is already an error).
+    fn new(mut params: HashMap<String, String>) -> Self {
+        let mut take = |name: &str| params.remove(name);
+        Self {
+            grant_type: take("grant_type"),
+            client_id: take("client_id"),
+            client_secret: take("client_secret"),
+            code: take("code"),
+            redirect_uri: take("redirect_uri"),
+            code_verifier: take("code_verifier"),
+            refresh_token: take("refresh_token"),
+            scope: take("scope"),
+        }
+    }
+}
+
 /// The authenticated (or, for SPAs, identified) caller.
 enum Client<'a> {
     Spa(&'a SpaApp),
@@ -204,7 +235,7 @@ fn invalid_client(basic: bool, description: &str) -> TokenError {
 fn authenticate<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<Client<'a>, TokenError> {
     let Credentials {
         client_id,
@@ -254,10 +285,7 @@ fn authenticate<'a>(
 }
 
 /// From the `Authorization: Basic` header, else the form; one method only.
-fn credentials(
-    headers: &HeaderMap,
-    form: &HashMap<String, String>,
-) -> Result<Credentials, TokenError> {
+fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<Credentials, TokenError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -266,7 +294,7 @@ fn credentials(
                 .or_else(|| v.strip_prefix("basic "))
         });
     let Some(encoded) = basic else {
-        let client_id = form.get("client_id").cloned().ok_or_else(|| {
+        let client_id = form.client_id.clone().ok_or_else(|| {
             invalid_client(
                 false,
                 "The request has no client_id and no client authentication.",
@@ -274,11 +302,11 @@ fn credentials(
         })?;
         return Ok(Credentials {
             client_id,
-            secret: form.get("client_secret").cloned(),
+            secret: form.client_secret.clone(),
             basic: false,
         });
     };
-    if form.contains_key("client_secret") {
+    if form.client_secret.is_some() {
         return Err(TokenError::InvalidRequest(
             "Use one client authentication method, not both Basic and client_secret.".into(),
         ));
@@ -299,7 +327,7 @@ fn credentials(
             .unwrap_or_default()
     };
     let client_id = unescape(id);
-    if form.get("client_id").is_some_and(|f| *f != client_id) {
+    if form.client_id.as_ref().is_some_and(|f| *f != client_id) {
         return Err(TokenError::InvalidRequest(
             "client_id differs from the Basic credentials.".into(),
         ));
@@ -356,10 +384,10 @@ async fn handle(
             "The body must be application/x-www-form-urlencoded.".into(),
         ));
     }
-    let form = parse_params(body).map_err(TokenError::InvalidRequest)?;
+    let form = TokenForm::new(parse_params(body).map_err(TokenError::InvalidRequest)?);
     let grant_type = form
-        .get("grant_type")
-        .cloned()
+        .grant_type
+        .clone()
         .ok_or_else(|| TokenError::InvalidRequest("The request has no grant_type.".into()))?;
     let client = authenticate(state, headers, &form)?;
     let response = match (grant_type.as_str(), client) {
@@ -393,9 +421,10 @@ async fn handle(
     Ok(response.into_response())
 }
 
-fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
-    form.get(name)
-        .map(String::as_str)
+/// A parameter the grant needs: present and not empty.
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, TokenError> {
+    value
+        .as_deref()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
 }
@@ -414,11 +443,11 @@ async fn authorization_code(
     state: &Arc<AppState>,
     spa: &SpaApp,
     policy: Option<String>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let code = required(form, "code")?;
-    let redirect_uri = required(form, "redirect_uri")?;
-    let verifier = required(form, "code_verifier")?;
+    let code = required(&form.code, "code")?;
+    let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
+    let verifier = required(&form.code_verifier, "code_verifier")?;
     let code_hash = secret_hash(code);
     let lookup = code_hash.clone();
     let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
@@ -547,11 +576,11 @@ async fn refresh_token(
     state: &Arc<AppState>,
     spa: &SpaApp,
     policy: Option<String>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let presented = required(form, "refresh_token")?;
+    let presented = required(&form.refresh_token, "refresh_token")?;
     // A narrower or different scope is checked before the token is consumed.
-    let requested = match form.get("scope").filter(|s| !s.trim().is_empty()) {
+    let requested = match form.scope.as_ref().filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(scope::resolve(&state.config, spa, s).map_err(TokenError::InvalidScope)?),
         None => None,
     };
@@ -612,9 +641,9 @@ async fn client_credentials(
     state: &Arc<AppState>,
     daemon: &DaemonApp,
     authority: Authority,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let scope = required(form, "scope")?;
+    let scope = required(&form.scope, "scope")?;
     let mut scopes = scope.split_whitespace();
     let (Some(only), None) = (scopes.next(), scopes.next()) else {
         return Err(TokenError::InvalidScope(
