@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Request};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -15,17 +15,35 @@ use crate::client_principal::{self, ClientPrincipal};
 use crate::easyauth::Authenticated;
 use crate::refusal::Refusal;
 
+/// `?name=`: whom to greet (`World` without it), checked again here as the gateway checks it
+/// from the API definition. Given twice or outside the rule: `None`.
+fn greeted(uri: &Uri) -> Option<String> {
+    let mut names = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(key, _)| key == shared::api::greeting_name::PARAMETER)
+        .map(|(_, value)| value);
+    match (names.next(), names.next()) {
+        (None, _) => Some("World".to_owned()),
+        (Some(name), None) if shared::api::greeting_name::is_valid(&name) => {
+            Some(name.into_owned())
+        }
+        _ => None,
+    }
+}
+
 /// `GET /api/hello`: the seed's greeting and who called, read from the headers EasyAuth set,
 /// as a function behind EasyAuth would.
-pub async fn hello(headers: HeaderMap) -> Response {
+pub async fn hello(uri: Uri, headers: HeaderMap) -> Response {
     let Some(principal) = ClientPrincipal::from_headers(&headers) else {
         // Only reachable if the EasyAuth layer was not in front: refuse rather than guess.
         return Refusal::Unauthenticated(token_validation::ValidationError::MissingToken)
             .into_response();
     };
+    let Some(name) = greeted(&uri) else {
+        return Refusal::InvalidName.into_response();
+    };
     let now = OffsetDateTime::now_utc();
     let message = format!(
-        "Hello World, time and date are {}",
+        "Hello {name}, time and date are {}",
         now.format(format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))

@@ -29,6 +29,8 @@ pub enum Refusal {
     /// The IdP's keys were never loaded: nobody can be authenticated yet.
     KeysUnavailable(ValidationError),
     NotFound,
+    /// `?name=` outside the API definition's rule (the gateway's validate-parameters text).
+    InvalidName,
 }
 
 impl IntoResponse for Refusal {
@@ -84,6 +86,11 @@ impl IntoResponse for Refusal {
                     .into_response()
             }
             Refusal::NotFound => StatusCode::NOT_FOUND.into_response(),
+            Refusal::InvalidName => (
+                StatusCode::BAD_REQUEST,
+                Json(ApiError::new(400, messages::invalid_greeting_name())),
+            )
+                .into_response(),
         }
     }
 }
