@@ -1,6 +1,7 @@
 //! The tokens B2C issues, claim for claim (see platform.md): user access tokens, ID tokens and
 //! app-only (client credentials) access tokens.
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -25,61 +26,86 @@ pub struct Minted {
     pub id_token: Option<String>,
 }
 
-pub fn user_tokens(
-    state: &AppState,
+/// The claims both of a user's tokens carry (B2C's v1.0 tokens, platform.md).
+#[derive(Serialize)]
+struct UserClaims<'a> {
+    iss: &'a str,
+    exp: i64,
+    nbf: i64,
+    iat: i64,
+    aud: &'a str,
+    sub: &'a str,
+    oid: &'a str,
+    name: &'a str,
+    emails: [&'a str; 1],
+    tfp: &'a str,
+    ver: &'static str,
+    auth_time: i64,
+}
+
+#[derive(Serialize)]
+struct AccessClaims<'a> {
+    #[serde(flatten)]
+    user: UserClaims<'a>,
+    azp: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scp: Option<String>,
+}
+
+#[derive(Serialize)]
+struct IdClaims<'a> {
+    #[serde(flatten)]
+    user: UserClaims<'a>,
+    at_hash: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    nonce: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    c_hash: Option<String>,
+}
+
+pub fn user_tokens<'a>(
+    state: &'a AppState,
     ring: &KeyRing,
-    grant: &UserGrant<'_>,
+    grant: &UserGrant<'a>,
     now: i64,
 ) -> Result<Minted, KeyError> {
     let lifetimes = &state.config.lifetimes;
     let user = grant.user;
-    let mut access = json!({
-        "iss": state.issuer,
-        "exp": now + lifetimes.access_token_seconds as i64,
-        "nbf": now,
-        "iat": now,
-        "sub": user.id,
-        "oid": user.id,
-        "name": user.display_name,
-        "emails": [user.email],
-        "tfp": grant.policy,
-        "azp": grant.client_id,
-        "ver": "1.0",
-        "auth_time": grant.auth_time,
-    });
-    match &grant.granted.api {
-        Some((api_client_id, scopes)) => {
-            access["aud"] = json!(api_client_id);
-            access["scp"] = json!(scopes.join(" "));
-        }
+    let claims = |lifetime: u64, aud: &'a str| UserClaims {
+        iss: &state.issuer,
+        exp: now + lifetime as i64,
+        nbf: now,
+        iat: now,
+        aud,
+        sub: &user.id,
+        oid: &user.id,
+        name: &user.display_name,
+        emails: [&user.email],
+        tfp: grant.policy,
+        ver: "1.0",
+        auth_time: grant.auth_time,
+    };
+    let access = match &grant.granted.api {
+        Some((api_client_id, scopes)) => AccessClaims {
+            user: claims(lifetimes.access_token_seconds, api_client_id),
+            azp: grant.client_id,
+            scp: Some(scopes.join(" ")),
+        },
         // Only OpenID scopes (or the app's own client id): B2C's token for the app itself.
-        None => access["aud"] = json!(grant.client_id),
-    }
+        None => AccessClaims {
+            user: claims(lifetimes.access_token_seconds, grant.client_id),
+            azp: grant.client_id,
+            scp: None,
+        },
+    };
     let access_token = ring.sign(&access)?;
-
     let id_token = if grant.granted.has("openid") {
-        let mut id = json!({
-            "iss": state.issuer,
-            "exp": now + lifetimes.id_token_seconds as i64,
-            "nbf": now,
-            "iat": now,
-            "aud": grant.client_id,
-            "sub": user.id,
-            "oid": user.id,
-            "name": user.display_name,
-            "emails": [user.email],
-            "tfp": grant.policy,
-            "ver": "1.0",
-            "auth_time": grant.auth_time,
-            "at_hash": half_hash(&access_token),
-        });
-        if let Some(nonce) = grant.nonce {
-            id["nonce"] = json!(nonce);
-        }
-        if let Some(code) = grant.code {
-            id["c_hash"] = json!(half_hash(code));
-        }
-        Some(ring.sign(&id)?)
+        Some(ring.sign(&IdClaims {
+            user: claims(lifetimes.id_token_seconds, grant.client_id),
+            at_hash: half_hash(&access_token),
+            nonce: grant.nonce,
+            c_hash: grant.code.map(half_hash),
+        })?)
     } else {
         None
     };
