@@ -22,15 +22,18 @@ use crate::internal_error::InternalError;
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
 use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
+use crate::tokens::Authority;
 use crate::{
     AppState, csrf, lockout, now, password, password_reset, pkce, profile, random_token,
-    secret_hash, session,
+    secret_hash, session, web_app,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
     Query,
     Fragment,
+    /// Posted by an auto-submitting form: web apps' ID tokens ([`crate::web_app`]).
+    FormPost,
 }
 
 /// An authorization request whose client, redirect URI, scopes and PKCE challenge are valid.
@@ -46,6 +49,9 @@ pub struct AuthRequest {
     pub code_challenge: String,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+    /// Whose issuer a token minted at once (a web app's ID token) carries: the tenant's when
+    /// the request began at the tenant-level endpoint ([`crate::external_id`]).
+    pub authority: Authority,
 }
 
 /// The parameters that must survive the sign-in and sign-up pages.
@@ -59,7 +65,11 @@ const CARRIED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    AUTHORITY,
 ];
+
+/// The journey's own field naming the tenant-level shape (like B2C's internal `tx`).
+pub(crate) const AUTHORITY: &str = "authority";
 
 /// Where each page's form posts, after the authorize URL.
 pub(crate) const SIGN_IN: &str = "";
@@ -75,6 +85,11 @@ pub enum AuthorizeError {
     /// Sent back to the validated redirect URI.
     Redirect {
         to: String,
+    },
+    /// Posted back to a web app's validated redirect URI.
+    FormPost {
+        to: String,
+        params: Vec<(String, String)>,
     },
     /// Every hash slot is taken and the client is not a browser: 503, retry shortly.
     Busy,
@@ -96,6 +111,7 @@ impl IntoResponse for AuthorizeError {
                 message,
             } => pages::error(status, title, &message),
             Self::Redirect { to } => redirect(StatusCode::FOUND, &to, None),
+            Self::FormPost { to, params } => web_app::form_post(&to, &params),
             Self::Busy => retry_soon(
                 (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response(),
             ),
@@ -167,7 +183,7 @@ pub fn response_url(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &st
                 .finish();
             format!("{redirect_uri}#{encoded}")
         }
-        ResponseMode::Query => match Url::parse(redirect_uri) {
+        ResponseMode::Query | ResponseMode::FormPost => match Url::parse(redirect_uri) {
             Ok(mut url) => {
                 url.query_pairs_mut().extend_pairs(params);
                 url.to_string()
@@ -287,6 +303,9 @@ impl AuthRequest {
         policy: &str,
         p: &HashMap<String, String>,
     ) -> Result<Self, AuthorizeError> {
+        if let Some(api) = param(p, "client_id").and_then(|id| state.config.web_app(id)) {
+            return web_app::validate(api, policy, p);
+        }
         let (spa, redirect_uri) = trusted_client(state, p)?;
         let state_param = param(p, "state").map(str::to_owned);
         let response_mode = match param(p, "response_mode") {
@@ -328,6 +347,7 @@ impl AuthRequest {
             prompt: param(p, "prompt").map(str::to_owned),
             login_hint: param(p, "login_hint").map(str::to_owned),
             state: state_param,
+            authority: Authority::UserFlow,
         })
     }
 
@@ -356,6 +376,15 @@ fn redirect_error(
     ];
     if let Some(s) = state {
         params.push(("state", s));
+    }
+    if mode == ResponseMode::FormPost {
+        return AuthorizeError::FormPost {
+            to: redirect_uri.to_owned(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
     }
     AuthorizeError::Redirect {
         to: response_url(redirect_uri, mode, &params),
@@ -443,6 +472,9 @@ pub(crate) async fn complete(
     cookie: Option<HeaderValue>,
     status: StatusCode,
 ) -> Result<Response, AuthorizeError> {
+    if req.response_mode == ResponseMode::FormPost {
+        return web_app::respond(state, req, user_id, auth_time, cookie).await;
+    }
     let code = random_token();
     let record = CodeRecord {
         client_id: req.client_id.clone(),
@@ -552,16 +584,27 @@ impl Journey {
 /// `GET …/oauth2/v2.0/authorize`: validate, then use the SSO session or show the sign-in page.
 pub async fn start(
     State(state): State<Arc<AppState>>,
-    QueryAuthRequest {
-        policy,
-        params,
-        req,
-    }: QueryAuthRequest,
+    Path((tenant, policy_name)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let kind = state.flow_kind(&policy);
+    let policy = policy(&state, &tenant, &policy_name)?;
+    let params = query_params(query.as_deref())?;
+    begin(&state, &policy, &params, &headers).await
+}
+
+/// The authorization request of `policy`, wherever it arrived: the SSO session or the flow's
+/// first page.
+pub(crate) async fn begin(
+    state: &AppState,
+    policy: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, AuthorizeError> {
+    let req = AuthRequest::validate(state, policy, params)?;
+    let kind = state.flow_kind(policy);
     if kind == FlowKind::PasswordReset {
-        let journey = Journey::new(&state, &headers, &policy, &params);
+        let journey = Journey::new(state, headers, policy, params);
         return Ok(password_reset::email_page(
             &journey,
             StatusCode::OK,
@@ -571,16 +614,16 @@ pub async fn start(
     }
     let prompt = req.prompt.as_deref().unwrap_or("");
     let forced = prompt.split_whitespace().any(|p| p == "login");
-    if !forced && let Some(session) = session::current(&state, &headers).await? {
+    if !forced && let Some(session) = session::current(state, headers).await? {
         // A session whose user has since been deleted counts as none.
         let user_id = session.user_id.clone();
         if let Some(user) = state.store.run(move |s| s.user_by_id(&user_id)).await? {
             if kind == FlowKind::ProfileEdit {
-                let journey = Journey::new(&state, &headers, &policy, &params);
+                let journey = Journey::new(state, headers, policy, params);
                 return Ok(profile::page(&journey, StatusCode::OK, &user, None, None));
             }
             return complete(
-                &state,
+                state,
                 &req,
                 &session.user_id,
                 session.auth_time,
@@ -596,7 +639,7 @@ pub async fn start(
             "AADB2C90077: User does not have an existing session and request prompt parameter has a value of 'None'.",
         ));
     }
-    let journey = Journey::new(&state, &headers, &policy, &params);
+    let journey = Journey::new(state, headers, policy, params);
     let hint = req.login_hint.clone().unwrap_or_default();
     Ok(journey.render(
         StatusCode::OK,

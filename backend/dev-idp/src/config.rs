@@ -186,6 +186,11 @@ pub struct ApiApp {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub app_roles: Vec<String>,
+    /// The registration's Web platform redirect URIs (`https://{app}/.auth/login/aad/callback`):
+    /// with them the API app is also a web client that signs users in with the implicit flow
+    /// and `form_post`, as App Service Authentication does for the function.
+    #[serde(default)]
+    pub web_redirect_uris: Vec<String>,
 }
 
 impl ApiApp {
@@ -205,6 +210,10 @@ pub struct SpaApp {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     #[serde(default)]
     pub api_permissions: Vec<String>,
+    /// The sign-up-or-sign-in user flow the app is linked to (External ID chooses the flow by
+    /// app, not by path); default: the tenant's first sign-up-or-sign-in flow.
+    #[serde(default)]
+    pub user_flow: Option<String>,
 }
 
 impl SpaApp {
@@ -415,6 +424,8 @@ impl Config {
         let exposed = self.check_apis()?;
         self.check_spas(&exposed)?;
         self.check_daemons()?;
+        self.check_linked_flows()?;
+        self.check_web_redirect_uris()?;
         self.check_users()
     }
 
@@ -684,6 +695,82 @@ impl Config {
     }
 }
 
+impl Config {
+    /// Each app's linked user flow names a sign-up-or-sign-in flow of the tenant, and one exists
+    /// for apps that name none.
+    fn check_linked_flows(&self) -> Result<(), ConfigError> {
+        let sign_in_flow = |name: &str| {
+            self.tenant
+                .policies
+                .iter()
+                .any(|f| f.kind() == FlowKind::SignUpSignIn && f.name().eq_ignore_ascii_case(name))
+        };
+        for spa in &self.spas {
+            match &spa.user_flow {
+                Some(flow) if !sign_in_flow(flow) => {
+                    return Err(ConfigError::new(
+                        "spas.user_flow",
+                        format!(
+                            "app `{}`: `{flow}` is not a sign-up-or-sign-in flow of tenant.policies",
+                            spa.name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None if self.default_user_flow().is_none() => {
+                    return Err(ConfigError::new(
+                        "spas.user_flow",
+                        format!(
+                            "app `{}` names no user flow and tenant.policies has no sign-up-or-sign-in flow",
+                            spa.name
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Web redirect URIs are absolute http(s) URLs without a fragment (OAuth 2.0 §3.1.2).
+    fn check_web_redirect_uris(&self) -> Result<(), ConfigError> {
+        for uri in self.apis.iter().flat_map(|a| &a.web_redirect_uris) {
+            let fine = Url::parse(uri)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none());
+            if !fine {
+                return Err(ConfigError::new(
+                    "apis.web_redirect_uris",
+                    format!("`{uri}` must be an absolute http(s) URL without a fragment"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The API app `client_id` names when it is registered as a web client.
+    pub fn web_app(&self, client_id: &str) -> Option<&ApiApp> {
+        self.apis.iter().find(|a| {
+            !a.web_redirect_uris.is_empty() && a.client_id.eq_ignore_ascii_case(client_id)
+        })
+    }
+
+    /// The flow of apps that are linked to none: the first sign-up-or-sign-in flow.
+    pub fn default_user_flow(&self) -> Option<&str> {
+        self.tenant
+            .policies
+            .iter()
+            .find(|f| f.kind() == FlowKind::SignUpSignIn)
+            .map(UserFlow::name)
+    }
+
+    /// The user flow `spa` signs users in with at the tenant-level authorize endpoint.
+    pub fn linked_flow<'a>(&'a self, spa: &'a SpaApp) -> Option<&'a str> {
+        spa.user_flow
+            .as_deref()
+            .or_else(|| self.default_user_flow())
+    }
+}
+
 fn parse_public_url(setting: &str, value: &str) -> Result<Url, ConfigError> {
     let url = Url::parse(value.trim())
         .map_err(|_| ConfigError::new(setting, format!("`{value}` is not an absolute URL")))?;
@@ -773,6 +860,23 @@ mod tests {
         let text = BUILTIN_TOML.replace("\"B2C_1_profileedit\"", "\"b2c_1_PasswordReset\"");
         let err = Config::from_toml(&text, "test").unwrap_err();
         assert_eq!(err.setting, "tenant.policies", "{err}");
+    }
+
+    #[test]
+    fn an_app_is_linked_to_a_sign_in_flow() {
+        let c = Config::builtin().unwrap();
+        assert_eq!(c.linked_flow(&c.spas[0]), Some("B2C_1_signupsignin"));
+        let linked = BUILTIN_TOML.replace(
+            "name = \"hello-spa\"",
+            "name = \"hello-spa\"\nuser_flow = \"B2C_1_profileedit\"",
+        );
+        let err = Config::from_toml(&linked, "test").unwrap_err();
+        assert_eq!(err.setting, "spas.user_flow", "{err}");
+        let unknown = BUILTIN_TOML.replace(
+            "name = \"hello-spa\"",
+            "name = \"hello-spa\"\nuser_flow = \"B2C_1_nope\"",
+        );
+        assert!(Config::from_toml(&unknown, "test").is_err());
     }
 
     #[test]

@@ -18,6 +18,7 @@ pub mod csrf;
 pub mod discovery;
 pub mod email;
 pub mod error_code;
+pub mod external_id;
 pub mod internal_error;
 pub mod keys;
 pub mod lockout;
@@ -35,6 +36,7 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 pub mod verification;
+pub mod web_app;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -250,6 +252,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(tenant_api().layer(cors))
+        .merge(tenant_pages())
         .merge(per_policy.clone())
         // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
         .nest("/tfp", per_policy)
@@ -299,8 +302,21 @@ fn tenant_api() -> Router<Arc<AppState>> {
             "/{tenant}/discovery/v2.0/keys",
             get(discovery::jwks_by_query),
         )
-        // Entra's tenant-level token endpoint, which seed 004's daemon calls.
+        // The tenant-level token endpoint: seed 004's daemon (Entra), External ID's sign-in.
         .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
+}
+
+/// External ID's tenant-level navigations: no policy in the path.
+fn tenant_pages() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(external_id::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(external_id::logout).post(external_id::logout),
+        )
 }
 
 /// The user journey's navigations: authorize and its steps, logout.

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -354,10 +354,12 @@ pub async fn by_policy(
     handle(&state, Some(policy), &headers, &body).await
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token` (Entra's tenant-level endpoint).
+/// `POST /{tenant}/oauth2/v2.0/token`: the tenant-level endpoint of Entra (seed 004's daemon)
+/// and External ID (user sign-in), or with `?p={policy}` B2C's query form of a user flow's.
 pub async fn by_tenant(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TokenError> {
@@ -366,7 +368,13 @@ pub async fn by_tenant(
             "The tenant '{tenant}' does not exist."
         )));
     }
-    handle(&state, None, &headers, &body).await
+    let policy = match query.get("p") {
+        None => None,
+        Some(name) => Some(state.resolve(&tenant, name).ok_or_else(|| {
+            TokenError::InvalidRequest(format!("The user flow '{name}' does not exist."))
+        })?),
+    };
+    handle(&state, policy, &headers, &body).await
 }
 
 async fn handle(
@@ -396,11 +404,7 @@ async fn handle(
         }
         ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
         ("client_credentials", Client::Daemon(daemon)) => {
-            let authority = match policy {
-                Some(_) => Authority::UserFlow,
-                None => Authority::Tenant,
-            };
-            client_credentials(state, daemon, authority, &form).await?
+            client_credentials(state, daemon, authority_of(policy.as_deref()), &form).await?
         }
         ("authorization_code" | "refresh_token", Client::Daemon(_)) => {
             return Err(TokenError::UnauthorizedClient(format!(
@@ -419,6 +423,14 @@ async fn handle(
         }
     };
     Ok(response.into_response())
+}
+
+/// A user flow's endpoint issues B2C's tokens; the tenant's (no policy) v2 tokens.
+fn authority_of(policy: Option<&str>) -> Authority {
+    match policy {
+        Some(_) => Authority::UserFlow,
+        None => Authority::Tenant,
+    }
 }
 
 /// A parameter the grant needs: present and not empty.
@@ -495,6 +507,7 @@ async fn authorization_code(
         user: &user,
         client_id: &spa.client_id,
         policy: &record.policy,
+        authority: authority_of(policy.as_deref()),
         auth_time: record.auth_time,
         granted: &granted,
         nonce: record.nonce.as_deref(),
@@ -625,6 +638,7 @@ async fn refresh_token(
         user: &user,
         client_id: &spa.client_id,
         policy: &family.policy,
+        authority: authority_of(policy.as_deref()),
         auth_time: family.auth_time,
         granted: &granted,
         nonce: None,

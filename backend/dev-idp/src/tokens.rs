@@ -1,7 +1,6 @@
 //! The tokens B2C issues, claim for claim (see platform.md): user access tokens, ID tokens and
 //! app-only (client credentials) access tokens.
 
-use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::AppState;
@@ -14,6 +13,8 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     pub client_id: &'a str,
     pub policy: &'a str,
+    /// Which token endpoint redeemed the grant: B2C's user flow or the tenant's (External ID).
+    pub authority: Authority,
     pub auth_time: i64,
     pub granted: &'a Granted,
     /// Only on the first ID token of a sign-in (code redemption), not on refresh.
@@ -26,86 +27,46 @@ pub struct Minted {
     pub id_token: Option<String>,
 }
 
-/// The claims both of a user's tokens carry (B2C's v1.0 tokens, platform.md).
-#[derive(Serialize)]
-struct UserClaims<'a> {
-    iss: &'a str,
-    exp: i64,
-    nbf: i64,
-    iat: i64,
-    aud: &'a str,
-    sub: &'a str,
-    oid: &'a str,
-    name: &'a str,
-    emails: [&'a str; 1],
-    tfp: &'a str,
-    ver: &'static str,
-    auth_time: i64,
-}
-
-#[derive(Serialize)]
-struct AccessClaims<'a> {
-    #[serde(flatten)]
-    user: UserClaims<'a>,
-    azp: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    scp: Option<String>,
-}
-
-#[derive(Serialize)]
-struct IdClaims<'a> {
-    #[serde(flatten)]
-    user: UserClaims<'a>,
-    at_hash: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    nonce: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    c_hash: Option<String>,
-}
-
-pub fn user_tokens<'a>(
-    state: &'a AppState,
+pub fn user_tokens(
+    state: &AppState,
     ring: &KeyRing,
-    grant: &UserGrant<'a>,
+    grant: &UserGrant<'_>,
     now: i64,
 ) -> Result<Minted, KeyError> {
     let lifetimes = &state.config.lifetimes;
     let user = grant.user;
-    let claims = |lifetime: u64, aud: &'a str| UserClaims {
-        iss: &state.issuer,
-        exp: now + lifetime as i64,
-        nbf: now,
-        iat: now,
-        aud,
-        sub: &user.id,
-        oid: &user.id,
-        name: &user.display_name,
-        emails: [&user.email],
-        tfp: grant.policy,
-        ver: "1.0",
-        auth_time: grant.auth_time,
-    };
-    let access = match &grant.granted.api {
-        Some((api_client_id, scopes)) => AccessClaims {
-            user: claims(lifetimes.access_token_seconds, api_client_id),
-            azp: grant.client_id,
-            scp: Some(scopes.join(" ")),
-        },
+    let (issuer, version) = grant.authority.shape(state);
+    let mut access = json!({
+        "iss": issuer,
+        "exp": now + lifetimes.access_token_seconds as i64,
+        "nbf": now,
+        "iat": now,
+        "sub": user.id,
+        "oid": user.id,
+        "name": user.display_name,
+        "emails": [user.email],
+        "azp": grant.client_id,
+        "ver": version,
+        "auth_time": grant.auth_time,
+    });
+    grant.authority.mark_flow(&mut access, state, grant.policy);
+    match &grant.granted.api {
+        Some((api_client_id, scopes)) => {
+            access["aud"] = json!(api_client_id);
+            access["scp"] = json!(scopes.join(" "));
+        }
         // Only OpenID scopes (or the app's own client id): B2C's token for the app itself.
-        None => AccessClaims {
-            user: claims(lifetimes.access_token_seconds, grant.client_id),
-            azp: grant.client_id,
-            scp: None,
-        },
-    };
+        None => access["aud"] = json!(grant.client_id),
+    }
     let access_token = ring.sign(&access)?;
+
     let id_token = if grant.granted.has("openid") {
-        Some(ring.sign(&IdClaims {
-            user: claims(lifetimes.id_token_seconds, grant.client_id),
-            at_hash: half_hash(&access_token),
-            nonce: grant.nonce,
-            c_hash: grant.code.map(half_hash),
-        })?)
+        let mut id = id_claims(state, grant, now);
+        id["at_hash"] = json!(half_hash(&access_token));
+        if let Some(code) = grant.code {
+            id["c_hash"] = json!(half_hash(code));
+        }
+        Some(ring.sign(&id)?)
     } else {
         None
     };
@@ -115,14 +76,67 @@ pub fn user_tokens<'a>(
     })
 }
 
-/// Which token endpoint a client-credentials request came to.
+/// The ID token's claims for `grant.client_id` (the SPA, or a web app such as EasyAuth's).
+fn id_claims(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Value {
+    let (issuer, version) = grant.authority.shape(state);
+    let user = grant.user;
+    let mut id = json!({
+        "iss": issuer,
+        "exp": now + state.config.lifetimes.id_token_seconds as i64,
+        "nbf": now,
+        "iat": now,
+        "aud": grant.client_id,
+        "sub": user.id,
+        "oid": user.id,
+        "name": user.display_name,
+        "emails": [user.email],
+        "ver": version,
+        "auth_time": grant.auth_time,
+    });
+    grant.authority.mark_flow(&mut id, state, grant.policy);
+    if let Some(nonce) = grant.nonce {
+        id["nonce"] = json!(nonce);
+    }
+    id
+}
+
+/// The ID token alone, as the implicit flow's `response_type=id_token` returns it to a web app
+/// (EasyAuth's sign-in without a client secret): no access token to bind with `at_hash`.
+pub fn web_id_token(
+    state: &AppState,
+    ring: &KeyRing,
+    grant: &UserGrant<'_>,
+    now: i64,
+) -> Result<String, KeyError> {
+    ring.sign(&id_claims(state, grant, now))
+}
+
+/// Which token endpoint a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authority {
     /// A user flow's (`/{tenant}/{policy}/oauth2/v2.0/token`): B2C's issuer and v1 claims.
     UserFlow,
-    /// The tenant's (`/{tenant}/oauth2/v2.0/token`, seed 004's): Entra's v2 token under
-    /// `{base}/{tenant id}/v2.0`, as `login.microsoftonline.com/{tenant id}/v2.0` issues it.
+    /// The tenant's (`/{tenant}/oauth2/v2.0/token`): v2 tokens under `{base}/{tenant id}/v2.0`,
+    /// as Entra (seed 004's app tokens) and External ID (user tokens) issue them.
     Tenant,
+}
+
+impl Authority {
+    /// The `iss` and `ver` of its tokens.
+    fn shape(self, state: &AppState) -> (&str, &'static str) {
+        match self {
+            Authority::UserFlow => (&state.issuer, "1.0"),
+            Authority::Tenant => (&state.tenant_issuer, "2.0"),
+        }
+    }
+
+    /// B2C names the user flow in `tfp`; External ID's tokens carry the tenant id instead.
+    fn mark_flow(self, claims: &mut Value, state: &AppState, policy: &str) {
+        match self {
+            Authority::UserFlow => claims["tfp"] = json!(policy),
+            Authority::Tenant => claims["tid"] = json!(state.config.tenant.id),
+        }
+    }
 }
 
 /// An app-only token (client credentials): `roles` instead of `scp`, no user.
@@ -135,10 +149,7 @@ pub fn app_token(
     roles: &[String],
     now: i64,
 ) -> Result<String, KeyError> {
-    let (issuer, version) = match authority {
-        Authority::UserFlow => (&state.issuer, "1.0"),
-        Authority::Tenant => (&state.tenant_issuer, "2.0"),
-    };
+    let (issuer, version) = authority.shape(state);
     let mut claims: Value = json!({
         "iss": issuer,
         "exp": now + state.config.lifetimes.access_token_seconds as i64,

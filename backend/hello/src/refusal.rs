@@ -20,8 +20,6 @@ pub enum Refusal {
     FunctionKey,
     /// Only GET is bound (405 with `Allow: GET`, empty body like the host).
     MethodNotAllowed,
-    /// EasyAuth `RedirectToLoginPage`: 302 to the IdP.
-    RedirectToLogin(String),
     /// EasyAuth `Return401`, with the RFC 6750 reason.
     Unauthenticated(ValidationError),
     /// EasyAuth `Return403` for no valid token, or a valid token failing the authorization policy.
@@ -47,10 +45,6 @@ impl IntoResponse for Refusal {
                 [(header::ALLOW, HeaderValue::from_static("GET"))],
             )
                 .into_response(),
-            Refusal::RedirectToLogin(location) => match HeaderValue::from_str(&location) {
-                Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-                Err(_) => Refusal::Unauthenticated(ValidationError::MissingToken).into_response(),
-            },
             Refusal::Unauthenticated(why) => (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, why.www_authenticate())],

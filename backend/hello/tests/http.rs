@@ -257,13 +257,15 @@ async fn redirect_to_login_page_is_the_default_unauthenticated_action() {
     );
     let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], API_CLIENT_ID);
-    assert_eq!(query["response_type"], "code id_token");
+    // No client secret: the implicit flow, as EasyAuth without one (tests/login_session.rs).
+    assert_eq!(query["response_type"], "id_token");
+    assert_eq!(query["response_mode"], "form_post");
     assert_eq!(
         query["redirect_uri"],
         format!("{}/.auth/login/aad/callback", f.base)
     );
     assert!(query["scope"].contains("openid"));
-    assert_eq!(query["state"], "redir=/api/hello");
+    assert!(query["state"].len() >= 32 && query["nonce"].len() >= 32);
     assert!(
         !location.as_str().contains(KEY),
         "the function key must not travel to the IdP"

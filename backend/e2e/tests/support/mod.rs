@@ -173,7 +173,7 @@ pub async fn wait_for(proc: &mut Proc, url: &str, want_ok: bool, timeout: Durati
 // The development tenant of contract.md, as the browser tests configure and use it.
 pub use testkit::dev_tenant::{
     ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE_URI as API_SCOPE, IDP_HOST, POLICY,
-    SPA_CLIENT_ID,
+    SPA_CLIENT_ID, TENANT_ID,
 };
 
 /// The dev IdP's configuration for one browser test: its port, a fresh data folder, the SPA's
@@ -192,7 +192,7 @@ data_dir = "{data_dir}"
 
 [tenant]
 name = "devtenant"
-id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
+id = "{TENANT_ID}"
 policies = ["{POLICY}"]
 
 [lifetimes]
