@@ -16,10 +16,20 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN_DIR = os.environ.get("HARDEN_BIN_DIR") or os.path.join(
     os.environ.get("CARGO_TARGET_DIR") or os.path.join(ROOT, "target"), "release")
 WRK_DIR = os.path.join(ROOT, "bench", "wrk")
-API_AUDIENCE = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e"
+
+
+def dev_tenant():
+    """scripts/lib/dev-tenant.env: the development tenant's names, the same file scripts/dev sources."""
+    with open(os.path.join(ROOT, "scripts", "lib", "dev-tenant.env")) as env:
+        pairs = (line.strip().split("=", 1) for line in env)
+        return {pair[0]: pair[1] for pair in pairs if len(pair) == 2 and not pair[0].startswith("#")}
+
+
+DEV_TENANT = dev_tenant()
+API_AUDIENCE = DEV_TENANT["API_CLIENT_ID"]
 SPA_ORIGIN = "http://127.0.0.1:8080"
-TENANT = "devtenant.onmicrosoft.com"
-POLICY = "B2C_1_signupsignin"
+TENANT = DEV_TENANT["TENANT"]
+POLICY = DEV_TENANT["POLICY"]
 HIGH_LIMIT = "1000000000/1"
 
 LOG_DIR = tempfile.mkdtemp(prefix="harden-logs-")
@@ -131,7 +141,7 @@ def binary(name):
 
 
 # The dev IdP's own loopback address (its default): browsers keep its cookies apart from 127.0.0.1's ports.
-IDP_HOST = "127.0.0.2"
+IDP_HOST = DEV_TENANT["IDP_HOST"]
 
 
 def dev_idp(data_dir=None, port=None, name="dev-idp", **env):

@@ -8,8 +8,8 @@ use std::time::Duration;
 use oauth2::{ClientId, ClientSecret};
 use url::Url;
 
-use http_serve::settings::bad;
 pub use http_serve::settings::{ConfigError, Env, Source};
+use http_serve::settings::{bad, http_url, required};
 
 /// Everything the daemon needs. `Debug` shows no secret: `ClientSecret`'s is redacted by the
 /// oauth2 crate, which is also what carries it to the token endpoint.
@@ -30,26 +30,6 @@ pub struct Config {
     pub port: u16,
     /// Each request to the IdP or the API. Not an environment setting.
     pub http_timeout: Duration,
-}
-
-/// Set and not blank (an Azure app setting left empty counts as unset).
-fn required(source: &dyn Source, var: &'static str) -> Result<String, ConfigError> {
-    source
-        .get(var)?
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| bad(var, "is required"))
-}
-
-fn http_url(var: &'static str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| bad(var, format!("`{text}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(bad(var, format!("`{text}` is not an http(s) URL")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(var, "URLs must not carry credentials"));
-    }
-    Ok(url)
 }
 
 impl Config {

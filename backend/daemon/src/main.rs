@@ -9,7 +9,9 @@ use std::io::Write;
 use std::process::ExitCode;
 
 use daemon::{Config, Daemon};
-use tracing_subscriber::EnvFilter;
+use http_serve::logging::{self, Output};
+use http_serve::settings::Env;
+use http_serve::startup::{BAD_SETTING, listen};
 
 const USAGE: &str = "usage: daemon [call]   (settings: DAEMON_TOKEN_URL, DAEMON_CLIENT_ID, DAEMON_CLIENT_SECRET, DAEMON_SCOPE, DAEMON_API_URL; see backend/daemon/README.md)";
 
@@ -19,8 +21,7 @@ enum Mode {
 }
 
 fn fail(code: u8, line: impl std::fmt::Display) -> ExitCode {
-    eprintln!("daemon: {line}");
-    ExitCode::from(code)
+    http_serve::startup::fail("daemon", code, line)
 }
 
 #[tokio::main]
@@ -35,27 +36,18 @@ async fn main() -> ExitCode {
         }
         _ => return fail(2, USAGE),
     };
-    let config = match Config::from_env() {
-        Ok(config) => config,
-        Err(error) => return fail(2, format_args!("invalid setting {error}")),
-    };
     // `call` keeps stderr for its one line unless RUST_LOG asks for more.
     let default_filter = match mode {
         Mode::Serve => "info",
         Mode::Call => "off",
     };
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.trim().is_empty() => match EnvFilter::try_new(&value) {
-            Ok(filter) => filter,
-            Err(error) => return fail(2, format_args!("invalid setting RUST_LOG: {error}")),
-        },
-        _ => EnvFilter::new(default_filter),
+    let (config, filter) = match Config::from_env()
+        .and_then(|config| logging::filter(&Env, default_filter).map(|filter| (config, filter)))
+    {
+        Ok(settings) => settings,
+        Err(error) => return fail(BAD_SETTING, format_args!("invalid setting {error}")),
     };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+    logging::init(filter, Output::Stderr);
     let daemon = match Daemon::new(&config) {
         Ok(daemon) => daemon,
         Err(error) => return fail(1, format_args!("cannot build the HTTP client: {error}")),
@@ -88,18 +80,11 @@ async fn call(daemon: &Daemon) -> ExitCode {
 
 async fn serve(daemon: Daemon, port: u16) -> ExitCode {
     // Loopback only: the Functions host proxies to the handler there.
-    let listener = match tokio::net::TcpListener::bind(("127.0.0.1", port)).await {
+    let address = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let listener = match listen(address, "daemon function").await {
         Ok(listener) => listener,
-        Err(error) => {
-            return fail(
-                1,
-                format_args!("cannot listen on 127.0.0.1:{port}: {error}"),
-            );
-        }
+        Err(line) => return fail(1, line),
     };
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(address = %local, "daemon function listening");
-    }
     match daemon::serve(daemon, listener, http_serve::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => fail(1, format_args!("server error: {error}")),

@@ -10,12 +10,15 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use url::Url;
 
-use crate::config::FlowKind;
+use crate::config::{FlowKind, SpaApp};
+use crate::error_code::ErrorCode;
+use crate::internal_error::InternalError;
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
 use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
@@ -114,14 +117,15 @@ impl IntoResponse for AuthorizeError {
             Self::Busy => retry_soon(
                 (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response(),
             ),
-            Self::Internal(detail) => {
-                tracing::error!(%detail, "authorization failed");
-                pages::error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Something went wrong",
-                    "The sign-in service had a problem. Please try again.",
-                )
+            Self::Internal(detail) => InternalError {
+                what: "authorization",
+                detail,
             }
+            .attach(pages::error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "Something went wrong",
+                "The sign-in service had a problem. Please try again.",
+            )),
         }
     }
 }
@@ -202,55 +206,111 @@ pub fn parse_params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
     Ok(map)
 }
 
+const REFUSED: &str = "Sign-in request refused";
+
+/// A request parameter, absent when empty.
+fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+    p.get(name).map(String::as_str).filter(|v| !v.is_empty())
+}
+
+/// The registered app and one of its redirect URIs. Until both are known good nothing may be
+/// sent to the redirect URI, so each of these errors is a page.
+fn trusted_client<'a>(
+    state: &'a AppState,
+    p: &'a HashMap<String, String>,
+) -> Result<(&'a SpaApp, &'a str), AuthorizeError> {
+    let client_id = param(p, "client_id").ok_or_else(|| {
+        page(
+            StatusCode::BAD_REQUEST,
+            REFUSED,
+            "The request has no client_id.",
+        )
+    })?;
+    let spa = state
+        .config
+        .spas
+        .iter()
+        .find(|s| s.client_id.eq_ignore_ascii_case(client_id))
+        .ok_or_else(|| {
+            page(
+                StatusCode::BAD_REQUEST,
+                REFUSED,
+                format!(
+                    "AADB2C90117: The application '{client_id}' is not registered in this tenant."
+                ),
+            )
+        })?;
+    let redirect_uri = param(p, "redirect_uri").ok_or_else(|| {
+        page(
+            StatusCode::BAD_REQUEST,
+            REFUSED,
+            "The request has no redirect_uri.",
+        )
+    })?;
+    if !spa.redirect_uris.iter().any(|r| r == redirect_uri) {
+        return Err(page(
+            StatusCode::BAD_REQUEST,
+            REFUSED,
+            format!(
+                "AADB2C90006: The redirect URI '{redirect_uri}' provided in the request is not registered \
+                 for the client id '{client_id}'."
+            ),
+        ));
+    }
+    Ok((spa, redirect_uri))
+}
+
+/// PKCE with S256 (public clients must use it; `plain` is refused).
+fn code_challenge(p: &HashMap<String, String>) -> Result<String, (ErrorCode, String)> {
+    let invalid = |description: &str| Err((ErrorCode::InvalidRequest, description.to_owned()));
+    match (
+        param(p, "code_challenge"),
+        param(p, "code_challenge_method"),
+    ) {
+        (None, _) => invalid(
+            "AADB2C90183: PKCE is required for public clients: send code_challenge with method S256.",
+        ),
+        (Some(_), None | Some("plain")) => {
+            invalid("The code_challenge_method must be 'S256'; 'plain' is not allowed.")
+        }
+        (Some(c), Some("S256")) if pkce::valid_challenge(c) => Ok(c.to_owned()),
+        (Some(_), Some("S256")) => invalid("The code_challenge is not a base64url SHA-256 value."),
+        (Some(_), Some(other)) => invalid(&format!(
+            "The code_challenge_method '{other}' is not supported; use 'S256'."
+        )),
+    }
+}
+
+/// `response_type=code`, the only one a public client gets.
+fn response_type(p: &HashMap<String, String>) -> Result<(), (ErrorCode, String)> {
+    match param(p, "response_type") {
+        Some("code") => Ok(()),
+        None => Err((
+            ErrorCode::InvalidRequest,
+            "The request has no response_type.".into(),
+        )),
+        Some(other) => Err((
+            ErrorCode::UnsupportedResponseType,
+            format!("The response_type '{other}' is not supported; use 'code'."),
+        )),
+    }
+}
+
 impl AuthRequest {
-    /// Validates in the order that decides who may see an error: client and redirect URI first.
+    /// Validates in the order that decides who may see an error: client and redirect URI first
+    /// (a page), then the response mode (a redirect in the default mode), then the rest
+    /// (redirected in the requested mode).
     pub fn validate(
         state: &AppState,
         policy: &str,
         p: &HashMap<String, String>,
     ) -> Result<Self, AuthorizeError> {
-        let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-        let client_id = get("client_id").ok_or_else(|| {
-            page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in request refused",
-                "The request has no client_id.",
-            )
-        })?;
-        if let Some(api) = state.config.web_app(client_id) {
+        if let Some(api) = param(p, "client_id").and_then(|id| state.config.web_app(id)) {
             return web_app::validate(api, policy, p);
         }
-        let spa = state
-            .config
-            .spas
-            .iter()
-            .find(|s| s.client_id.eq_ignore_ascii_case(client_id))
-            .ok_or_else(|| {
-                page(
-                    StatusCode::BAD_REQUEST,
-                    "Sign-in request refused",
-                    format!("AADB2C90117: The application '{client_id}' is not registered in this tenant."),
-                )
-            })?;
-        let redirect_uri = get("redirect_uri").ok_or_else(|| {
-            page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in request refused",
-                "The request has no redirect_uri.",
-            )
-        })?;
-        if !spa.redirect_uris.iter().any(|r| r == redirect_uri) {
-            return Err(page(
-                StatusCode::BAD_REQUEST,
-                "Sign-in request refused",
-                format!(
-                    "AADB2C90006: The redirect URI '{redirect_uri}' provided in the request is not registered \
-                     for the client id '{client_id}'."
-                ),
-            ));
-        }
-        let state_param = get("state").map(str::to_owned);
-        let response_mode = match get("response_mode") {
+        let (spa, redirect_uri) = trusted_client(state, p)?;
+        let state_param = param(p, "state").map(str::to_owned);
+        let response_mode = match param(p, "response_mode") {
             None | Some("query") => ResponseMode::Query,
             Some("fragment") => ResponseMode::Fragment,
             Some(other) => {
@@ -258,79 +318,44 @@ impl AuthRequest {
                     redirect_uri,
                     ResponseMode::Query,
                     state_param.as_deref(),
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     &format!(
                         "The response_mode '{other}' is not supported; use 'query' or 'fragment'."
                     ),
                 ));
             }
         };
-        let fail = |error: &str, description: &str| {
+        let fail = |(error, description): (ErrorCode, String)| {
             redirect_error(
                 redirect_uri,
                 response_mode,
                 state_param.as_deref(),
                 error,
-                description,
+                &description,
             )
         };
-        match get("response_type") {
-            Some("code") => {}
-            None => return Err(fail("invalid_request", "The request has no response_type.")),
-            Some(other) => {
-                return Err(fail(
-                    "unsupported_response_type",
-                    &format!("The response_type '{other}' is not supported; use 'code'."),
-                ));
-            }
-        }
-        let granted = scope::resolve(&state.config, spa, get("scope").unwrap_or(""))
-            .map_err(|description| fail("invalid_scope", &description))?;
-        let code_challenge = match (get("code_challenge"), get("code_challenge_method")) {
-            (None, _) => {
-                return Err(fail(
-                    "invalid_request",
-                    "AADB2C90183: PKCE is required for public clients: send code_challenge with method S256.",
-                ));
-            }
-            (Some(_), None | Some("plain")) => {
-                return Err(fail(
-                    "invalid_request",
-                    "The code_challenge_method must be 'S256'; 'plain' is not allowed.",
-                ));
-            }
-            (Some(c), Some("S256")) if pkce::valid_challenge(c) => c.to_owned(),
-            (Some(_), Some("S256")) => {
-                return Err(fail(
-                    "invalid_request",
-                    "The code_challenge is not a base64url SHA-256 value.",
-                ));
-            }
-            (Some(_), Some(other)) => {
-                return Err(fail(
-                    "invalid_request",
-                    &format!("The code_challenge_method '{other}' is not supported; use 'S256'."),
-                ));
-            }
-        };
+        response_type(p).map_err(fail)?;
+        let granted = scope::resolve(&state.config, spa, param(p, "scope").unwrap_or(""))
+            .map_err(|description| fail((ErrorCode::InvalidScope, description)))?;
+        let code_challenge = code_challenge(p).map_err(fail)?;
         Ok(Self {
             policy: policy.to_owned(),
             client_id: spa.client_id.clone(),
             redirect_uri: redirect_uri.to_owned(),
             response_mode,
-            state: state_param,
-            nonce: get("nonce").map(str::to_owned),
+            nonce: param(p, "nonce").map(str::to_owned),
             granted,
             code_challenge,
-            prompt: get("prompt").map(str::to_owned),
-            login_hint: get("login_hint").map(str::to_owned),
+            prompt: param(p, "prompt").map(str::to_owned),
+            login_hint: param(p, "login_hint").map(str::to_owned),
+            state: state_param,
             authority: Authority::UserFlow,
             web_code: false,
         })
     }
 
     /// The error redirect for this (valid) request.
-    pub fn error(&self, error: &str, description: &str) -> AuthorizeError {
+    pub fn error(&self, error: ErrorCode, description: &str) -> AuthorizeError {
         redirect_error(
             &self.redirect_uri,
             self.response_mode,
@@ -345,10 +370,13 @@ fn redirect_error(
     redirect_uri: &str,
     mode: ResponseMode,
     state: Option<&str>,
-    error: &str,
+    error: ErrorCode,
     description: &str,
 ) -> AuthorizeError {
-    let mut params = vec![("error", error), ("error_description", description)];
+    let mut params = vec![
+        ("error", error.as_str()),
+        ("error_description", description),
+    ];
     if let Some(s) = state {
         params.push(("state", s));
     }
@@ -384,6 +412,39 @@ pub(crate) fn policy(
 pub(crate) fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, AuthorizeError> {
     parse_params(query.unwrap_or("").as_bytes())
         .map_err(|m| page(StatusCode::BAD_REQUEST, "Sign-in request refused", m))
+}
+
+/// A GET step's opening, done once: the user flow resolved from the path, the query's parameters,
+/// and the authorization request they carry, validated. Rejected with the same pages (or
+/// redirects) the handlers would answer.
+pub struct QueryAuthRequest {
+    pub policy: String,
+    pub params: HashMap<String, String>,
+    pub req: AuthRequest,
+}
+
+impl FromRequestParts<Arc<AppState>> for QueryAuthRequest {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &Arc<AppState>,
+    ) -> Result<Self, Self::Rejection> {
+        let Path((tenant, policy_name)) =
+            Path::<(String, String)>::from_request_parts(parts, state)
+                .await
+                .map_err(IntoResponse::into_response)?;
+        let opened = policy(state, &tenant, &policy_name).and_then(|policy| {
+            let params = query_params(parts.uri.query())?;
+            let req = AuthRequest::validate(state, &policy, &params)?;
+            Ok(Self {
+                policy,
+                params,
+                req,
+            })
+        });
+        opened.map_err(IntoResponse::into_response)
+    }
 }
 
 /// A form just proved who the user is (sign-in or sign-up): start the SSO session and send the
@@ -589,7 +650,7 @@ pub(crate) async fn begin(
     }
     if prompt.split_whitespace().any(|p| p == "none") {
         return Err(req.error(
-            "login_required",
+            ErrorCode::LoginRequired,
             "AADB2C90077: User does not have an existing session and request prompt parameter has a value of 'None'.",
         ));
     }
@@ -809,29 +870,17 @@ pub async fn sign_up(
 }
 
 /// `GET …/authorize/forgot`: B2C's sign-up-or-sign-in flow hands password reset back to the app.
-pub async fn forgot_password(
-    State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
-    let req = AuthRequest::validate(&state, &policy, &query_params(query.as_deref())?)?;
-    Err(req.error(
-        "access_denied",
+pub async fn forgot_password(QueryAuthRequest { req, .. }: QueryAuthRequest) -> AuthorizeError {
+    req.error(
+        ErrorCode::AccessDenied,
         "AADB2C90118: The user has forgotten their password.",
-    ))
+    )
 }
 
 /// `GET …/authorize/cancel`: the user gave up on signing up.
-pub async fn cancel(
-    State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
-    RawQuery(query): RawQuery,
-) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
-    let req = AuthRequest::validate(&state, &policy, &query_params(query.as_deref())?)?;
-    Err(req.error(
-        "access_denied",
+pub async fn cancel(QueryAuthRequest { req, .. }: QueryAuthRequest) -> AuthorizeError {
+    req.error(
+        ErrorCode::AccessDenied,
         "AADB2C90091: The user has cancelled entering self-asserted information.",
-    ))
+    )
 }

@@ -5,6 +5,7 @@ use std::collections::HashSet;
 use std::net::IpAddr;
 use std::path::PathBuf;
 
+use http_serve::settings::{Source, value};
 use serde::Deserialize;
 use url::Url;
 
@@ -307,15 +308,20 @@ pub struct EnvOverrides {
 }
 
 impl EnvOverrides {
-    pub fn from_env() -> Self {
-        let var = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        Self {
-            config_file: var("DEVIDP_CONFIG").map(PathBuf::from),
-            port: var("DEVIDP_PORT"),
-            bind_address: var("DEVIDP_BIND_ADDRESS"),
-            public_url: var("DEVIDP_PUBLIC_URL"),
-            data_dir: var("DEVIDP_DATA_DIR"),
-        }
+    /// From the process environment: blank counts as unset, not UTF-8 is an error naming the
+    /// variable.
+    pub fn from_env() -> Result<Self, http_serve::settings::ConfigError> {
+        Self::from_source(&http_serve::settings::Env)
+    }
+
+    pub fn from_source(source: &dyn Source) -> Result<Self, http_serve::settings::ConfigError> {
+        Ok(Self {
+            config_file: value(source, "DEVIDP_CONFIG")?.map(PathBuf::from),
+            port: value(source, "DEVIDP_PORT")?,
+            bind_address: value(source, "DEVIDP_BIND_ADDRESS")?,
+            public_url: value(source, "DEVIDP_PUBLIC_URL")?,
+            data_dir: value(source, "DEVIDP_DATA_DIR")?,
+        })
     }
 }
 
@@ -439,7 +445,22 @@ impl Config {
         Ok(())
     }
 
+    /// Each table's rules; the first broken one is the error.
     fn check(&self) -> Result<(), ConfigError> {
+        self.check_tenant()?;
+        self.check_lifetimes()?;
+        self.check_lockout_and_limits()?;
+        self.check_client_ids()?;
+        let exposed = self.check_apis()?;
+        self.check_spas(&exposed)?;
+        self.check_daemons()?;
+        self.check_linked_flows()?;
+        self.check_web_redirect_uris()?;
+        self.check_users()
+    }
+
+    /// A B2C tenant name, a GUID id, and user flows with distinct, URL-safe names.
+    fn check_tenant(&self) -> Result<(), ConfigError> {
         let t = &self.tenant;
         if t.name.is_empty()
             || !t
@@ -481,6 +502,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Every lifetime between a second and a year.
+    fn check_lifetimes(&self) -> Result<(), ConfigError> {
         let l = &self.lifetimes;
         for (name, v) in [
             ("lifetimes.access_token_seconds", l.access_token_seconds),
@@ -503,6 +529,11 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
+
+    /// Lockout and resource limits within what the server can honour.
+    fn check_lockout_and_limits(&self) -> Result<(), ConfigError> {
         if self.lockout.threshold == 0 {
             return Err(ConfigError::new("lockout.threshold", "must be at least 1"));
         }
@@ -537,7 +568,11 @@ impl Config {
                 "must be between 1 and 100000",
             ));
         }
+        Ok(())
+    }
 
+    /// Client ids unique across all apps (case-insensitively, as Entra compares them).
+    fn check_client_ids(&self) -> Result<(), ConfigError> {
         let mut client_ids = HashSet::new();
         let all_ids = self
             .apis
@@ -559,7 +594,23 @@ impl Config {
                 ));
             }
         }
+        Ok(())
+    }
 
+    /// Absolute app id URIs and plain scope names; the full scope URIs exposed.
+    fn check_apis(&self) -> Result<HashSet<String>, ConfigError> {
+        for api in &self.apis {
+            if api
+                .web_client_secret
+                .as_ref()
+                .is_some_and(|s| s.0.len() < 8)
+            {
+                return Err(ConfigError::new(
+                    "apis.web_client_secret",
+                    format!("app `{}`: at least 8 characters", api.name),
+                ));
+            }
+        }
         let mut exposed = HashSet::new();
         for api in &self.apis {
             if Url::parse(&api.app_id_uri).is_err() {
@@ -578,7 +629,11 @@ impl Config {
                 exposed.insert(api.scope_uri(s));
             }
         }
+        Ok(exposed)
+    }
 
+    /// Redirect URIs usable as such, and permissions only on scopes some API exposes.
+    fn check_spas(&self, exposed: &HashSet<String>) -> Result<(), ConfigError> {
         for spa in &self.spas {
             if spa.redirect_uris.is_empty() {
                 return Err(ConfigError::new(
@@ -609,19 +664,11 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
 
-        for api in &self.apis {
-            if api
-                .web_client_secret
-                .as_ref()
-                .is_some_and(|s| s.0.len() < 8)
-            {
-                return Err(ConfigError::new(
-                    "apis.web_client_secret",
-                    format!("app `{}`: at least 8 characters", api.name),
-                ));
-            }
-        }
+    /// Secrets long enough, and app roles that their API defines.
+    fn check_daemons(&self) -> Result<(), ConfigError> {
         for daemon in &self.daemons {
             if daemon.client_secret.len() < 8 {
                 return Err(ConfigError::new(
@@ -654,9 +701,11 @@ impl Config {
                 }
             }
         }
+        Ok(())
+    }
 
-        self.check_linked_flows()?;
-        self.check_web_redirect_uris()?;
+    /// Seed users with distinct valid addresses and passwords the sign-up rules accept.
+    fn check_users(&self) -> Result<(), ConfigError> {
         let mut emails = HashSet::new();
         for user in &self.users {
             if !password::plausible_email(&user.email) {

@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use crate::AppState;
+use crate::internal_error::InternalError;
 
 fn not_found(what: &str) -> Response {
     (
@@ -146,10 +147,7 @@ pub async fn by_query(
 async fn keys(state: &Arc<AppState>) -> Response {
     match state.keys.ring().await {
         Ok(ring) => Json(json!({ "keys": ring.jwks })).into_response(),
-        Err(e) => {
-            tracing::error!(error = %e, "loading signing keys failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(e) => InternalError::new("loading signing keys", e).response(),
     }
 }
 

@@ -51,8 +51,11 @@ impl KeyRing {
         &self.signer.kid
     }
 
-    /// Signs `claims` as a compact JWS with `alg: RS256` and this ring's `kid`.
-    pub fn sign(&self, claims: &serde_json::Value) -> Result<String, KeyError> {
+    /// Signs `claims` as a compact JWS with `alg: RS256` and this ring's `kid`. Through a JSON
+    /// value, so the claims are in name order whatever type holds them.
+    pub fn sign(&self, claims: &impl serde::Serialize) -> Result<String, KeyError> {
+        let claims = serde_json::to_value(claims)
+            .map_err(|e| KeyError::Crypto(format!("claims not serialisable: {e}")))?;
         let header = serde_json::json!({ "typ": "JWT", "alg": "RS256", "kid": self.signer.kid });
         let mut jws = format!(
             "{}.{}",

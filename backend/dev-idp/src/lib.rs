@@ -17,7 +17,9 @@ pub mod cors;
 pub mod csrf;
 pub mod discovery;
 pub mod email;
+pub mod error_code;
 pub mod external_id;
+pub mod internal_error;
 pub mod keys;
 pub mod lockout;
 pub mod logout;
@@ -244,8 +246,31 @@ fn seed_users(config: &Config, store: &Store) -> Result<(), StartError> {
 /// All routes, with the layers composed here in one place.
 pub fn router(state: Arc<AppState>) -> Router {
     let cors = cors::layer(&state.spa_origins());
-    // Only what MSAL fetches from the page (discovery, keys, token, userinfo) answers CORS.
-    let policy_api = Router::new()
+    // Only what MSAL fetches from the page (discovery, keys, token, userinfo) answers CORS;
+    // navigations never do.
+    let per_policy = policy_api().layer(cors.clone()).merge(pages());
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(tenant_api().layer(cors))
+        .merge(tenant_pages())
+        .merge(per_policy.clone())
+        // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
+        .nest("/tfp", per_policy)
+        .fallback(pages::not_found)
+        .layer(axum::middleware::from_fn(internal_error::log))
+        .layer(
+            // Spans name the path only: query strings can carry id_token_hint.
+            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
+                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
+            }),
+        )
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
+        .with_state(state)
+}
+
+/// What a page's scripts fetch under a user flow: metadata, keys, token, userinfo.
+fn policy_api() -> Router<Arc<AppState>> {
+    Router::new()
         .route(
             "/{tenant}/{policy}/v2.0/.well-known/openid-configuration",
             get(discovery::by_policy_path),
@@ -262,8 +287,11 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/{tenant}/{policy}/openid/v2.0/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
-        .layer(cors.clone());
-    let tenant_api = Router::new()
+}
+
+/// The tenant-level endpoints (no user flow in the path).
+fn tenant_api() -> Router<Arc<AppState>> {
+    Router::new()
         // With `?p=`: a user flow's metadata (B2C's query form); without: the tenant's own
         // (Entra's tenant-level metadata, for the client-credentials issuer).
         .route(
@@ -276,10 +304,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         // The tenant-level token endpoint: seed 004's daemon (Entra), External ID's sign-in.
         .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
-        .layer(cors);
+}
 
-    // Navigations, never CORS.
-    let pages = Router::new()
+/// External ID's tenant-level navigations: no policy in the path.
+fn tenant_pages() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(external_id::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(external_id::logout).post(external_id::logout),
+        )
+}
+
+/// The user journey's navigations: authorize and its steps, logout.
+fn pages() -> Router<Arc<AppState>> {
+    Router::new()
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/authorize",
             get(authorize::start).post(authorize::sign_in),
@@ -316,36 +358,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route(
             "/{tenant}/{policy}/oauth2/v2.0/logout",
             get(logout::logout).post(logout::logout),
-        );
-
-    // External ID's tenant-level navigations: no policy in the path.
-    let tenant_pages = Router::new()
-        .route(
-            "/{tenant}/oauth2/v2.0/authorize",
-            get(external_id::authorize),
         )
-        .route(
-            "/{tenant}/oauth2/v2.0/logout",
-            get(external_id::logout).post(external_id::logout),
-        );
-
-    let per_policy = policy_api.merge(pages);
-    Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .merge(tenant_api)
-        .merge(tenant_pages)
-        .merge(per_policy.clone())
-        // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
-        .nest("/tfp", per_policy)
-        .fallback(pages::not_found)
-        .layer(
-            // Spans name the path only: query strings can carry id_token_hint.
-            TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-                tracing::info_span!("request", method = %req.method(), path = %req.uri().path())
-            }),
-        )
-        .layer(tower_http::limit::RequestBodyLimitLayer::new(64 * 1024))
-        .with_state(state)
 }
 
 /// Serves until `shutdown` completes.

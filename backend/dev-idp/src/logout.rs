@@ -9,6 +9,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::authorize::{ResponseMode, parse_params, response_url};
+use crate::internal_error::InternalError;
 use crate::{AppState, pages, session};
 
 /// `GET|POST /{tenant}/{policy}/oauth2/v2.0/logout?post_logout_redirect_uri=…&state=…`
@@ -51,12 +52,11 @@ pub(crate) async fn end_session(
     let clear = match session::end(state, headers).await {
         Ok(cookie) => cookie,
         Err(e) => {
-            tracing::error!(error = %e, "ending session failed");
-            return pages::error(
+            return InternalError::new("ending session", e).attach(pages::error(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "Something went wrong",
                 "Please try again.",
-            );
+            ));
         }
     };
     let with_cookie = |mut response: Response| {

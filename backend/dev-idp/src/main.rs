@@ -10,25 +10,31 @@ use std::sync::Arc;
 use dev_idp::config::{Config, EnvOverrides};
 use dev_idp::store::Store;
 use dev_idp::{AppState, keys, now};
+use http_serve::logging::{self, Output};
+use http_serve::settings::Env;
+use http_serve::startup::BAD_SETTING;
 
 const USAGE: &str = "usage: dev-idp [serve | rotate-keys | retire-keys]";
 
+/// Every failure to start is reported as a bad setting (2): the scripts tell it from a crash.
 fn fail(message: impl std::fmt::Display) -> ExitCode {
-    eprintln!("dev-idp: {message}");
-    ExitCode::from(2)
+    http_serve::startup::fail("dev-idp", BAD_SETTING, message)
 }
 
 fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = match logging::filter(&Env, "info") {
+        Ok(filter) => filter,
+        Err(e) => return fail(e),
+    };
+    // Its stdout is the one "listening" line; logs go to stderr.
+    logging::init(filter, Output::Stderr);
 
     let command = std::env::args().nth(1);
-    let config = match Config::load(&EnvOverrides::from_env()) {
+    let config = match EnvOverrides::from_env() {
+        Ok(env) => Config::load(&env).map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    };
+    let config = match config {
         Ok(c) => c,
         Err(e) => return fail(e),
     };
@@ -98,10 +104,7 @@ fn serve(config: Config) -> ExitCode {
             state.base_url,
             state.policy_url(&policy)
         );
-        let shutdown = async {
-            let _ = tokio::signal::ctrl_c().await;
-        };
-        match dev_idp::serve_state(state, listener, shutdown).await {
+        match dev_idp::serve_state(state, listener, http_serve::shutdown::signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         }

@@ -18,29 +18,78 @@ use subtle::ConstantTimeEq;
 
 use crate::authorize::parse_params;
 use crate::config::{ApiApp, DaemonApp, SpaApp};
+use crate::error_code::ErrorCode;
+use crate::internal_error::InternalError;
 use crate::keys::KeyError;
 use crate::scope;
 use crate::store::{CodeRecord, Family, Redemption, Rotation, StoreError, User};
 use crate::tokens::{self, Authority, UserGrant};
 use crate::{AppState, now, pkce, random_token, secret_hash};
 
-#[derive(Debug, thiserror::Error)]
+/// A refusal of the token endpoint: RFC 6749 §5.2's code (from [`TokenError::code`]) and a
+/// description.
+#[derive(Debug)]
 pub enum TokenError {
-    #[error("invalid_request: {0}")]
     InvalidRequest(String),
-    #[error("invalid_client: {description}")]
-    InvalidClient { description: String, basic: bool },
-    #[error("invalid_grant: {0}")]
+    InvalidClient {
+        description: String,
+        basic: bool,
+    },
     InvalidGrant(String),
-    #[error("unauthorized_client: {0}")]
     UnauthorizedClient(String),
-    #[error("unsupported_grant_type: {0}")]
     UnsupportedGrantType(String),
-    #[error("invalid_scope: {0}")]
     InvalidScope(String),
-    #[error("server_error: {0}")]
+    /// The provider's own failure: the client gets a generic 500, the detail goes to the log.
     Server(String),
 }
+
+const SERVER_ERROR_DESCRIPTION: &str = "The server had a problem; try again.";
+
+impl TokenError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRequest(_) => ErrorCode::InvalidRequest,
+            Self::InvalidClient { .. } => ErrorCode::InvalidClient,
+            Self::InvalidGrant(_) => ErrorCode::InvalidGrant,
+            Self::UnauthorizedClient(_) => ErrorCode::UnauthorizedClient,
+            Self::UnsupportedGrantType(_) => ErrorCode::UnsupportedGrantType,
+            Self::InvalidScope(_) => ErrorCode::InvalidScope,
+            Self::Server(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// What the client is told.
+    fn description(&self) -> &str {
+        match self {
+            Self::InvalidRequest(d)
+            | Self::InvalidClient { description: d, .. }
+            | Self::InvalidGrant(d)
+            | Self::UnauthorizedClient(d)
+            | Self::UnsupportedGrantType(d)
+            | Self::InvalidScope(d) => d,
+            Self::Server(_) => SERVER_ERROR_DESCRIPTION,
+        }
+    }
+
+    fn status(&self) -> StatusCode {
+        match self {
+            Self::InvalidClient { .. } => StatusCode::UNAUTHORIZED,
+            Self::Server(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+impl std::fmt::Display for TokenError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Server(detail) => write!(f, "{}: {detail}", self.code()),
+            _ => write!(f, "{}: {}", self.code(), self.description()),
+        }
+    }
+}
+
+impl std::error::Error for TokenError {}
 
 impl From<StoreError> for TokenError {
     fn from(e: StoreError) -> Self {
@@ -62,49 +111,31 @@ struct ErrorBody<'a> {
 
 impl IntoResponse for TokenError {
     fn into_response(self) -> Response {
-        let (status, code, description) = match &self {
-            Self::InvalidRequest(d) => (StatusCode::BAD_REQUEST, "invalid_request", d.as_str()),
-            Self::InvalidClient { description, .. } => (
-                StatusCode::UNAUTHORIZED,
-                "invalid_client",
-                description.as_str(),
-            ),
-            Self::InvalidGrant(d) => (StatusCode::BAD_REQUEST, "invalid_grant", d.as_str()),
-            Self::UnauthorizedClient(d) => {
-                (StatusCode::BAD_REQUEST, "unauthorized_client", d.as_str())
-            }
-            Self::UnsupportedGrantType(d) => (
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                d.as_str(),
-            ),
-            Self::InvalidScope(d) => (StatusCode::BAD_REQUEST, "invalid_scope", d.as_str()),
-            Self::Server(detail) => {
-                tracing::error!(%detail, "token endpoint failed");
-                (
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "The server had a problem; try again.",
-                )
-            }
-        };
         let mut response = (
-            status,
+            self.status(),
             Json(ErrorBody {
-                error: code,
-                error_description: description,
+                error: self.code().as_str(),
+                error_description: self.description(),
             }),
         )
             .into_response();
         let headers = response.headers_mut();
         no_store(headers);
-        if matches!(self, Self::InvalidClient { basic: true, .. }) {
-            headers.insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static("Basic realm=\"dev-idp\""),
-            );
+        match self {
+            Self::InvalidClient { basic: true, .. } => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static("Basic realm=\"dev-idp\""),
+                );
+                response
+            }
+            Self::Server(detail) => InternalError {
+                what: "token endpoint",
+                detail,
+            }
+            .attach(response),
+            _ => response,
         }
-        response
     }
 }
 
@@ -144,6 +175,37 @@ impl IntoResponse for TokenResponse {
     }
 }
 
+/// The token request's parameters (RFC 6749 §4.1.3, §4.4.2, §6; §2.3.1's `client_secret`),
+/// each once; others are ignored, as the RFC asks.
+#[derive(Debug, Default)]
+struct TokenForm {
+    grant_type: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    code: Option<String>,
+    redirect_uri: Option<String>,
+    code_verifier: Option<String>,
+    refresh_token: Option<String>,
+    scope: Option<String>,
+}
+
+impl TokenForm {
+    /// From the parsed body (in which a repeated parameter is already an error).
+    fn new(mut params: HashMap<String, String>) -> Self {
+        let mut take = |name: &str| params.remove(name);
+        Self {
+            grant_type: take("grant_type"),
+            client_id: take("client_id"),
+            client_secret: take("client_secret"),
+            code: take("code"),
+            redirect_uri: take("redirect_uri"),
+            code_verifier: take("code_verifier"),
+            refresh_token: take("refresh_token"),
+            scope: take("scope"),
+        }
+    }
+}
+
 /// The authenticated (or, for SPAs, identified) caller.
 enum Client<'a> {
     Spa(&'a SpaApp),
@@ -156,64 +218,32 @@ fn sha256(value: &str) -> [u8; 32] {
     Sha256::digest(value.as_bytes()).into()
 }
 
+/// The client id and secret a request presents, and whether through HTTP Basic (whose refusals
+/// carry a `WWW-Authenticate` challenge).
+struct Credentials {
+    client_id: String,
+    secret: Option<String>,
+    basic: bool,
+}
+
+fn invalid_client(basic: bool, description: &str) -> TokenError {
+    TokenError::InvalidClient {
+        description: description.into(),
+        basic,
+    }
+}
+
 /// `client_secret_basic`, `client_secret_post`, or a public client's bare `client_id`.
 fn authenticate<'a>(
     state: &'a AppState,
     headers: &HeaderMap,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<Client<'a>, TokenError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.strip_prefix("Basic ")
-                .or_else(|| v.strip_prefix("basic "))
-        });
-    let invalid = |basic: bool, description: &str| TokenError::InvalidClient {
-        description: description.into(),
+    let Credentials {
+        client_id,
+        secret,
         basic,
-    };
-    let (client_id, secret, via_basic) = match basic {
-        Some(encoded) => {
-            if form.contains_key("client_secret") {
-                return Err(TokenError::InvalidRequest(
-                    "Use one client authentication method, not both Basic and client_secret."
-                        .into(),
-                ));
-            }
-            let decoded = STANDARD
-                .decode(encoded.trim())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .ok_or_else(|| invalid(true, "The Basic credentials are not valid base64."))?;
-            let (id, secret) = decoded
-                .split_once(':')
-                .ok_or_else(|| invalid(true, "The Basic credentials have no ':'."))?;
-            // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
-            let unescape = |s: &str| -> String {
-                url::form_urlencoded::parse(format!("x={s}").as_bytes())
-                    .next()
-                    .map(|(_, v)| v.into_owned())
-                    .unwrap_or_default()
-            };
-            let id = unescape(id);
-            if form.get("client_id").is_some_and(|f| *f != id) {
-                return Err(TokenError::InvalidRequest(
-                    "client_id differs from the Basic credentials.".into(),
-                ));
-            }
-            (id, Some(unescape(secret)), true)
-        }
-        None => {
-            let id = form.get("client_id").cloned().ok_or_else(|| {
-                invalid(
-                    false,
-                    "The request has no client_id and no client authentication.",
-                )
-            })?;
-            (id, form.get("client_secret").cloned(), false)
-        }
-    };
+    } = credentials(headers, form)?;
     if let Some(secret) = secret {
         let confidential = match state
             .config
@@ -232,7 +262,10 @@ fn authenticate<'a>(
         let ok = bool::from(expected.ct_eq(&sha256(&secret)));
         return match confidential {
             Some((client, _)) if ok => Ok(client),
-            _ => Err(invalid(via_basic, "The client id or secret is not valid.")),
+            _ => Err(invalid_client(
+                basic,
+                "The client id or secret is not valid.",
+            )),
         };
     }
     if let Some(spa) = state
@@ -254,15 +287,70 @@ fn authenticate<'a>(
             .iter()
             .any(|d| d.client_id.eq_ignore_ascii_case(&client_id))
     {
-        return Err(invalid(
+        return Err(invalid_client(
             false,
             "This confidential client must authenticate with its secret.",
         ));
     }
-    Err(invalid(
+    Err(invalid_client(
         false,
         &format!("The application '{client_id}' is not registered in this tenant."),
     ))
+}
+
+/// From the `Authorization: Basic` header, else the form; one method only.
+fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<Credentials, TokenError> {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| {
+            v.strip_prefix("Basic ")
+                .or_else(|| v.strip_prefix("basic "))
+        });
+    let Some(encoded) = basic else {
+        let client_id = form.client_id.clone().ok_or_else(|| {
+            invalid_client(
+                false,
+                "The request has no client_id and no client authentication.",
+            )
+        })?;
+        return Ok(Credentials {
+            client_id,
+            secret: form.client_secret.clone(),
+            basic: false,
+        });
+    };
+    if form.client_secret.is_some() {
+        return Err(TokenError::InvalidRequest(
+            "Use one client authentication method, not both Basic and client_secret.".into(),
+        ));
+    }
+    let decoded = STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or_else(|| invalid_client(true, "The Basic credentials are not valid base64."))?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or_else(|| invalid_client(true, "The Basic credentials have no ':'."))?;
+    // RFC 6749 §2.3.1: both parts are form-urlencoded before base64.
+    let unescape = |s: &str| -> String {
+        url::form_urlencoded::parse(format!("x={s}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    let client_id = unescape(id);
+    if form.client_id.as_ref().is_some_and(|f| *f != client_id) {
+        return Err(TokenError::InvalidRequest(
+            "client_id differs from the Basic credentials.".into(),
+        ));
+    }
+    Ok(Credentials {
+        client_id,
+        secret: Some(unescape(secret)),
+        basic: true,
+    })
 }
 
 /// `POST /{tenant}/{policy}/oauth2/v2.0/token`
@@ -318,10 +406,10 @@ async fn handle(
             "The body must be application/x-www-form-urlencoded.".into(),
         ));
     }
-    let form = parse_params(body).map_err(TokenError::InvalidRequest)?;
+    let form = TokenForm::new(parse_params(body).map_err(TokenError::InvalidRequest)?);
     let grant_type = form
-        .get("grant_type")
-        .cloned()
+        .grant_type
+        .clone()
         .ok_or_else(|| TokenError::InvalidRequest("The request has no grant_type.".into()))?;
     let client = authenticate(state, headers, &form)?;
     let response = match (grant_type.as_str(), client) {
@@ -367,9 +455,10 @@ fn authority_of(policy: Option<&str>) -> Authority {
     }
 }
 
-fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
-    form.get(name)
-        .map(String::as_str)
+/// A parameter the grant needs: present and not empty.
+fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, TokenError> {
+    value
+        .as_deref()
         .filter(|v| !v.is_empty())
         .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
 }
@@ -382,14 +471,16 @@ fn client_info(state: &AppState, user_id: &str, policy: &str) -> String {
     B64.encode(info.to_string())
 }
 
+const CODE_REUSED: &str = "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked.";
+
 async fn authorization_code(
     state: &Arc<AppState>,
     spa: &SpaApp,
     policy: Option<String>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let code = required(form, "code")?;
-    let verifier = required(form, "code_verifier")?;
+    let code = required(&form.code, "code")?;
+    let verifier = required(&form.code_verifier, "code_verifier")?;
     let code_hash = secret_hash(code);
     let record = redeem(state, &spa.client_id, policy.as_deref(), form).await?;
     let now = now();
@@ -413,7 +504,6 @@ async fn authorization_code(
     };
     let mut response = user_tokens_response(state, &grant, now).await?;
     if granted.has("offline_access") {
-        let refresh = random_token();
         let lifetime = state.config.lifetimes.refresh_token_seconds as i64;
         let family = Family {
             id: uuid::Uuid::new_v4().to_string(),
@@ -424,18 +514,7 @@ async fn authorization_code(
             auth_time: record.auth_time,
             expires_at: now + lifetime,
         };
-        let refresh_hash = secret_hash(&refresh);
-        let created = state
-            .store
-            .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
-            .await?;
-        if !created {
-            return Err(TokenError::InvalidGrant(
-                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
-                    .into(),
-            ));
-        }
-        response.refresh_token = Some(refresh);
+        response.refresh_token = Some(start_family(state, family, code_hash).await?);
         response.refresh_token_expires_in = Some(lifetime);
     }
     Ok(response)
@@ -447,10 +526,10 @@ async fn redeem(
     state: &Arc<AppState>,
     client_id: &str,
     policy: Option<&str>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<CodeRecord, TokenError> {
-    let code = required(form, "code")?;
-    let redirect_uri = required(form, "redirect_uri")?;
+    let code = required(&form.code, "code")?;
+    let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
     let lookup = secret_hash(code);
     let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
         Redemption::Valid(record) => record,
@@ -461,10 +540,7 @@ async fn redeem(
         }
         Redemption::Reused => {
             tracing::warn!("authorization code reused; its grant is revoked");
-            return Err(TokenError::InvalidGrant(
-                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
-                    .into(),
-            ));
+            return Err(TokenError::InvalidGrant(CODE_REUSED.into()));
         }
     };
     let now = now();
@@ -497,7 +573,7 @@ async fn web_authorization_code(
     state: &Arc<AppState>,
     api: &ApiApp,
     policy: Option<String>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<Response, TokenError> {
     let record = redeem(state, &api.client_id, policy.as_deref(), form).await?;
     let user = grant_owner(state, &record.user_id).await?;
@@ -529,6 +605,25 @@ async fn web_authorization_code(
     .into_response();
     no_store(response.headers_mut());
     Ok(response)
+}
+
+/// Opens a refresh-token family for a redeemed code; its first refresh token. The store refuses
+/// a second family for one code (a replay racing the first redemption).
+async fn start_family(
+    state: &Arc<AppState>,
+    family: Family,
+    code_hash: String,
+) -> Result<String, TokenError> {
+    let refresh = random_token();
+    let refresh_hash = secret_hash(&refresh);
+    let created = state
+        .store
+        .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
+        .await?;
+    if !created {
+        return Err(TokenError::InvalidGrant(CODE_REUSED.into()));
+    }
+    Ok(refresh)
 }
 
 /// The user a code or refresh token was issued to; gone since means the grant is void.
@@ -570,11 +665,11 @@ async fn refresh_token(
     state: &Arc<AppState>,
     spa: &SpaApp,
     policy: Option<String>,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let presented = required(form, "refresh_token")?;
+    let presented = required(&form.refresh_token, "refresh_token")?;
     // A narrower or different scope is checked before the token is consumed.
-    let requested = match form.get("scope").filter(|s| !s.trim().is_empty()) {
+    let requested = match form.scope.as_ref().filter(|s| !s.trim().is_empty()) {
         Some(s) => Some(scope::resolve(&state.config, spa, s).map_err(TokenError::InvalidScope)?),
         None => None,
     };
@@ -636,9 +731,9 @@ async fn client_credentials(
     state: &Arc<AppState>,
     daemon: &DaemonApp,
     authority: Authority,
-    form: &HashMap<String, String>,
+    form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
-    let scope = required(form, "scope")?;
+    let scope = required(&form.scope, "scope")?;
     let mut scopes = scope.split_whitespace();
     let (Some(only), None) = (scopes.next(), scopes.next()) else {
         return Err(TokenError::InvalidScope(

@@ -11,6 +11,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::AppState;
+use crate::error_code::ErrorCode;
+use crate::internal_error::InternalError;
 
 #[derive(Deserialize)]
 struct Claims {
@@ -20,10 +22,15 @@ struct Claims {
 fn unauthorized(description: &str) -> Response {
     let mut response = (
         StatusCode::UNAUTHORIZED,
-        Json(json!({ "error": "invalid_token", "error_description": description })),
+        Json(
+            json!({ "error": ErrorCode::InvalidToken.as_str(), "error_description": description }),
+        ),
     )
         .into_response();
-    let challenge = format!("Bearer error=\"invalid_token\", error_description=\"{description}\"");
+    let challenge = format!(
+        "Bearer error=\"{}\", error_description=\"{description}\"",
+        ErrorCode::InvalidToken
+    );
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response
             .headers_mut()
@@ -53,10 +60,7 @@ pub async fn userinfo(
     };
     let ring = match state.keys.ring().await {
         Ok(ring) => ring,
-        Err(e) => {
-            tracing::error!(error = %e, "loading signing keys failed");
-            return StatusCode::INTERNAL_SERVER_ERROR.into_response();
-        }
+        Err(e) => return InternalError::new("loading signing keys", e).response(),
     };
     let Some(key) = header.kid.as_deref().and_then(|kid| ring.decoding_key(kid)) else {
         return unauthorized("The token was not signed by a key of this provider.");
@@ -90,9 +94,6 @@ pub async fn userinfo(
         }))
         .into_response(),
         Ok(None) => unauthorized("The token does not belong to a user."),
-        Err(e) => {
-            tracing::error!(error = %e, "userinfo lookup failed");
-            StatusCode::INTERNAL_SERVER_ERROR.into_response()
-        }
+        Err(e) => InternalError::new("userinfo lookup", e).response(),
     }
 }

@@ -483,3 +483,65 @@ async fn the_binary_serves_on_the_configured_port() {
     assert!(on_shared_host.is_err(), "also served on 127.0.0.1");
     assert_eq!(doc.unwrap()["issuer"], format!("{base}/{TENANT_ID}/v2.0/"));
 }
+
+/// SIGTERM (what container runtimes and `scripts/dev` send) stops the server gracefully, with
+/// status 0, as Ctrl-C does; before, it killed the process mid-request.
+#[cfg(unix)]
+#[tokio::test]
+async fn sigterm_stops_the_binary_gracefully() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    // Port 0, and the address from its "listening on" line: no other test can take the port.
+    let mut child = Command::new(BIN)
+        .env_remove("DEVIDP_CONFIG")
+        .env("DEVIDP_BIND_ADDRESS", "127.0.0.1")
+        .env("DEVIDP_PORT", "0")
+        .env("DEVIDP_DATA_DIR", dir.path())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let line = tokio::task::spawn_blocking(move || {
+        let mut line = String::new();
+        std::io::BufReader::new(stdout)
+            .read_line(&mut line)
+            .map(|_| line)
+    });
+    let line = tokio::time::timeout(Duration::from_secs(30), line)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    let base = line
+        .split_whitespace()
+        .find(|word| word.starts_with("http://"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .to_owned();
+    let health = reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert!(health.status().is_success());
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let mut status = None;
+    for _ in 0..400 {
+        status = child.try_wait().unwrap();
+        if status.is_some() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if status.is_none() {
+        let _ = child.kill();
+    }
+    assert_eq!(status.and_then(|s| s.code()), Some(0), "{status:?}");
+}

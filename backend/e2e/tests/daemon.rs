@@ -15,14 +15,12 @@ use support::{
     ALICE, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID, TempDir,
     test_output_dir, wait_for, workspace_binary,
 };
+use testkit::dev_tenant::{
+    APP_ROLE as ROLE, APP_SCOPE_URI as APP_SCOPE, DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID,
+};
 use testkit::free_port;
 
 const FUNCTION_KEY: &str = "daemon-e2e-function-key-0123456789abcdef";
-const DAEMON_CLIENT_ID: &str = "2b4d6f8a-1c3e-4a5b-9c7d-3e5f7a9b1c2d";
-const DAEMON_SECRET: &str = "dev-daemon-secret";
-const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
-const APP_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/.default";
-const ROLE: &str = "access:test-api";
 /// The built-in SPA's redirect URI: nothing listens there, the test reads `Location`.
 const SPA_REDIRECT: &str = "http://127.0.0.1:8080/";
 /// RFC 7636 appendix B.

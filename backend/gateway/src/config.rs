@@ -16,7 +16,9 @@ use token_validation::RequiredClaim;
 use url::Url;
 
 pub(crate) use http_serve::settings::bad;
+pub(crate) use http_serve::settings::value;
 pub use http_serve::settings::{ConfigError, Env, Source};
+use http_serve::settings::{http_url, required};
 
 /// `calls` per `period`, as APIM's `rate-limit-by-key calls=… renewal-period=…`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -165,18 +167,6 @@ pub struct Config {
     pub tls: Option<TlsListener>,
 }
 
-/// Set and not blank.
-pub(crate) fn value(source: &dyn Source, var: &'static str) -> Result<Option<String>, ConfigError> {
-    Ok(source
-        .get(var)?
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty()))
-}
-
-fn required(source: &dyn Source, var: &'static str) -> Result<String, ConfigError> {
-    value(source, var)?.ok_or_else(|| bad(var, "is required"))
-}
-
 pub(crate) fn list(text: &str) -> Vec<String> {
     text.split(',')
         .map(str::trim)
@@ -191,17 +181,6 @@ fn required_list(source: &dyn Source, var: &'static str) -> Result<Vec<String>, 
         return Err(bad(var, "needs at least one comma-separated value"));
     }
     Ok(items)
-}
-
-fn http_url(var: &'static str, text: &str) -> Result<Url, ConfigError> {
-    let url = Url::parse(text).map_err(|e| bad(var, format!("`{text}` is not a URL: {e}")))?;
-    if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
-        return Err(bad(var, format!("`{text}` is not an http(s) URL")));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(bad(var, "URLs must not carry credentials"));
-    }
-    Ok(url)
 }
 
 fn number<T: std::str::FromStr>(

@@ -34,7 +34,7 @@ pub mod trace_context;
 pub mod validation;
 
 use axum::Router;
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::{FromFnLayer, from_fn, from_fn_with_state};
 use axum::routing::get;
 use client_addr::TrustedProxies;
 use concurrency::ConcurrencyLimit;
@@ -176,37 +176,15 @@ pub fn router(gateway: &Gateway) -> Router {
     // are absent (not no-ops) when their setting is.
     let inbound = ServiceBuilder::new()
         .layer(from_fn_with_state(gateway.cors.clone(), cors::apply))
-        .option_layer(
-            gateway
-                .front_door
-                .clone()
-                .map(|id| from_fn_with_state(id, front_door::check)),
-        )
-        .option_layer(
-            gateway
-                .ip_filter
-                .clone()
-                .map(|filter| from_fn_with_state(filter, ip_filter::apply)),
-        )
-        .option_layer(
-            gateway
-                .client_certificate
-                .clone()
-                .map(|rules| from_fn_with_state(rules, tls::validate_client_certificate)),
-        )
-        .option_layer(
-            gateway
-                .subscriptions
-                .clone()
-                .map(|s| from_fn_with_state(s, subscription::check_key)),
-        )
+        .option_layer(optional(&gateway.front_door, front_door::check))
+        .option_layer(optional(&gateway.ip_filter, ip_filter::apply))
+        .option_layer(optional(
+            &gateway.client_certificate,
+            tls::validate_client_certificate,
+        ))
+        .option_layer(optional(&gateway.subscriptions, subscription::check_key))
         // validate-parameters / validate-content: cheap, so before the signature check.
-        .option_layer(
-            gateway
-                .validation
-                .clone()
-                .map(|rules| from_fn_with_state(rules, validation::request)),
-        )
+        .option_layer(optional(&gateway.validation, validation::request))
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -220,26 +198,11 @@ pub fn router(gateway: &Gateway) -> Router {
             rate_limit::by_subject,
         ))
         // The product's rate-limit and quota (product scope: after the API's policies).
-        .option_layer(
-            gateway
-                .subscriptions
-                .clone()
-                .map(|s| from_fn_with_state(s, subscription::limits)),
-        )
+        .option_layer(optional(&gateway.subscriptions, subscription::limits))
         // APIM renders this one in <backend>, around the forward.
-        .option_layer(
-            gateway
-                .concurrency
-                .clone()
-                .map(|limit| from_fn_with_state(limit, concurrency::limit)),
-        )
+        .option_layer(optional(&gateway.concurrency, concurrency::limit))
         // <outbound>: validate-status-code / -headers / -content on the function's answer.
-        .option_layer(
-            gateway
-                .validation
-                .clone()
-                .map(|rules| from_fn_with_state(rules, validation::response)),
-        );
+        .option_layer(optional(&gateway.validation, validation::response));
     let api = Router::new()
         .route(
             "/api/hello",
@@ -274,6 +237,11 @@ pub fn router(gateway: &Gateway) -> Router {
                 .layer(from_fn(trace_context::propagate))
                 .layer(from_fn(access_log::record)),
         )
+}
+
+/// An optional policy's layer: there when its setting is, absent (not a no-op) otherwise.
+fn optional<S: Clone, F, T>(state: &Option<S>, policy: F) -> Option<FromFnLayer<F, S, T>> {
+    state.clone().map(|state| from_fn_with_state(state, policy))
 }
 
 /// Serves until `shutdown` completes.

@@ -5,7 +5,9 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-use gateway::config::{Config, PolicyConfig};
+use gateway::config::{Config, Env, PolicyConfig};
+use http_serve::logging::{self, Output};
+use http_serve::startup::{BAD_SETTING, listen};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
@@ -16,8 +18,11 @@ fn usage() -> ExitCode {
 }
 
 fn bad_setting(error: gateway::config::ConfigError) -> ExitCode {
-    eprintln!("gateway: bad setting {error}");
-    ExitCode::from(2)
+    fail(BAD_SETTING, format_args!("bad setting {error}"))
+}
+
+fn fail(status: u8, line: impl std::fmt::Display) -> ExitCode {
+    http_serve::startup::fail("gateway", status, line)
 }
 
 #[tokio::main]
@@ -154,31 +159,21 @@ async fn print_usage() -> ExitCode {
 }
 
 async fn run() -> ExitCode {
-    let config = match Config::from_env() {
-        Ok(config) => config,
+    let (config, filter) = match Config::from_env()
+        .and_then(|config| logging::filter(&Env, "info").map(|filter| (config, filter)))
+    {
+        Ok(settings) => settings,
         Err(error) => return bad_setting(error),
     };
-    tracing_subscriber::fmt()
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    logging::init(filter, Output::Stdout);
     let address = std::net::SocketAddr::new(config.bind_address, config.port);
-    let listener = match tokio::net::TcpListener::bind(address).await {
+    let listener = match listen(address, "gateway").await {
         Ok(listener) => listener,
-        Err(error) => {
-            eprintln!("gateway: cannot listen on {address}: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(line) => return fail(1, line),
     };
     let gateway = match gateway::Gateway::new(&config).await {
         Ok(gateway) => gateway,
-        Err(error) => {
-            eprintln!("gateway: {error}");
-            return ExitCode::FAILURE;
-        }
+        Err(error) => return fail(1, error),
     };
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let shutdown = move || {
@@ -199,7 +194,7 @@ async fn run() -> ExitCode {
         http_serve::shutdown::signal().await;
         let _ = stop.send(true);
     });
-    tracing::info!(%address, tls = config.tls.is_some(), backend = %config.policy.backend_url, "gateway listening");
+    tracing::info!(tls = config.tls.is_some(), backend = %config.policy.backend_url, "gateway serving");
     match gateway::serve(gateway, listener, shutdown()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -219,8 +214,10 @@ async fn start_admin(
     let listener = tokio::net::TcpListener::bind(admin)
         .await
         .map_err(|error| {
-            eprintln!("gateway: cannot listen on {admin} (GATEWAY_ADMIN_PORT): {error}");
-            ExitCode::FAILURE
+            fail(
+                1,
+                format_args!("cannot listen on {admin} (GATEWAY_ADMIN_PORT): {error}"),
+            )
         })?;
     let gateway = gateway.clone();
     tokio::spawn(async move { gateway::admin::serve(&gateway, listener, shutdown).await });

@@ -3,7 +3,10 @@
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
+use http_serve::settings::{Env, Source, bad, value};
 use ipnet::IpNet;
+
+pub use http_serve::settings::ConfigError;
 
 /// What EasyAuth does with a request that carries no valid token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -22,7 +25,7 @@ pub struct Config {
     /// `FUNCTIONS_CUSTOMHANDLER_PORT` (default 7071).
     pub port: u16,
     /// `HELLO_FUNCTION_KEYS`: accepted function keys.
-    pub function_keys: Vec<String>,
+    pub function_keys: Vec<FunctionKey>,
     /// `EASYAUTH_OPENID_CONFIG_URLS` (or the singular `EASYAUTH_OPENID_CONFIG_URL`): EasyAuth's
     /// "Issuer URL", the policy's metadata document, plus any other issuer trusted beside it
     /// (seed 004: the tenant-level Entra issuer of client-credentials tokens).
@@ -50,173 +53,151 @@ pub struct Config {
     pub min_key_refetch_interval: Duration,
 }
 
-/// EasyAuth's client secret: sent only in the token request's body, never printed.
-#[derive(Clone)]
-pub struct ClientSecret(String);
+http_serve::secret_type!(
+    /// One accepted function key (`HELLO_FUNCTION_KEYS`); `Debug` never shows it.
+    pub struct FunctionKey
+);
 
-impl ClientSecret {
-    pub fn new(secret: impl Into<String>) -> Self {
-        Self(secret.into())
-    }
+http_serve::secret_type!(
+    /// EasyAuth's client secret: sent only in the token request's body, never printed.
+    pub struct ClientSecret
+);
 
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Debug for ClientSecret {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ClientSecret(<redacted>)")
-    }
-}
-
-/// A setting that stops the process at start: `<VARIABLE>: <why>`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{variable}: {problem}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub problem: String,
-}
-
-fn invalid(variable: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError {
-        variable,
-        problem: problem.into(),
-    }
-}
+/// The shortest key accepted: the host's own keys are far longer, and a short one is guessable.
+const MIN_KEY_LENGTH: usize = 16;
 
 impl Config {
     /// From the process environment.
     pub fn from_env() -> Result<Config, ConfigError> {
-        Self::from_vars(|name| std::env::var(name).ok())
+        Self::from_source(&Env)
     }
 
-    /// From any source of variables (tests pass a map).
-    pub fn from_vars(var: impl Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
-        // Empty counts as unset, as an Azure app setting left blank.
-        let get = |name: &str| {
-            var(name)
-                .map(|v| v.trim().to_owned())
-                .filter(|v| !v.is_empty())
+    /// From any source of variables (tests pass a map). Empty counts as unset, as an Azure app
+    /// setting left blank.
+    pub fn from_source(source: &dyn Source) -> Result<Config, ConfigError> {
+        let lists = |var, separators: &[char]| -> Result<Vec<String>, ConfigError> {
+            Ok(list(value(source, var)?.as_deref(), separators))
         };
-
-        let bind_address = match get("HELLO_BIND_ADDRESS") {
-            None => IpAddr::V4(Ipv4Addr::LOCALHOST),
-            Some(v) => v.parse().map_err(|_| {
-                invalid("HELLO_BIND_ADDRESS", format!("`{v}` is not an IP address"))
-            })?,
-        };
-        let port = match get("FUNCTIONS_CUSTOMHANDLER_PORT") {
-            None => 7071,
-            Some(v) => v.parse().map_err(|_| {
-                invalid(
-                    "FUNCTIONS_CUSTOMHANDLER_PORT",
-                    format!("`{v}` is not a port number"),
-                )
-            })?,
-        };
-
-        const KEYS: &str = "HELLO_FUNCTION_KEYS";
-        let function_keys = list(get(KEYS).as_deref(), &[',']);
-        if function_keys.is_empty() {
-            return Err(invalid(KEYS, "required: comma-separated function keys"));
-        }
-        if let Some(short) = function_keys.iter().find(|k| k.len() < 16) {
-            return Err(invalid(
-                KEYS,
-                format!(
-                    "a key of {} characters is too short (at least 16)",
-                    short.len()
-                ),
-            ));
-        }
-
-        let openid_config_urls = openid_config_urls(&get)?;
-
-        const AUDIENCES: &str = "EASYAUTH_AUDIENCES";
-        let audiences = list(get(AUDIENCES).as_deref(), &[',']);
-        if audiences.is_empty() {
-            return Err(invalid(AUDIENCES, "required: the API app's client id"));
-        }
-
-        const ACTION: &str = "EASYAUTH_UNAUTHENTICATED_ACTION";
-        let unauthenticated_action = match get(ACTION) {
-            None => UnauthenticatedAction::RedirectToLoginPage,
-            Some(v) => match v.to_ascii_lowercase().as_str() {
-                "redirecttologinpage" => UnauthenticatedAction::RedirectToLoginPage,
-                "return401" => UnauthenticatedAction::Return401,
-                "return403" => UnauthenticatedAction::Return403,
-                _ => {
-                    return Err(invalid(
-                        ACTION,
-                        format!("`{v}` is not RedirectToLoginPage, Return401 or Return403"),
-                    ));
-                }
-            },
-        };
-
-        let allowed_ips = match get("HELLO_ALLOWED_IPS") {
-            None => None,
-            Some(v) => Some(
-                list(Some(&v), &[','])
-                    .iter()
-                    .map(|cidr| parse_net(cidr))
-                    .collect::<Result<Vec<_>, _>>()
-                    .map_err(|bad| {
-                        invalid(
-                            "HELLO_ALLOWED_IPS",
-                            format!("`{bad}` is not an IP address or CIDR"),
-                        )
-                    })?,
-            ),
-        };
-
         Ok(Config {
-            bind_address,
-            port,
-            function_keys,
-            openid_config_urls,
-            audiences,
-            unauthenticated_action,
-            required_scopes: list(get("EASYAUTH_REQUIRED_SCOPES").as_deref(), &[',', ' ']),
-            required_roles: list(get("EASYAUTH_REQUIRED_ROLES").as_deref(), &[',', ' ']),
-            allowed_applications: list(get("EASYAUTH_ALLOWED_APPLICATIONS").as_deref(), &[',']),
-            allowed_identities: list(get("EASYAUTH_ALLOWED_IDENTITIES").as_deref(), &[',']),
-            client_secret: get("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET").map(ClientSecret),
-            allowed_ips,
+            bind_address: bind_address(source)?,
+            port: port(source)?,
+            function_keys: function_keys(source)?,
+            openid_config_urls: openid_config_urls(source)?,
+            audiences: audiences(source)?,
+            unauthenticated_action: unauthenticated_action(source)?,
+            required_scopes: lists("EASYAUTH_REQUIRED_SCOPES", &[',', ' '])?,
+            required_roles: lists("EASYAUTH_REQUIRED_ROLES", &[',', ' '])?,
+            allowed_applications: lists("EASYAUTH_ALLOWED_APPLICATIONS", &[','])?,
+            allowed_identities: lists("EASYAUTH_ALLOWED_IDENTITIES", &[','])?,
+            client_secret: value(source, "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET")?
+                .map(ClientSecret::new),
+            allowed_ips: allowed_ips(source)?,
             clock_skew: Duration::from_secs(300),
             min_key_refetch_interval: Duration::from_secs(60),
         })
     }
 }
 
+fn bind_address(source: &dyn Source) -> Result<IpAddr, ConfigError> {
+    const VAR: &str = "HELLO_BIND_ADDRESS";
+    match value(source, VAR)? {
+        None => Ok(IpAddr::V4(Ipv4Addr::LOCALHOST)),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(VAR, format!("`{v}` is not an IP address"))),
+    }
+}
+
+fn port(source: &dyn Source) -> Result<u16, ConfigError> {
+    const VAR: &str = "FUNCTIONS_CUSTOMHANDLER_PORT";
+    match value(source, VAR)? {
+        None => Ok(7071),
+        Some(v) => v
+            .parse()
+            .map_err(|_| bad(VAR, format!("`{v}` is not a port number"))),
+    }
+}
+
+fn function_keys(source: &dyn Source) -> Result<Vec<FunctionKey>, ConfigError> {
+    const VAR: &str = "HELLO_FUNCTION_KEYS";
+    let keys = list(value(source, VAR)?.as_deref(), &[',']);
+    if keys.is_empty() {
+        return Err(bad(VAR, "required: comma-separated function keys"));
+    }
+    if let Some(short) = keys.iter().find(|k| k.len() < MIN_KEY_LENGTH) {
+        return Err(bad(
+            VAR,
+            format!(
+                "a key of {} characters is too short (at least {MIN_KEY_LENGTH})",
+                short.len()
+            ),
+        ));
+    }
+    Ok(keys.into_iter().map(FunctionKey::new).collect())
+}
+
+fn audiences(source: &dyn Source) -> Result<Vec<String>, ConfigError> {
+    const VAR: &str = "EASYAUTH_AUDIENCES";
+    let audiences = list(value(source, VAR)?.as_deref(), &[',']);
+    if audiences.is_empty() {
+        return Err(bad(VAR, "required: the API app's client id"));
+    }
+    Ok(audiences)
+}
+
+fn unauthenticated_action(source: &dyn Source) -> Result<UnauthenticatedAction, ConfigError> {
+    const VAR: &str = "EASYAUTH_UNAUTHENTICATED_ACTION";
+    let Some(v) = value(source, VAR)? else {
+        return Ok(UnauthenticatedAction::RedirectToLoginPage);
+    };
+    match v.to_ascii_lowercase().as_str() {
+        "redirecttologinpage" => Ok(UnauthenticatedAction::RedirectToLoginPage),
+        "return401" => Ok(UnauthenticatedAction::Return401),
+        "return403" => Ok(UnauthenticatedAction::Return403),
+        _ => Err(bad(
+            VAR,
+            format!("`{v}` is not RedirectToLoginPage, Return401 or Return403"),
+        )),
+    }
+}
+
+fn allowed_ips(source: &dyn Source) -> Result<Option<Vec<IpNet>>, ConfigError> {
+    const VAR: &str = "HELLO_ALLOWED_IPS";
+    let Some(v) = value(source, VAR)? else {
+        return Ok(None);
+    };
+    list(Some(&v), &[','])
+        .iter()
+        .map(|cidr| parse_net(cidr))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+        .map_err(|text| bad(VAR, format!("`{text}` is not an IP address or CIDR")))
+}
+
 /// The plural name takes a comma-separated list; the singular one (the first name, kept working)
 /// one URL. Both at once would leave it unclear which was meant, so that stops the start.
-fn openid_config_urls(get: &dyn Fn(&str) -> Option<String>) -> Result<Vec<String>, ConfigError> {
+fn openid_config_urls(source: &dyn Source) -> Result<Vec<String>, ConfigError> {
     const ONE: &str = "EASYAUTH_OPENID_CONFIG_URL";
     const MANY: &str = "EASYAUTH_OPENID_CONFIG_URLS";
-    let (var, urls) = match (get(ONE), get(MANY)) {
+    let (var, urls) = match (value(source, ONE)?, value(source, MANY)?) {
         (Some(_), Some(_)) => {
-            return Err(invalid(
-                MANY,
-                format!("set either {MANY} or {ONE}, not both"),
-            ));
+            return Err(bad(MANY, format!("set either {MANY} or {ONE}, not both")));
         }
         (Some(one), None) => (ONE, vec![one]),
         (None, Some(many)) => (MANY, list(Some(&many), &[','])),
         (None, None) => (MANY, Vec::new()),
     };
     if urls.is_empty() {
-        return Err(invalid(
+        return Err(bad(
             var,
             "required: the identity provider's openid-configuration URL(s)",
         ));
     }
     for url in &urls {
         let parsed =
-            url::Url::parse(url).map_err(|e| invalid(var, format!("`{url}` is not a URL: {e}")))?;
+            url::Url::parse(url).map_err(|e| bad(var, format!("`{url}` is not a URL: {e}")))?;
         if !matches!(parsed.scheme(), "http" | "https") {
-            return Err(invalid(var, format!("`{url}` is not an http(s) URL")));
+            return Err(bad(var, format!("`{url}` is not an http(s) URL")));
         }
     }
     Ok(urls)
@@ -246,8 +227,8 @@ mod tests {
     use super::*;
     use std::collections::HashMap;
 
-    fn parse(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
-        let mut map: HashMap<String, String> = [
+    fn parse(vars: &[(&'static str, &str)]) -> Result<Config, ConfigError> {
+        let mut map: HashMap<&'static str, String> = [
             ("HELLO_FUNCTION_KEYS", "0123456789abcdef0123"),
             (
                 "EASYAUTH_OPENID_CONFIG_URL",
@@ -256,12 +237,12 @@ mod tests {
             ("EASYAUTH_AUDIENCES", "api"),
         ]
         .into_iter()
-        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .map(|(k, v)| (k, v.to_owned()))
         .collect();
         for (k, v) in vars {
-            map.insert((*k).to_owned(), (*v).to_owned());
+            map.insert(k, (*v).to_owned());
         }
-        Config::from_vars(|name| map.get(name).cloned())
+        Config::from_source(&map)
     }
 
     #[test]
@@ -291,7 +272,10 @@ mod tests {
         ])
         .unwrap();
         assert_eq!(
-            c.function_keys,
+            c.function_keys
+                .iter()
+                .map(FunctionKey::secret)
+                .collect::<Vec<_>>(),
             ["key-one-0123456789", "key-two-0123456789"]
         );
         assert_eq!(c.required_scopes, ["accessapp", "read", "write"]);
@@ -373,7 +357,21 @@ mod tests {
                 "HELLO_BIND_ADDRESS",
             ),
         ] {
-            assert_eq!(parse(&vars).unwrap_err().variable, variable);
+            assert_eq!(parse(&vars).unwrap_err().var, variable);
+        }
+    }
+
+    #[test]
+    fn debug_shows_no_function_key() {
+        let c = parse(&[(
+            "HELLO_FUNCTION_KEYS",
+            "first-secret-key-0123,second-secret-key-4567",
+        )])
+        .unwrap();
+        let shown = format!("{c:?}");
+        assert!(shown.contains("FunctionKey(<redacted>)"), "{shown}");
+        for secret in ["first-secret-key-0123", "second-secret-key-4567"] {
+            assert!(!shown.contains(secret), "{shown}");
         }
     }
 }

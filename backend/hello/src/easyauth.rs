@@ -200,14 +200,14 @@ mod tests {
     }
 
     fn config(scopes: &[&str], roles: &[&str]) -> Config {
-        let mut c = Config::from_vars(|name| match name {
-            "HELLO_FUNCTION_KEYS" => Some("0123456789abcdef0123".into()),
-            "EASYAUTH_OPENID_CONFIG_URL" => {
-                Some("http://127.0.0.1:1/.well-known/openid-configuration".into())
-            }
-            "EASYAUTH_AUDIENCES" => Some("api".into()),
-            _ => None,
-        })
+        let mut c = Config::from_source(&std::collections::HashMap::from([
+            ("HELLO_FUNCTION_KEYS", "0123456789abcdef0123".to_owned()),
+            (
+                "EASYAUTH_OPENID_CONFIG_URL",
+                "http://127.0.0.1:1/.well-known/openid-configuration".to_owned(),
+            ),
+            ("EASYAUTH_AUDIENCES", "api".to_owned()),
+        ]))
         .unwrap();
         c.required_scopes = scopes.iter().map(|s| s.to_string()).collect();
         c.required_roles = roles.iter().map(|s| s.to_string()).collect();

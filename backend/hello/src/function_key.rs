@@ -10,6 +10,7 @@ use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
 use crate::AppState;
+use crate::config::FunctionKey;
 use crate::refusal::Refusal;
 
 pub const HEADER: &str = "x-functions-key";
@@ -21,11 +22,11 @@ pub struct FunctionKeys {
 }
 
 impl FunctionKeys {
-    pub fn new(keys: &[String]) -> Self {
+    pub fn new(keys: &[FunctionKey]) -> Self {
         Self {
             digests: keys
                 .iter()
-                .map(|k| Sha256::digest(k.as_bytes()).into())
+                .map(|k| Sha256::digest(k.secret().as_bytes()).into())
                 .collect(),
         }
     }
@@ -77,8 +78,8 @@ mod tests {
     #[test]
     fn accepts_any_configured_key_and_nothing_else() {
         let keys = FunctionKeys::new(&[
-            "first-key-0123456789".into(),
-            "second-key-0123456789".into(),
+            FunctionKey::new("first-key-0123456789".into()),
+            FunctionKey::new("second-key-0123456789".into()),
         ]);
         assert!(keys.accepts("first-key-0123456789"));
         assert!(keys.accepts("second-key-0123456789"));

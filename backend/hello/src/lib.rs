@@ -44,7 +44,7 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use config::{Config, ConfigError, UnauthenticatedAction};
+pub use config::{Config, ConfigError, FunctionKey, UnauthenticatedAction};
 use function_key::FunctionKeys;
 use ip_filter::AllowList;
 use refusal::Refusal;

@@ -405,7 +405,7 @@ async fn redeem(
     let form = [
         ("grant_type", "authorization_code"),
         ("client_id", client_id.as_str()),
-        ("client_secret", secret.expose()),
+        ("client_secret", secret.secret()),
         ("code", code),
         ("redirect_uri", redirect_uri.as_str()),
     ];

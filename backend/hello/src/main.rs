@@ -3,53 +3,31 @@
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use std::net::SocketAddr;
 use std::process::ExitCode;
 
-use tracing_subscriber::EnvFilter;
+use http_serve::logging::{self, Output};
+use http_serve::settings::Env;
+use http_serve::startup::{BAD_SETTING, fail, listen};
+
+const NAME: &str = "hello";
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    let config = match hello::Config::from_env() {
-        Ok(config) => config,
-        Err(error) => {
-            eprintln!("hello: invalid setting {error}");
-            return ExitCode::from(2);
-        }
+    let (config, filter) = match hello::Config::from_env()
+        .and_then(|config| logging::filter(&Env, "info").map(|filter| (config, filter)))
+    {
+        Ok(settings) => settings,
+        Err(error) => return fail(NAME, BAD_SETTING, format_args!("invalid setting {error}")),
     };
-    let filter = match std::env::var("RUST_LOG") {
-        Ok(value) if !value.trim().is_empty() => match EnvFilter::try_new(&value) {
-            Ok(filter) => filter,
-            Err(error) => {
-                eprintln!("hello: invalid setting RUST_LOG: {error}");
-                return ExitCode::from(2);
-            }
-        },
-        _ => EnvFilter::new("info"),
-    };
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        .init();
-
-    let address = (config.bind_address, config.port);
-    let listener = match tokio::net::TcpListener::bind(address).await {
+    logging::init(filter, Output::Stdout);
+    let address = SocketAddr::new(config.bind_address, config.port);
+    let listener = match listen(address, "hello function").await {
         Ok(listener) => listener,
-        Err(error) => {
-            eprintln!(
-                "hello: cannot listen on {}:{}: {error}",
-                address.0, address.1
-            );
-            return ExitCode::from(1);
-        }
+        Err(line) => return fail(NAME, 1, line),
     };
-    if let Ok(local) = listener.local_addr() {
-        tracing::info!(address = %local, "hello function listening");
-    }
     match hello::serve(config, listener, http_serve::shutdown::signal()).await {
         Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("hello: server error: {error}");
-            ExitCode::from(1)
-        }
+        Err(error) => fail(NAME, 1, format_args!("server error: {error}")),
     }
 }

@@ -90,3 +90,35 @@ async fn a_missing_required_setting_is_named() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("EASYAUTH_OPENID_CONFIG_URL"));
 }
+
+/// Not UTF-8 is not "unset": the old reading (`env::var(..).ok()`) started without the allow-list.
+#[cfg(unix)]
+#[tokio::test]
+async fn a_setting_that_is_not_utf8_stops_the_start_naming_it() {
+    use std::ffi::OsString;
+    use std::os::unix::ffi::OsStringExt;
+    let port = free_port().to_string();
+    let output = run_to_exit(
+        BIN,
+        [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", OsString::from(port)),
+            ("HELLO_FUNCTION_KEYS", KEY.into()),
+            (
+                "EASYAUTH_OPENID_CONFIG_URL",
+                "http://127.0.0.1:9/.well-known/openid-configuration".into(),
+            ),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.into()),
+            (
+                "HELLO_ALLOWED_IPS",
+                OsString::from_vec(b"10.0.0.0/8\xff".to_vec()),
+            ),
+        ],
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8(output.stderr).unwrap();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("HELLO_ALLOWED_IPS"), "{stderr}");
+}

@@ -17,8 +17,10 @@
 //! never finishes its handshake is bounded like one that never finishes its headers; whatever the
 //! handshake learnt (a client certificate) goes into every request of that connection.
 
+pub mod logging;
 pub mod settings;
 pub mod shutdown;
+pub mod startup;
 
 use axum::Router;
 use axum::extract::ConnectInfo;

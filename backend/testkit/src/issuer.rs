@@ -23,20 +23,7 @@ use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-/// The development tenant of `contract.md`, so test tokens look like the dev IdP's.
-pub const TENANT: &str = "devtenant.onmicrosoft.com";
-pub const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
-pub const POLICY: &str = "B2C_1_signupsignin";
-/// The SPA's client id: the `azp` of user tokens and the `aud` of ID tokens.
-pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-/// The API app's client id: the `aud` of access tokens.
-pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
-/// The daemon app of seed 004 (client credentials).
-pub const DAEMON_CLIENT_ID: &str = "2b4d6f8a-1c3e-4a5b-9c7d-3e5f7a9b1c2d";
-/// The seed's delegated scope, as it appears in `scp`.
-pub const API_SCOPE: &str = "accessapp";
-/// The seed 004 app role, as it appears in `roles`.
-pub const APP_ROLE: &str = "access:test-api";
+use crate::dev_tenant::{POLICY, SPA_CLIENT_ID, TENANT_ID};
 
 /// Seconds since the Unix epoch.
 pub fn now() -> i64 {

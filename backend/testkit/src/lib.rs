@@ -4,17 +4,19 @@
 //!   RS256 tokens, rotates keys, goes down on demand and counts fetches.
 //! - [`TestIssuer::attack_tokens`] builds one token per attack class of `platform.md`, so every
 //!   validating layer (token-validation, hello, gateway) is tested against the same list.
+//! - [`dev_tenant`] names the development tenant of `contract.md` once for every test.
 //! - [`free_port`], [`wait_for_http_ok`] and [`ChildServer`] run real binaries in tests.
 //!
 //! Everything here panics on set-up failures: it is test code, and a failed set-up must fail the test.
 
 mod attacks;
+pub mod dev_tenant;
 mod issuer;
 mod process;
 
 pub use attacks::Attack;
-pub use issuer::{
+pub use dev_tenant::{
     API_CLIENT_ID, API_SCOPE, APP_ROLE, DAEMON_CLIENT_ID, POLICY, SPA_CLIENT_ID, TENANT, TENANT_ID,
-    TestIssuer, now,
 };
+pub use issuer::{TestIssuer, now};
 pub use process::{ChildServer, free_port, run_command_to_exit, run_to_exit, wait_for_http_ok};

@@ -1,5 +1,5 @@
 //! Shared test support: run the provider in-process on 127.0.0.1:0 and drive it like a browser.
-#![allow(clippy::unwrap_used, dead_code)]
+#![allow(clippy::unwrap_used, dead_code, unused_imports)]
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -12,14 +12,10 @@ use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-pub const SPA: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-pub const API: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
-pub const DAEMON: &str = "2b4d6f8a-1c3e-4a5b-9c7d-3e5f7a9b1c2d";
-pub const DAEMON_SECRET: &str = "dev-daemon-secret";
-pub const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
-pub const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
-pub const ALICE: &str = "alice@example.com";
-pub const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
+pub use testkit::dev_tenant::{
+    ALICE, ALICE_PASSWORD, API_CLIENT_ID as API, API_SCOPE_URI as API_SCOPE,
+    DAEMON_CLIENT_ID as DAEMON, DAEMON_SECRET, SPA_CLIENT_ID as SPA, TENANT_ID,
+};
 /// RFC 7636 appendix B.
 pub const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 pub const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

@@ -1,6 +1,6 @@
 //! What the e2e tests share: the workspace's paths, temporary folders, child processes whose
 //! output is kept in a log file, and readiness waits. Set-up failures panic: they fail the test.
-#![allow(dead_code, unused_macros, clippy::unwrap_used)]
+#![allow(dead_code, unused_macros, unused_imports, clippy::unwrap_used)]
 
 /// `ensure!(condition, "format", args…)`: a failed scenario step, with what was seen.
 macro_rules! ensure {
@@ -78,27 +78,20 @@ pub fn workspace_binary(name: &str) -> PathBuf {
 }
 
 /// A folder under the system temp dir, removed when dropped.
-pub struct TempDir(PathBuf);
+pub struct TempDir(tempfile::TempDir);
 
 impl TempDir {
     pub fn new(label: &str) -> Self {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let path = std::env::temp_dir().join(format!("e2e-{label}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
+        Self(
+            tempfile::Builder::new()
+                .prefix(&format!("e2e-{label}-"))
+                .tempdir()
+                .unwrap(),
+        )
     }
 
     pub fn path(&self) -> &Path {
-        &self.0
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        self.0.path()
     }
 }
 
@@ -178,17 +171,10 @@ pub async fn wait_for(proc: &mut Proc, url: &str, want_ok: bool, timeout: Durati
 }
 
 // The development tenant of contract.md, as the browser tests configure and use it.
-pub const ALICE: &str = "alice@example.com";
-pub const ALICE_PASSWORD: &str = "Hello-B2C-2026!";
-pub const ALICE_NAME: &str = "Alice Example";
-pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
-pub const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
-pub const POLICY: &str = "B2C_1_signupsignin";
-pub const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
-/// The dev IdP's loopback address of its own (its default): the browser keeps its cookies apart
-/// from those of every port of 127.0.0.1, where the SPA and the test's other servers listen.
-pub const IDP_HOST: &str = "127.0.0.2";
+pub use testkit::dev_tenant::{
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE_URI as API_SCOPE, IDP_HOST, POLICY,
+    SPA_CLIENT_ID, TENANT_ID,
+};
 
 /// The dev IdP's configuration for one browser test: its port, a fresh data folder, the SPA's
 /// redirect URI on that test's port, and the access-token lifetime the test wants; otherwise the

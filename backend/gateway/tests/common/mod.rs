@@ -271,7 +271,7 @@ pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::
         ("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401".to_owned()),
         ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_owned()),
     ]);
-    let config = hello::Config::from_vars(|name| vars.get(name).cloned()).unwrap();
+    let config = hello::Config::from_source(&vars).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -27,22 +27,19 @@ impl Drop for Function {
 }
 
 /// Settings as the environment would give them, on top of working defaults for `issuer`.
-pub fn settings(issuer: &TestIssuer, extra: &[(&str, &str)]) -> Config {
-    let mut vars: HashMap<String, String> = HashMap::from([
-        ("HELLO_FUNCTION_KEYS".into(), format!("{KEY},{SECOND_KEY}")),
-        (
-            "EASYAUTH_OPENID_CONFIG_URL".into(),
-            issuer.openid_config_url(),
-        ),
-        ("EASYAUTH_AUDIENCES".into(), API_CLIENT_ID.into()),
+pub fn settings(issuer: &TestIssuer, extra: &[(&'static str, &str)]) -> Config {
+    let mut vars: HashMap<&'static str, String> = HashMap::from([
+        ("HELLO_FUNCTION_KEYS", format!("{KEY},{SECOND_KEY}")),
+        ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
+        ("EASYAUTH_AUDIENCES", API_CLIENT_ID.into()),
     ]);
     for (k, v) in extra {
-        vars.insert((*k).into(), (*v).into());
+        vars.insert(k, (*v).into());
     }
-    Config::from_vars(|name| vars.get(name).cloned()).unwrap()
+    Config::from_source(&vars).unwrap()
 }
 
-pub async fn start(extra: &[(&str, &str)]) -> Function {
+pub async fn start(extra: &[(&'static str, &str)]) -> Function {
     let issuer = TestIssuer::start().await;
     let config = settings(&issuer, extra);
     start_with(issuer, config).await
