@@ -6,6 +6,8 @@ Stages (all in the full run; `--short` runs the ones marked short, with smaller 
   rotation   (short) `dev-idp rotate-keys` while wrk runs: zero failed requests, new-kid tokens accepted
   outage     (short) the IdP stops under load: cached keys keep working, new kids get 401 (not 500), recovery
   subscription (short) subscription-key bypasses: other spellings, suspended and near-miss keys, guesses
+  validation (short) request validation from the OpenAPI document: malformed queries, 10,000 parameters, repeats,
+                     invalid UTF-8 names, oversized headers, bodies on the GET (bench/harness/harden_validation.py)
   badinput   (short) huge headers, malformed queries and forms, invalid UTF-8, slow clients; the IdP loses nothing
   lockout, hashing, deadline, emails, csrf, headers
              (short) issue 13's defects, attacked as found (bench/harness/harden_idp.py)
@@ -37,6 +39,7 @@ import urllib.request
 import harden_certs
 import harden_idp
 import harden_subscription
+import harden_validation
 import idp_client
 import stack
 from issuer import ROLE, Issuer
@@ -781,7 +784,8 @@ def main():
     args = parser.parse_args()
     # `timeout` stops the suite with SIGTERM: leave through SystemExit so atexit stops every child server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(124))
-    short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", "badinput", *harden_idp.STAGES,
+    short_stages = ["tokens", "ratelimit", "rotation", "outage", "subscription", *harden_validation.STAGES,
+                    "badinput", *harden_idp.STAGES,
                     "access", *harden_certs.STAGES]
     stages = short_stages if args.short else [*short_stages, "memory"]
     if args.only:
@@ -798,6 +802,7 @@ def main():
     table = {"tokens": stage_tokens, "ratelimit": stage_ratelimit, "rotation": stage_rotation,
              "outage": stage_outage, "badinput": stage_badinput, "access": stage_access,
              "subscription": lambda a: harden_subscription.stage_subscription(check, no_panics, a),
+             "validation": lambda a: harden_validation.stage_validation(check, no_panics, a),
              **{name: (lambda a, f=f: f(a, check, no_panics))
                 for name, f in {**harden_idp.STAGES, **harden_certs.STAGES}.items()}}
     for stage in stages:

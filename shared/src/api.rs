@@ -4,8 +4,10 @@ use serde::{Deserialize, Serialize};
 
 /// `GET /api/hello` as JSON: the seed's greeting plus who called.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HelloResponse {
-    /// `Hello World, time and date are <date and time>` — the seed function's text.
+    /// `Hello World, time and date are <date and time>` — the seed function's text, with the
+    /// `name` query parameter in place of `World` when one was given.
     pub message: String,
     /// Who the validated token says called.
     pub caller: Caller,
@@ -15,6 +17,7 @@ pub struct HelloResponse {
 
 /// The identity behind a call, as the hello function saw it after validating the token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Caller {
     /// `name` claim, when the token has one (user tokens do, client-credential tokens do not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -34,6 +37,7 @@ pub struct Caller {
 ///
 /// The gateway and the function answer every error with it, so the SPA has one thing to parse.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "camelCase")]
 pub struct ApiError {
     pub status_code: u16,
@@ -56,6 +60,27 @@ impl ApiError {
     /// APIM's rate-limit-by-key failure.
     pub fn rate_limited(retry_after_seconds: u64) -> Self {
         Self::new(429, messages::rate_limited(retry_after_seconds))
+    }
+}
+
+/// `GET /api/hello?name=`: whom the greeting names. The gateway validates it from the OpenAPI
+/// document's [`PATTERN`](greeting_name::PATTERN); the function checks it again with
+/// [`is_valid`](greeting_name::is_valid) (defence in depth, as for the token), and a test keeps
+/// the two the same rule.
+pub mod greeting_name {
+    /// The query parameter's name.
+    pub const PARAMETER: &str = "name";
+    pub const MAX_CHARS: usize = 64;
+    /// JSON Schema `pattern`: ASCII letters and digits, space, `-` and `'` (ASCII so that every
+    /// regex dialect on the way — APIM's .NET, the validators', the browser's — reads it alike).
+    /// The length is the schema's `minLength`/`maxLength`: 1 to [`MAX_CHARS`].
+    pub const PATTERN: &str = "^[A-Za-z0-9 '-]+$";
+
+    pub fn is_valid(name: &str) -> bool {
+        (1..=MAX_CHARS).contains(&name.len())
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b" '-".contains(&b))
     }
 }
 
@@ -86,6 +111,14 @@ pub mod messages {
             clock
         };
         format!("Out of call volume quota. Quota will be replenished in {span}.")
+    }
+
+    /// APIM validate-parameters' public message for the `name` parameter.
+    pub fn invalid_greeting_name() -> String {
+        format!(
+            "The value of the query parameter {} does not conform to the definition.",
+            super::greeting_name::PARAMETER
+        )
     }
 
     pub fn ip_denied(ip: &str) -> String {
@@ -125,6 +158,17 @@ mod tests {
             messages::quota_exceeded(86_400 + 3_661),
             "Out of call volume quota. Quota will be replenished in 1.01:01:01."
         );
+    }
+
+    #[test]
+    fn greeting_names_are_letters_digits_space_hyphen_apostrophe() {
+        use greeting_name::is_valid;
+        for good in ["Ada", "Mary-Jane O'Neil", "R2D2", &"a".repeat(64)] {
+            assert!(is_valid(good), "{good}");
+        }
+        for bad in ["", "Ada!", "<b>", "Zoë", "tab\there", &"a".repeat(65)] {
+            assert!(!is_valid(bad), "{bad}");
+        }
     }
 
     #[test]

@@ -19,15 +19,18 @@ use crate::config::FlowKind;
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
 use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
+use crate::tokens::Authority;
 use crate::{
     AppState, csrf, lockout, now, password, password_reset, pkce, profile, random_token,
-    secret_hash, session,
+    secret_hash, session, web_app,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
     Query,
     Fragment,
+    /// Posted by an auto-submitting form: web apps' ID tokens ([`crate::web_app`]).
+    FormPost,
 }
 
 /// An authorization request whose client, redirect URI, scopes and PKCE challenge are valid.
@@ -43,6 +46,11 @@ pub struct AuthRequest {
     pub code_challenge: String,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
+    /// Whose issuer a token minted at once (a web app's ID token) carries: the tenant's when
+    /// the request began at the tenant-level endpoint ([`crate::external_id`]).
+    pub authority: Authority,
+    /// A web app's hybrid request (`code id_token`): a code is posted beside the ID token.
+    pub web_code: bool,
 }
 
 /// The parameters that must survive the sign-in and sign-up pages.
@@ -56,7 +64,11 @@ const CARRIED: &[&str] = &[
     "nonce",
     "code_challenge",
     "code_challenge_method",
+    AUTHORITY,
 ];
+
+/// The journey's own field naming the tenant-level shape (like B2C's internal `tx`).
+pub(crate) const AUTHORITY: &str = "authority";
 
 /// Where each page's form posts, after the authorize URL.
 pub(crate) const SIGN_IN: &str = "";
@@ -72,6 +84,11 @@ pub enum AuthorizeError {
     /// Sent back to the validated redirect URI.
     Redirect {
         to: String,
+    },
+    /// Posted back to a web app's validated redirect URI.
+    FormPost {
+        to: String,
+        params: Vec<(String, String)>,
     },
     /// Every hash slot is taken and the client is not a browser: 503, retry shortly.
     Busy,
@@ -93,6 +110,7 @@ impl IntoResponse for AuthorizeError {
                 message,
             } => pages::error(status, title, &message),
             Self::Redirect { to } => redirect(StatusCode::FOUND, &to, None),
+            Self::FormPost { to, params } => web_app::form_post(&to, &params),
             Self::Busy => retry_soon(
                 (StatusCode::SERVICE_UNAVAILABLE, password::BUSY_MESSAGE).into_response(),
             ),
@@ -163,7 +181,7 @@ pub fn response_url(redirect_uri: &str, mode: ResponseMode, params: &[(&str, &st
                 .finish();
             format!("{redirect_uri}#{encoded}")
         }
-        ResponseMode::Query => match Url::parse(redirect_uri) {
+        ResponseMode::Query | ResponseMode::FormPost => match Url::parse(redirect_uri) {
             Ok(mut url) => {
                 url.query_pairs_mut().extend_pairs(params);
                 url.to_string()
@@ -199,6 +217,9 @@ impl AuthRequest {
                 "The request has no client_id.",
             )
         })?;
+        if let Some(api) = state.config.web_app(client_id) {
+            return web_app::validate(api, policy, p);
+        }
         let spa = state
             .config
             .spas
@@ -303,6 +324,8 @@ impl AuthRequest {
             code_challenge,
             prompt: get("prompt").map(str::to_owned),
             login_hint: get("login_hint").map(str::to_owned),
+            authority: Authority::UserFlow,
+            web_code: false,
         })
     }
 
@@ -328,6 +351,15 @@ fn redirect_error(
     let mut params = vec![("error", error), ("error_description", description)];
     if let Some(s) = state {
         params.push(("state", s));
+    }
+    if mode == ResponseMode::FormPost {
+        return AuthorizeError::FormPost {
+            to: redirect_uri.to_owned(),
+            params: params
+                .into_iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect(),
+        };
     }
     AuthorizeError::Redirect {
         to: response_url(redirect_uri, mode, &params),
@@ -382,6 +414,29 @@ pub(crate) async fn complete(
     cookie: Option<HeaderValue>,
     status: StatusCode,
 ) -> Result<Response, AuthorizeError> {
+    if req.response_mode == ResponseMode::FormPost {
+        return web_app::respond(state, req, user_id, auth_time, cookie).await;
+    }
+    let code = issue_code(state, req, user_id, auth_time).await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = &req.state {
+        params.push(("state", s));
+    }
+    Ok(redirect(
+        status,
+        &response_url(&req.redirect_uri, req.response_mode, &params),
+        cookie,
+    ))
+}
+
+/// Stores a code for `user_id` bound to this request's client, redirect URI, nonce and PKCE
+/// challenge (none for a web app's hybrid flow, whose code only its secret redeems).
+pub(crate) async fn issue_code(
+    state: &AppState,
+    req: &AuthRequest,
+    user_id: &str,
+    auth_time: i64,
+) -> Result<String, AuthorizeError> {
     let code = random_token();
     let record = CodeRecord {
         client_id: req.client_id.clone(),
@@ -399,15 +454,7 @@ pub(crate) async fn complete(
         .store
         .run(move |s| s.insert_code(&hash, &record))
         .await?;
-    let mut params = vec![("code", code.as_str())];
-    if let Some(s) = &req.state {
-        params.push(("state", s));
-    }
-    Ok(redirect(
-        status,
-        &response_url(&req.redirect_uri, req.response_mode, &params),
-        cookie,
-    ))
+    Ok(code)
 }
 
 /// Hidden fields, link targets and CSRF cookie for the pages of one authorization request.
@@ -497,10 +544,21 @@ pub async fn start(
 ) -> Result<Response, AuthorizeError> {
     let policy = policy(&state, &tenant, &policy_name)?;
     let params = query_params(query.as_deref())?;
-    let req = AuthRequest::validate(&state, &policy, &params)?;
-    let kind = state.flow_kind(&policy);
+    begin(&state, &policy, &params, &headers).await
+}
+
+/// The authorization request of `policy`, wherever it arrived: the SSO session or the flow's
+/// first page.
+pub(crate) async fn begin(
+    state: &AppState,
+    policy: &str,
+    params: &HashMap<String, String>,
+    headers: &HeaderMap,
+) -> Result<Response, AuthorizeError> {
+    let req = AuthRequest::validate(state, policy, params)?;
+    let kind = state.flow_kind(policy);
     if kind == FlowKind::PasswordReset {
-        let journey = Journey::new(&state, &headers, &policy, &params);
+        let journey = Journey::new(state, headers, policy, params);
         return Ok(password_reset::email_page(
             &journey,
             StatusCode::OK,
@@ -510,16 +568,16 @@ pub async fn start(
     }
     let prompt = req.prompt.as_deref().unwrap_or("");
     let forced = prompt.split_whitespace().any(|p| p == "login");
-    if !forced && let Some(session) = session::current(&state, &headers).await? {
+    if !forced && let Some(session) = session::current(state, headers).await? {
         // A session whose user has since been deleted counts as none.
         let user_id = session.user_id.clone();
         if let Some(user) = state.store.run(move |s| s.user_by_id(&user_id)).await? {
             if kind == FlowKind::ProfileEdit {
-                let journey = Journey::new(&state, &headers, &policy, &params);
+                let journey = Journey::new(state, headers, policy, params);
                 return Ok(profile::page(&journey, StatusCode::OK, &user, None, None));
             }
             return complete(
-                &state,
+                state,
                 &req,
                 &session.user_id,
                 session.auth_time,
@@ -535,7 +593,7 @@ pub async fn start(
             "AADB2C90077: User does not have an existing session and request prompt parameter has a value of 'None'.",
         ));
     }
-    let journey = Journey::new(&state, &headers, &policy, &params);
+    let journey = Journey::new(state, headers, policy, params);
     let hint = req.login_hint.clone().unwrap_or_default();
     Ok(journey.render(
         StatusCode::OK,

@@ -18,7 +18,11 @@ pub const BUILTIN_TOML: &str = include_str!("../devidp.example.toml");
 pub const DEFAULT_BIND: [u8; 4] = [127, 0, 0, 2];
 
 /// Well-known development secrets that must never be served beyond loopback.
-const DEV_SECRETS: &[&str] = &["dev-daemon-secret", "Hello-B2C-2026!"];
+const DEV_SECRETS: &[&str] = &[
+    "dev-daemon-secret",
+    "dev-easyauth-secret",
+    "Hello-B2C-2026!",
+];
 
 /// A setting that stops the process at start; `Display` is the one line to print.
 #[derive(Debug, thiserror::Error)]
@@ -185,6 +189,32 @@ pub struct ApiApp {
     pub scopes: Vec<String>,
     #[serde(default)]
     pub app_roles: Vec<String>,
+    /// The registration's Web platform redirect URIs (`https://{app}/.auth/login/aad/callback`):
+    /// with them the API app is also a web client that signs users in with the implicit flow
+    /// and `form_post`, as App Service Authentication does for the function.
+    #[serde(default)]
+    pub web_redirect_uris: Vec<String>,
+    /// The web client's secret (Certificates & secrets): with it the app may also use the hybrid
+    /// flow (`code id_token`) and redeem the code with `client_secret_post` or Basic.
+    #[serde(default)]
+    pub web_client_secret: Option<ClientSecret>,
+}
+
+/// A confidential client's secret: compared by digest in constant time, never printed.
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
 }
 
 impl ApiApp {
@@ -204,6 +234,10 @@ pub struct SpaApp {
     pub post_logout_redirect_uris: Option<Vec<String>>,
     #[serde(default)]
     pub api_permissions: Vec<String>,
+    /// The sign-up-or-sign-in user flow the app is linked to (External ID chooses the flow by
+    /// app, not by path); default: the tenant's first sign-up-or-sign-in flow.
+    #[serde(default)]
+    pub user_flow: Option<String>,
 }
 
 impl SpaApp {
@@ -383,7 +417,12 @@ impl Config {
         let daemon_secret = self
             .daemons
             .iter()
-            .any(|d| DEV_SECRETS.contains(&d.client_secret.as_str()));
+            .any(|d| DEV_SECRETS.contains(&d.client_secret.as_str()))
+            || self
+                .apis
+                .iter()
+                .filter_map(|a| a.web_client_secret.as_ref())
+                .any(|s| DEV_SECRETS.contains(&s.expose()));
         let user_password = self
             .users
             .iter()
@@ -571,6 +610,18 @@ impl Config {
             }
         }
 
+        for api in &self.apis {
+            if api
+                .web_client_secret
+                .as_ref()
+                .is_some_and(|s| s.0.len() < 8)
+            {
+                return Err(ConfigError::new(
+                    "apis.web_client_secret",
+                    format!("app `{}`: at least 8 characters", api.name),
+                ));
+            }
+        }
         for daemon in &self.daemons {
             if daemon.client_secret.len() < 8 {
                 return Err(ConfigError::new(
@@ -604,6 +655,8 @@ impl Config {
             }
         }
 
+        self.check_linked_flows()?;
+        self.check_web_redirect_uris()?;
         let mut emails = HashSet::new();
         for user in &self.users {
             if !password::plausible_email(&user.email) {
@@ -632,6 +685,82 @@ impl Config {
             }
         }
         Ok(())
+    }
+}
+
+impl Config {
+    /// Each app's linked user flow names a sign-up-or-sign-in flow of the tenant, and one exists
+    /// for apps that name none.
+    fn check_linked_flows(&self) -> Result<(), ConfigError> {
+        let sign_in_flow = |name: &str| {
+            self.tenant
+                .policies
+                .iter()
+                .any(|f| f.kind() == FlowKind::SignUpSignIn && f.name().eq_ignore_ascii_case(name))
+        };
+        for spa in &self.spas {
+            match &spa.user_flow {
+                Some(flow) if !sign_in_flow(flow) => {
+                    return Err(ConfigError::new(
+                        "spas.user_flow",
+                        format!(
+                            "app `{}`: `{flow}` is not a sign-up-or-sign-in flow of tenant.policies",
+                            spa.name
+                        ),
+                    ));
+                }
+                Some(_) => {}
+                None if self.default_user_flow().is_none() => {
+                    return Err(ConfigError::new(
+                        "spas.user_flow",
+                        format!(
+                            "app `{}` names no user flow and tenant.policies has no sign-up-or-sign-in flow",
+                            spa.name
+                        ),
+                    ));
+                }
+                None => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// Web redirect URIs are absolute http(s) URLs without a fragment (OAuth 2.0 §3.1.2).
+    fn check_web_redirect_uris(&self) -> Result<(), ConfigError> {
+        for uri in self.apis.iter().flat_map(|a| &a.web_redirect_uris) {
+            let fine = Url::parse(uri)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.fragment().is_none());
+            if !fine {
+                return Err(ConfigError::new(
+                    "apis.web_redirect_uris",
+                    format!("`{uri}` must be an absolute http(s) URL without a fragment"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The API app `client_id` names when it is registered as a web client.
+    pub fn web_app(&self, client_id: &str) -> Option<&ApiApp> {
+        self.apis.iter().find(|a| {
+            !a.web_redirect_uris.is_empty() && a.client_id.eq_ignore_ascii_case(client_id)
+        })
+    }
+
+    /// The flow of apps that are linked to none: the first sign-up-or-sign-in flow.
+    pub fn default_user_flow(&self) -> Option<&str> {
+        self.tenant
+            .policies
+            .iter()
+            .find(|f| f.kind() == FlowKind::SignUpSignIn)
+            .map(UserFlow::name)
+    }
+
+    /// The user flow `spa` signs users in with at the tenant-level authorize endpoint.
+    pub fn linked_flow<'a>(&'a self, spa: &'a SpaApp) -> Option<&'a str> {
+        spa.user_flow
+            .as_deref()
+            .or_else(|| self.default_user_flow())
     }
 }
 
@@ -724,6 +853,23 @@ mod tests {
         let text = BUILTIN_TOML.replace("\"B2C_1_profileedit\"", "\"b2c_1_PasswordReset\"");
         let err = Config::from_toml(&text, "test").unwrap_err();
         assert_eq!(err.setting, "tenant.policies", "{err}");
+    }
+
+    #[test]
+    fn an_app_is_linked_to_a_sign_in_flow() {
+        let c = Config::builtin().unwrap();
+        assert_eq!(c.linked_flow(&c.spas[0]), Some("B2C_1_signupsignin"));
+        let linked = BUILTIN_TOML.replace(
+            "name = \"hello-spa\"",
+            "name = \"hello-spa\"\nuser_flow = \"B2C_1_profileedit\"",
+        );
+        let err = Config::from_toml(&linked, "test").unwrap_err();
+        assert_eq!(err.setting, "spas.user_flow", "{err}");
+        let unknown = BUILTIN_TOML.replace(
+            "name = \"hello-spa\"",
+            "name = \"hello-spa\"\nuser_flow = \"B2C_1_nope\"",
+        );
+        assert!(Config::from_toml(&unknown, "test").is_err());
     }
 
     #[test]

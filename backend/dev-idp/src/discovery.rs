@@ -84,20 +84,30 @@ impl IntoResponse for Unknown {
     }
 }
 
-/// The tenant-level metadata, as `login.microsoftonline.com/{tenant id}/v2.0` serves it: the
-/// issuer of client-credentials tokens from the tenant's token endpoint. It lists only what
-/// this provider serves at tenant level (no user sign-in: that is the user flows').
+/// The tenant-level metadata, as `login.microsoftonline.com/{tenant id}/v2.0` (seed 004's app
+/// tokens) and `{tenant}.ciamlogin.com/{tenant id}/v2.0` (External ID's user sign-in) serve it:
+/// no policy in any endpoint; the authorize endpoint picks the user flow by app.
 fn tenant_document(state: &AppState) -> Response {
     let base = format!("{}/{}", state.base_url, state.config.tenant.id);
     Json(json!({
         "issuer": state.tenant_issuer,
+        "authorization_endpoint": format!("{base}/oauth2/v2.0/authorize"),
         "token_endpoint": format!("{base}/oauth2/v2.0/token"),
+        "end_session_endpoint": format!("{base}/oauth2/v2.0/logout"),
         "jwks_uri": format!("{base}/discovery/v2.0/keys"),
-        "grant_types_supported": ["client_credentials"],
-        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic"],
+        "response_modes_supported": ["query", "fragment"],
+        "response_types_supported": ["code"],
+        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "scopes_supported": ["openid", "offline_access", "profile", "email"],
+        "token_endpoint_auth_methods_supported": ["client_secret_post", "client_secret_basic", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "prompt_values_supported": ["login", "none"],
         "subject_types_supported": ["pairwise"],
         "id_token_signing_alg_values_supported": ["RS256"],
-        "claims_supported": ["sub", "oid", "tid", "azp", "azpacr", "roles", "iss", "iat", "nbf", "exp", "aud", "ver"],
+        "claims_supported": [
+            "sub", "oid", "tid", "azp", "azpacr", "roles", "scp", "name", "emails", "iss", "iat", "nbf",
+            "exp", "aud", "ver", "nonce", "auth_time", "at_hash", "c_hash"
+        ],
     }))
     .into_response()
 }

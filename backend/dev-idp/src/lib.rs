@@ -17,6 +17,7 @@ pub mod cors;
 pub mod csrf;
 pub mod discovery;
 pub mod email;
+pub mod external_id;
 pub mod keys;
 pub mod lockout;
 pub mod logout;
@@ -33,6 +34,7 @@ pub mod token;
 pub mod tokens;
 pub mod userinfo;
 pub mod verification;
+pub mod web_app;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -272,7 +274,7 @@ pub fn router(state: Arc<AppState>) -> Router {
             "/{tenant}/discovery/v2.0/keys",
             get(discovery::jwks_by_query),
         )
-        // Entra's tenant-level token endpoint, which seed 004's daemon calls.
+        // The tenant-level token endpoint: seed 004's daemon (Entra), External ID's sign-in.
         .route("/{tenant}/oauth2/v2.0/token", post(token::by_tenant))
         .layer(cors);
 
@@ -316,10 +318,22 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(logout::logout).post(logout::logout),
         );
 
+    // External ID's tenant-level navigations: no policy in the path.
+    let tenant_pages = Router::new()
+        .route(
+            "/{tenant}/oauth2/v2.0/authorize",
+            get(external_id::authorize),
+        )
+        .route(
+            "/{tenant}/oauth2/v2.0/logout",
+            get(external_id::logout).post(external_id::logout),
+        );
+
     let per_policy = policy_api.merge(pages);
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(tenant_api)
+        .merge(tenant_pages)
         .merge(per_policy.clone())
         // MSAL's B2C authority form: every per-policy URL also under `/tfp`.
         .nest("/tfp", per_policy)

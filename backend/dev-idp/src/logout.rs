@@ -22,6 +22,16 @@ pub async fn logout(
     if state.resolve(&tenant, &policy).is_none() {
         return pages::not_found().await;
     }
+    end_session(&state, query, &headers, &body).await
+}
+
+/// Ends the SSO session and returns to the registered post-logout redirect URI, if any.
+pub(crate) async fn end_session(
+    state: &AppState,
+    query: Option<String>,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Response {
     // Parameters come in the query (GET) or the form body (POST).
     let raw = if body.is_empty() {
         query.unwrap_or_default().into_bytes()
@@ -38,7 +48,7 @@ pub async fn logout(
             );
         }
     };
-    let clear = match session::end(&state, &headers).await {
+    let clear = match session::end(state, headers).await {
         Ok(cookie) => cookie,
         Err(e) => {
             tracing::error!(error = %e, "ending session failed");

@@ -36,11 +36,7 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
         } else if raw.eq_ignore_ascii_case(&spa.client_id) {
             spa.client_id.clone()
         } else {
-            let Some(permission) = spa
-                .api_permissions
-                .iter()
-                .find(|p| p.eq_ignore_ascii_case(raw))
-            else {
+            let Some((permission, spelled)) = permission(config, spa, raw) else {
                 return Err(format!(
                     "The scope '{raw}' is not exposed to application '{}' by its registration.",
                     spa.client_id
@@ -61,7 +57,7 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
                 Some(_) => return Err("Scopes for more than one resource were requested.".into()),
                 None => api = Some((owner, vec![short])),
             }
-            permission.clone()
+            spelled
         };
         if !scopes.contains(&canonical) {
             scopes.push(canonical);
@@ -77,4 +73,30 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
         scopes,
         api: api.map(|(a, names)| (a.client_id.clone(), names)),
     })
+}
+
+/// The registered permission `raw` asks for, and its canonical spelling: the registered URI, or
+/// `api://{api client id}/{scope}`, the default Application ID URI every Entra app answers to
+/// (External ID's scope form), for a permission the app holds under the API's configured URI.
+fn permission<'a>(config: &Config, spa: &'a SpaApp, raw: &str) -> Option<(&'a String, String)> {
+    if let Some(p) = spa
+        .api_permissions
+        .iter()
+        .find(|p| p.eq_ignore_ascii_case(raw))
+    {
+        return Some((p, p.clone()));
+    }
+    let rest = raw
+        .get(..6)
+        .filter(|s| s.eq_ignore_ascii_case("api://"))
+        .map(|_| &raw[6..])?;
+    let (client_id, short) = rest.rsplit_once('/')?;
+    let api = config
+        .apis
+        .iter()
+        .find(|a| a.client_id.eq_ignore_ascii_case(client_id))?;
+    let short = api.scopes.iter().find(|s| s.eq_ignore_ascii_case(short))?;
+    let registered = api.scope_uri(short);
+    let held = spa.api_permissions.iter().find(|p| **p == registered)?;
+    Some((held, format!("api://{}/{short}", api.client_id)))
 }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
@@ -17,10 +17,10 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::authorize::parse_params;
-use crate::config::{DaemonApp, SpaApp};
+use crate::config::{ApiApp, DaemonApp, SpaApp};
 use crate::keys::KeyError;
 use crate::scope;
-use crate::store::{Family, Redemption, Rotation, StoreError, User};
+use crate::store::{CodeRecord, Family, Redemption, Rotation, StoreError, User};
 use crate::tokens::{self, Authority, UserGrant};
 use crate::{AppState, now, pkce, random_token, secret_hash};
 
@@ -148,6 +148,8 @@ impl IntoResponse for TokenResponse {
 enum Client<'a> {
     Spa(&'a SpaApp),
     Daemon(&'a DaemonApp),
+    /// An API app's web registration with a secret: EasyAuth redeeming its hybrid-flow code.
+    Web(&'a ApiApp),
 }
 
 fn sha256(value: &str) -> [u8; 32] {
@@ -213,16 +215,23 @@ fn authenticate<'a>(
         }
     };
     if let Some(secret) = secret {
-        let daemon = state
+        let confidential = match state
             .config
             .daemons
             .iter()
-            .find(|d| d.client_id.eq_ignore_ascii_case(&client_id));
+            .find(|d| d.client_id.eq_ignore_ascii_case(&client_id))
+        {
+            Some(d) => Some((Client::Daemon(d), d.client_secret.as_str())),
+            None => state.config.web_app(&client_id).and_then(|a| {
+                let secret = a.web_client_secret.as_ref()?;
+                Some((Client::Web(a), secret.expose()))
+            }),
+        };
         // Compare digests in constant time; an unknown client still costs one comparison.
-        let expected = sha256(daemon.map_or("", |d| d.client_secret.as_str()));
+        let expected = sha256(confidential.as_ref().map_or("", |(_, s)| s));
         let ok = bool::from(expected.ct_eq(&sha256(&secret)));
-        return match daemon {
-            Some(d) if ok => Ok(Client::Daemon(d)),
+        return match confidential {
+            Some((client, _)) if ok => Ok(client),
             _ => Err(invalid(via_basic, "The client id or secret is not valid.")),
         };
     }
@@ -234,11 +243,16 @@ fn authenticate<'a>(
     {
         return Ok(Client::Spa(spa));
     }
-    if state
+    let web_secret = state
         .config
-        .daemons
-        .iter()
-        .any(|d| d.client_id.eq_ignore_ascii_case(&client_id))
+        .web_app(&client_id)
+        .is_some_and(|a| a.web_client_secret.is_some());
+    if web_secret
+        || state
+            .config
+            .daemons
+            .iter()
+            .any(|d| d.client_id.eq_ignore_ascii_case(&client_id))
     {
         return Err(invalid(
             false,
@@ -266,10 +280,12 @@ pub async fn by_policy(
     handle(&state, Some(policy), &headers, &body).await
 }
 
-/// `POST /{tenant}/oauth2/v2.0/token` (Entra's tenant-level endpoint).
+/// `POST /{tenant}/oauth2/v2.0/token`: the tenant-level endpoint of Entra (seed 004's daemon)
+/// and External ID (user sign-in), or with `?p={policy}` B2C's query form of a user flow's.
 pub async fn by_tenant(
     State(state): State<Arc<AppState>>,
     Path(tenant): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TokenError> {
@@ -278,7 +294,13 @@ pub async fn by_tenant(
             "The tenant '{tenant}' does not exist."
         )));
     }
-    handle(&state, None, &headers, &body).await
+    let policy = match query.get("p") {
+        None => None,
+        Some(name) => Some(state.resolve(&tenant, name).ok_or_else(|| {
+            TokenError::InvalidRequest(format!("The user flow '{name}' does not exist."))
+        })?),
+    };
+    handle(&state, policy, &headers, &body).await
 }
 
 async fn handle(
@@ -308,11 +330,15 @@ async fn handle(
         }
         ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
         ("client_credentials", Client::Daemon(daemon)) => {
-            let authority = match policy {
-                Some(_) => Authority::UserFlow,
-                None => Authority::Tenant,
-            };
-            client_credentials(state, daemon, authority, &form).await?
+            client_credentials(state, daemon, authority_of(policy.as_deref()), &form).await?
+        }
+        ("authorization_code", Client::Web(api)) => {
+            return web_authorization_code(state, api, policy, &form).await;
+        }
+        (_, Client::Web(_)) => {
+            return Err(TokenError::UnauthorizedClient(format!(
+                "This web app redeems its sign-in codes only, not {grant_type}."
+            )));
         }
         ("authorization_code" | "refresh_token", Client::Daemon(_)) => {
             return Err(TokenError::UnauthorizedClient(format!(
@@ -331,6 +357,14 @@ async fn handle(
         }
     };
     Ok(response.into_response())
+}
+
+/// A user flow's endpoint issues B2C's tokens; the tenant's (no policy) v2 tokens.
+fn authority_of(policy: Option<&str>) -> Authority {
+    match policy {
+        Some(_) => Authority::UserFlow,
+        None => Authority::Tenant,
+    }
 }
 
 fn required<'a>(form: &'a HashMap<String, String>, name: &str) -> Result<&'a str, TokenError> {
@@ -355,46 +389,10 @@ async fn authorization_code(
     form: &HashMap<String, String>,
 ) -> Result<TokenResponse, TokenError> {
     let code = required(form, "code")?;
-    let redirect_uri = required(form, "redirect_uri")?;
     let verifier = required(form, "code_verifier")?;
     let code_hash = secret_hash(code);
-    let lookup = code_hash.clone();
-    let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
-        Redemption::Valid(record) => record,
-        Redemption::Unknown => {
-            return Err(TokenError::InvalidGrant(
-                "The authorization code is not valid.".into(),
-            ));
-        }
-        Redemption::Reused => {
-            tracing::warn!("authorization code reused; its grant is revoked");
-            return Err(TokenError::InvalidGrant(
-                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
-                    .into(),
-            ));
-        }
-    };
+    let record = redeem(state, &spa.client_id, policy.as_deref(), form).await?;
     let now = now();
-    if record.expires_at <= now {
-        return Err(TokenError::InvalidGrant(
-            "AADB2C90080: The authorization code has expired.".into(),
-        ));
-    }
-    if record.client_id != spa.client_id {
-        return Err(TokenError::InvalidGrant(
-            "The authorization code was issued to another client.".into(),
-        ));
-    }
-    if record.redirect_uri != redirect_uri {
-        return Err(TokenError::InvalidGrant(
-            "The redirect_uri does not match the one the code was issued for.".into(),
-        ));
-    }
-    if policy.as_ref().is_some_and(|p| *p != record.policy) {
-        return Err(TokenError::InvalidGrant(
-            "The authorization code was issued by another user flow.".into(),
-        ));
-    }
     if !pkce::verify(verifier, &record.code_challenge) {
         return Err(TokenError::InvalidGrant(
             "AADB2C90183: The code_verifier does not match the code_challenge.".into(),
@@ -407,6 +405,7 @@ async fn authorization_code(
         user: &user,
         client_id: &spa.client_id,
         policy: &record.policy,
+        authority: authority_of(policy.as_deref()),
         auth_time: record.auth_time,
         granted: &granted,
         nonce: record.nonce.as_deref(),
@@ -439,6 +438,96 @@ async fn authorization_code(
         response.refresh_token = Some(refresh);
         response.refresh_token_expires_in = Some(lifetime);
     }
+    Ok(response)
+}
+
+/// Consumes a code issued to `client_id` for this redirect URI (and user flow, when the endpoint
+/// names one); the caller checks what its client kind adds (PKCE for SPAs).
+async fn redeem(
+    state: &Arc<AppState>,
+    client_id: &str,
+    policy: Option<&str>,
+    form: &HashMap<String, String>,
+) -> Result<CodeRecord, TokenError> {
+    let code = required(form, "code")?;
+    let redirect_uri = required(form, "redirect_uri")?;
+    let lookup = secret_hash(code);
+    let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
+        Redemption::Valid(record) => record,
+        Redemption::Unknown => {
+            return Err(TokenError::InvalidGrant(
+                "The authorization code is not valid.".into(),
+            ));
+        }
+        Redemption::Reused => {
+            tracing::warn!("authorization code reused; its grant is revoked");
+            return Err(TokenError::InvalidGrant(
+                "AADB2C90090: The authorization code was already redeemed; the tokens issued from it are revoked."
+                    .into(),
+            ));
+        }
+    };
+    let now = now();
+    if record.expires_at <= now {
+        return Err(TokenError::InvalidGrant(
+            "AADB2C90080: The authorization code has expired.".into(),
+        ));
+    }
+    if record.client_id != client_id {
+        return Err(TokenError::InvalidGrant(
+            "The authorization code was issued to another client.".into(),
+        ));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(TokenError::InvalidGrant(
+            "The redirect_uri does not match the one the code was issued for.".into(),
+        ));
+    }
+    if policy.is_some_and(|p| p != record.policy) {
+        return Err(TokenError::InvalidGrant(
+            "The authorization code was issued by another user flow.".into(),
+        ));
+    }
+    Ok(record)
+}
+
+/// EasyAuth's hybrid-flow code, redeemed with the web app's secret: the ID token only (the code
+/// carried no API scope), with the nonce of the sign-in request.
+async fn web_authorization_code(
+    state: &Arc<AppState>,
+    api: &ApiApp,
+    policy: Option<String>,
+    form: &HashMap<String, String>,
+) -> Result<Response, TokenError> {
+    let record = redeem(state, &api.client_id, policy.as_deref(), form).await?;
+    let user = grant_owner(state, &record.user_id).await?;
+    let granted = scope::Granted {
+        scopes: record.scopes.split(' ').map(str::to_owned).collect(),
+        api: None,
+    };
+    let now = now();
+    let grant = UserGrant {
+        user: &user,
+        client_id: &api.client_id,
+        policy: &record.policy,
+        authority: authority_of(policy.as_deref()),
+        auth_time: record.auth_time,
+        granted: &granted,
+        nonce: record.nonce.as_deref(),
+        code: None,
+    };
+    let ring = state.keys.ring().await?;
+    let id_token = tokens::web_id_token(state, &ring, &grant, now)?;
+    let mut response = Json(serde_json::json!({
+        "id_token": id_token,
+        "token_type": "Bearer",
+        "not_before": now,
+        "id_token_expires_in": state.config.lifetimes.id_token_seconds,
+        "scope": granted.joined(),
+        "client_info": client_info(state, &user.id, &record.policy),
+    }))
+    .into_response();
+    no_store(response.headers_mut());
     Ok(response)
 }
 
@@ -530,6 +619,7 @@ async fn refresh_token(
         user: &user,
         client_id: &spa.client_id,
         policy: &family.policy,
+        authority: authority_of(policy.as_deref()),
         auth_time: family.auth_time,
         granted: &granted,
         nonce: None,

@@ -13,6 +13,8 @@ pub struct UserGrant<'a> {
     pub user: &'a User,
     pub client_id: &'a str,
     pub policy: &'a str,
+    /// Which token endpoint redeemed the grant: B2C's user flow or the tenant's (External ID).
+    pub authority: Authority,
     pub auth_time: i64,
     pub granted: &'a Granted,
     /// Only on the first ID token of a sign-in (code redemption), not on refresh.
@@ -33,8 +35,9 @@ pub fn user_tokens(
 ) -> Result<Minted, KeyError> {
     let lifetimes = &state.config.lifetimes;
     let user = grant.user;
+    let (issuer, version) = grant.authority.shape(state);
     let mut access = json!({
-        "iss": state.issuer,
+        "iss": issuer,
         "exp": now + lifetimes.access_token_seconds as i64,
         "nbf": now,
         "iat": now,
@@ -42,11 +45,11 @@ pub fn user_tokens(
         "oid": user.id,
         "name": user.display_name,
         "emails": [user.email],
-        "tfp": grant.policy,
         "azp": grant.client_id,
-        "ver": "1.0",
+        "ver": version,
         "auth_time": grant.auth_time,
     });
+    grant.authority.mark_flow(&mut access, state, grant.policy);
     match &grant.granted.api {
         Some((api_client_id, scopes)) => {
             access["aud"] = json!(api_client_id);
@@ -58,24 +61,8 @@ pub fn user_tokens(
     let access_token = ring.sign(&access)?;
 
     let id_token = if grant.granted.has("openid") {
-        let mut id = json!({
-            "iss": state.issuer,
-            "exp": now + lifetimes.id_token_seconds as i64,
-            "nbf": now,
-            "iat": now,
-            "aud": grant.client_id,
-            "sub": user.id,
-            "oid": user.id,
-            "name": user.display_name,
-            "emails": [user.email],
-            "tfp": grant.policy,
-            "ver": "1.0",
-            "auth_time": grant.auth_time,
-            "at_hash": half_hash(&access_token),
-        });
-        if let Some(nonce) = grant.nonce {
-            id["nonce"] = json!(nonce);
-        }
+        let mut id = id_claims(state, grant, now);
+        id["at_hash"] = json!(half_hash(&access_token));
         if let Some(code) = grant.code {
             id["c_hash"] = json!(half_hash(code));
         }
@@ -89,14 +76,72 @@ pub fn user_tokens(
     })
 }
 
-/// Which token endpoint a client-credentials request came to.
+/// The ID token's claims for `grant.client_id` (the SPA, or a web app such as EasyAuth's).
+fn id_claims(state: &AppState, grant: &UserGrant<'_>, now: i64) -> Value {
+    let (issuer, version) = grant.authority.shape(state);
+    let user = grant.user;
+    let mut id = json!({
+        "iss": issuer,
+        "exp": now + state.config.lifetimes.id_token_seconds as i64,
+        "nbf": now,
+        "iat": now,
+        "aud": grant.client_id,
+        "sub": user.id,
+        "oid": user.id,
+        "name": user.display_name,
+        "emails": [user.email],
+        "ver": version,
+        "auth_time": grant.auth_time,
+    });
+    grant.authority.mark_flow(&mut id, state, grant.policy);
+    if let Some(nonce) = grant.nonce {
+        id["nonce"] = json!(nonce);
+    }
+    id
+}
+
+/// The ID token alone, as the implicit flow's `response_type=id_token` returns it to a web app
+/// (EasyAuth's sign-in without a client secret): no access token to bind with `at_hash`.
+pub fn web_id_token(
+    state: &AppState,
+    ring: &KeyRing,
+    grant: &UserGrant<'_>,
+    now: i64,
+) -> Result<String, KeyError> {
+    let mut id = id_claims(state, grant, now);
+    // The hybrid flow's front-channel ID token binds the code posted beside it.
+    if let Some(code) = grant.code {
+        id["c_hash"] = json!(half_hash(code));
+    }
+    ring.sign(&id)
+}
+
+/// Which token endpoint a request came to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Authority {
     /// A user flow's (`/{tenant}/{policy}/oauth2/v2.0/token`): B2C's issuer and v1 claims.
     UserFlow,
-    /// The tenant's (`/{tenant}/oauth2/v2.0/token`, seed 004's): Entra's v2 token under
-    /// `{base}/{tenant id}/v2.0`, as `login.microsoftonline.com/{tenant id}/v2.0` issues it.
+    /// The tenant's (`/{tenant}/oauth2/v2.0/token`): v2 tokens under `{base}/{tenant id}/v2.0`,
+    /// as Entra (seed 004's app tokens) and External ID (user tokens) issue them.
     Tenant,
+}
+
+impl Authority {
+    /// The `iss` and `ver` of its tokens.
+    fn shape(self, state: &AppState) -> (&str, &'static str) {
+        match self {
+            Authority::UserFlow => (&state.issuer, "1.0"),
+            Authority::Tenant => (&state.tenant_issuer, "2.0"),
+        }
+    }
+
+    /// B2C names the user flow in `tfp`; External ID's tokens carry the tenant id instead.
+    fn mark_flow(self, claims: &mut Value, state: &AppState, policy: &str) {
+        match self {
+            Authority::UserFlow => claims["tfp"] = json!(policy),
+            Authority::Tenant => claims["tid"] = json!(state.config.tenant.id),
+        }
+    }
 }
 
 /// An app-only token (client credentials): `roles` instead of `scp`, no user.
@@ -109,10 +154,7 @@ pub fn app_token(
     roles: &[String],
     now: i64,
 ) -> Result<String, KeyError> {
-    let (issuer, version) = match authority {
-        Authority::UserFlow => (&state.issuer, "1.0"),
-        Authority::Tenant => (&state.tenant_issuer, "2.0"),
-    };
+    let (issuer, version) = authority.shape(state);
     let mut claims: Value = json!({
         "iss": issuer,
         "exp": now + state.config.lifetimes.access_token_seconds as i64,

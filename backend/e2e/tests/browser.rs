@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
     ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, Proc,
-    SPA_CLIENT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
+    SPA_CLIENT_ID, TENANT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
     workspace_root,
 };
 
@@ -49,6 +49,12 @@ struct Options {
     config_delay: Duration,
     /// config.json names an authority on a port nothing listens on: discovery fails.
     idp_unreachable: bool,
+    /// The whole stack in Entra External ID's shape: the tenant-level authority and metadata,
+    /// `api://` scopes, the gateway and the function trusting the tenant issuer.
+    external_id: bool,
+    /// The function's `MICROSOFT_PROVIDER_AUTHENTICATION_SECRET`, registered as the API web
+    /// app's secret at the IdP: EasyAuth's confidential sign-in (`code id_token`).
+    easyauth_secret: Option<&'static str>,
 }
 
 impl Options {
@@ -68,6 +74,8 @@ impl Default for Options {
             gateway_clock_skew_seconds: 300,
             config_delay: Duration::ZERO,
             idp_unreachable: false,
+            external_id: false,
+            easyauth_secret: None,
         }
     }
 }
@@ -75,6 +83,10 @@ impl Default for Options {
 struct Stack {
     spa_url: String,
     idp_origin: String,
+    /// The function itself, as a browser would open it beside the gateway.
+    hello_url: String,
+    /// Whether the function signs browsers in as a confidential client ([`Options`]).
+    easyauth_secret: bool,
     procs: Vec<Proc>,
     _site: tokio::task::JoinHandle<()>,
     _data: TempDir,
@@ -109,21 +121,35 @@ impl Stack {
             testkit::free_port(),
         );
         let idp_origin = format!("http://{IDP_HOST}:{idp_port}");
-        let openid = format!(
-            "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
-        );
         let authority_port = if options.idp_unreachable {
             testkit::free_port()
         } else {
             idp_port
         };
+        let authority_origin = format!("http://{IDP_HOST}:{authority_port}");
+        // deploy/README.md's two configurations: B2C's user flow, or External ID's tenant.
+        let (openid, authority, scope) = if options.external_id {
+            (
+                format!("{idp_origin}/{TENANT_ID}/v2.0/.well-known/openid-configuration"),
+                format!("{authority_origin}/{TENANT_ID}/v2.0"),
+                format!("api://{API_CLIENT_ID}/accessapp"),
+            )
+        } else {
+            (
+                format!(
+                    "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
+                ),
+                format!("{authority_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+                API_SCOPE.to_owned(),
+            )
+        };
         let config = json!({
             "clientId": SPA_CLIENT_ID,
-            "authority": format!("http://{IDP_HOST}:{authority_port}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
+            "authority": authority,
             "knownAuthorities": [format!("{IDP_HOST}:{authority_port}")],
             "redirectUri": spa_url,
             "postLogoutRedirectUri": spa_url,
-            "scopes": [API_SCOPE],
+            "scopes": [scope],
             "apiUrl": format!("http://127.0.0.1:{gateway_port}/api/hello"),
         });
         shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
@@ -132,11 +158,23 @@ impl Stack {
         let idp_config = data.path().join("devidp.toml");
         std::fs::write(
             &idp_config,
+            // The API app is also EasyAuth's web client, at this run's function.
             dev_idp_toml(
                 idp_port,
                 &data.path().join("idp"),
                 &spa_url,
                 options.access_token_seconds,
+            )
+            .replace(
+                "app_roles = [\"access:test-api\"]\n",
+                &format!(
+                    "app_roles = [\"access:test-api\"]\nweb_redirect_uris = \
+                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n{}",
+                    options
+                        .easyauth_secret
+                        .map(|s| format!("web_client_secret = \"{s}\"\n"))
+                        .unwrap_or_default()
+                ),
             ),
         )
         .unwrap();
@@ -161,6 +199,10 @@ impl Stack {
                     ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
                     ("EASYAUTH_OPENID_CONFIG_URL", &openid),
                     ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
+                    (
+                        "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET",
+                        options.easyauth_secret.unwrap_or_default(),
+                    ),
                 ],
             ),
             "hello",
@@ -205,6 +247,8 @@ impl Stack {
         Stack {
             spa_url,
             idp_origin,
+            hello_url: format!("http://127.0.0.1:{hello_port}"),
+            easyauth_secret: options.easyauth_secret.is_some(),
             procs: vec![idp, hello, gateway],
             _site: site_task,
             _data: data,
@@ -561,6 +605,132 @@ async fn sign_in_call_api_until_rate_limited_and_sign_out() {
     .await;
 }
 
+/// Issue 16: the same SPA, gateway and function against Entra External ID's shape, by
+/// configuration only — sign in at the tenant-level authority, Call API, the hello, sign out.
+#[tokio::test]
+async fn external_id_sign_in_and_call_api() {
+    let options = Options {
+        external_id: true,
+        ..Options::default()
+    };
+    run("external-id", options, async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let url = b.client.current_url().await.map_err(err("url"))?;
+        ensure!(
+            url.as_str()
+                .starts_with(&format!("{}/", s.spa_url.trim_end_matches('/'))),
+            "not back on the SPA: {url}"
+        );
+        let claims = jwt_claims(&access_token(b).await?)?;
+        let issuer = format!("{}/{TENANT_ID}/v2.0", s.idp_origin);
+        ensure!(
+            claims["iss"] == issuer.as_str()
+                && claims["ver"] == "2.0"
+                && claims.get("tfp").is_none(),
+            "not External ID's v2 token under {issuer}: {claims}"
+        );
+        call_api_green(b).await?;
+        assert_tokens_only_in_session_storage(b).await?;
+        b.click("#signout").await?;
+        b.wait_card("the signed-out page after sign-out", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT && c.origin != s.idp_origin
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// Issue 16: the function's own `RedirectToLoginPage` — a browser opening the function's URL
+/// without a token goes to the IdP, signs in, comes back through EasyAuth's `form_post`
+/// callback with a session cookie and gets the hello; `/.auth/logout` ends the session. The
+/// function has a client secret: `code id_token`, the code redeemed at the token endpoint.
+#[tokio::test]
+async fn easyauth_login_redirect_signs_a_browser_in() {
+    let options = Options {
+        easyauth_secret: Some(EASYAUTH_SECRET),
+        ..Options::default()
+    };
+    run("easyauth-login", options, easyauth_sign_in).await;
+}
+
+/// The same against External ID's shape (the function trusts only the tenant-level metadata),
+/// without a secret: the implicit flow (`id_token`).
+#[tokio::test]
+async fn easyauth_login_redirect_in_external_id_shape() {
+    let options = Options {
+        external_id: true,
+        ..Options::default()
+    };
+    run("easyauth-login-external-id", options, easyauth_sign_in).await;
+}
+
+const EASYAUTH_SECRET: &str = "browser-test-easyauth-secret";
+
+/// Opens the function's URL, signs in at the IdP, gets the hello through EasyAuth's session,
+/// then signs out with `/.auth/logout`.
+async fn easyauth_sign_in(b: &Browser, s: &Stack) -> Step {
+    let function_url = format!("{}/api/hello?code={FUNCTION_KEY}", s.hello_url);
+    b.goto(&function_url).await?;
+    b.wait_for_element("#signInName").await?;
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    ensure!(
+        url.as_str().starts_with(&s.idp_origin) && !url.as_str().contains(FUNCTION_KEY),
+        "not the IdP's sign-in (or the function key went along): {url}"
+    );
+    let response_type = match s.easyauth_secret {
+        true => "code id_token",
+        false => "id_token",
+    };
+    ensure!(
+        url.query_pairs()
+            .any(|(k, v)| k == "response_type" && v == response_type),
+        "EasyAuth did not ask for {response_type}: {url}"
+    );
+    b.type_into("#signInName", ALICE).await?;
+    b.type_into("#password", ALICE_PASSWORD).await?;
+    b.click("#next").await?;
+    let deadline = Instant::now() + STEP;
+    loop {
+        let source = b.client.source().await.map_err(err("page source"))?;
+        if source.contains(HELLO) {
+            break;
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "no hello within {STEP:?}; at {:?}: {source}",
+            b.client.current_url().await.ok()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    ensure!(
+        url.as_str() == function_url,
+        "not back at the function's URL: {url}"
+    );
+    let session = b
+        .client
+        .get_named_cookie("AppServiceAuthSession")
+        .await
+        .map_err(err("the session cookie"))?;
+    ensure!(
+        session.http_only() == Some(true),
+        "the session cookie is readable by scripts"
+    );
+    ensure!(
+        b.js("return document.cookie;").await? == json!(""),
+        "a script sees the session cookie"
+    );
+
+    b.goto(&format!("{}/.auth/logout", s.hello_url)).await?;
+    let cookies = b.client.get_all_cookies().await.map_err(err("cookies"))?;
+    ensure!(
+        cookies.iter().all(|c| c.name() != "AppServiceAuthSession"),
+        "the session cookie outlived /.auth/logout"
+    );
+    Ok(())
+}
+
 /// A new user signs up through the IdP's page and calls the API as that user.
 #[tokio::test]
 async fn sign_up_a_new_user_and_call_the_api() {
@@ -839,14 +1009,19 @@ async fn access_token(b: &Browser) -> Step<String> {
         .ok_or_else(|| "access_token is not a string".to_owned())
 }
 
-fn jwt_exp(token: &str) -> Step<u64> {
+fn jwt_claims(token: &str) -> Step<Value> {
     use base64::Engine;
     let payload = token.split('.').nth(1).ok_or("not a JWT")?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(err("JWT payload"))?;
-    let claims: Value = serde_json::from_slice(&bytes).map_err(err("JWT claims"))?;
-    claims["exp"].as_u64().ok_or_else(|| "no exp".to_owned())
+    serde_json::from_slice(&bytes).map_err(err("JWT claims"))
+}
+
+fn jwt_exp(token: &str) -> Step<u64> {
+    jwt_claims(token)?["exp"]
+        .as_u64()
+        .ok_or_else(|| "no exp".to_owned())
 }
 
 fn unix_now() -> u64 {

@@ -135,6 +135,12 @@ pub struct PolicyConfig {
     pub front_door_id: Option<FrontDoorId>,
     /// validate-client-certificate (with `GATEWAY_CLIENT_CA`).
     pub client_certificate: Option<ClientCertRules>,
+    /// The API's delegated permissions, for the OpenAPI document's `oauth2` scheme
+    /// (`GATEWAY_API_SCOPES`; default `{first audience}/.default`).
+    pub api_scopes: Vec<String>,
+    /// validate-parameters / -content / -status-code from the OpenAPI document
+    /// (`GATEWAY_VALIDATION`); `None`: not validated.
+    pub validation: Option<crate::validation::Action>,
 }
 
 /// Everything the running gateway needs.
@@ -267,6 +273,11 @@ impl PolicyConfig {
             return Err(bad(SKEW, "more than an hour of clock skew is not sensible"));
         }
 
+        let api_scopes = crate::openapi::parse_scopes(
+            value(source, crate::openapi::SCOPES_VAR)?.as_deref(),
+            &audiences,
+        )?;
+
         let limit = |var: &'static str, default: RateLimit| -> Result<RateLimit, ConfigError> {
             match value(source, var)? {
                 None => Ok(default),
@@ -299,6 +310,10 @@ impl PolicyConfig {
                 .map(|text| FrontDoorId::parse(&text))
                 .transpose()?,
             client_certificate: ClientCertRules::from_source(source)?,
+            api_scopes,
+            validation: value(source, crate::validation::VAR)?
+                .map(|text| crate::validation::Action::parse(&text))
+                .transpose()?,
         })
     }
 
@@ -467,6 +482,8 @@ mod tests {
             ("GATEWAY_CLIENT_CA", "/nonexistent/ca.pem"),
             ("GATEWAY_CLIENT_CERT_THUMBPRINTS", "abc"),
             ("GATEWAY_CLIENT_CERT_SUBJECTS", "CN=x"),
+            ("GATEWAY_API_SCOPES", "a b"),
+            ("GATEWAY_VALIDATION", "block"),
         ] {
             assert_eq!(error_with(var, text).var, var, "{var}={text}");
         }

@@ -37,6 +37,17 @@ async fn validator(policy: &PolicyConfig, urls: &[String]) -> Validator {
     validator
 }
 
+/// A validator for every configured metadata URL, after its first fetch (at most 10 s): what
+/// the one-shot commands read the IdP's endpoints from.
+pub async fn metadata_validator(policy: &PolicyConfig) -> Validator {
+    let urls: Vec<String> = policy
+        .openid_config_urls
+        .iter()
+        .map(|u| u.to_string())
+        .collect();
+    validator(policy, &urls).await
+}
+
 /// `1h 02m 03s`, `4m 10s`, `7s`.
 pub fn span(seconds: u64) -> String {
     let (d, h, m, s) = (

@@ -18,6 +18,7 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
+use shared::{ApiError, HelloResponse};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -248,7 +249,36 @@ fn upstream_headers(incoming: &HeaderMap, peer: SocketAddr, key: &FunctionKey) -
     headers
 }
 
-/// `GET /api/hello`: forward, and relay the function's answer.
+/// `GET /api/hello`: forward, and relay the function's answer. The attribute is this operation's
+/// entry in the API's OpenAPI document ([`crate::openapi`]): every status the chain can answer.
+#[utoipa::path(
+    get,
+    path = "/hello",
+    operation_id = "hello",
+    tag = "hello",
+    summary = "The seed function's greeting, and who called",
+    params(
+        ("name" = Option<String>, Query,
+            description = "Whom to greet instead of `World`: 1 to 64 ASCII letters, digits, spaces, `-` or `'`.",
+            min_length = 1, max_length = 64, pattern = "^[A-Za-z0-9 '-]+$"),
+    ),
+    responses(
+        (status = 200, description = "The greeting (JSON, or text when `Accept` prefers `text/plain`)",
+            content((HelloResponse = "application/json"), (String = "text/plain"))),
+        (status = 400, description = "A parameter, header or body the definition does not allow", body = ApiError),
+        (status = 401, description = "No valid access token (validate-jwt), or no valid subscription key", body = ApiError),
+        (status = 403, description = "IP filter, Front Door id, client certificate, quota, or the function's authorization policy", body = ApiError),
+        (status = 404, description = "Not found", body = ApiError),
+        (status = 405, description = "Only GET is bound", body = ApiError),
+        (status = 408, description = "The request did not arrive in time", body = ApiError),
+        (status = 429, description = "A rate limit or the concurrency limit", body = ApiError,
+            headers(("Retry-After" = u64, description = "Seconds until a call would be accepted"))),
+        (status = 500, description = "Internal error", body = ApiError),
+        (status = 502, description = "The function is unreachable, or answered outside this definition", body = ApiError),
+        (status = 503, description = "The function cannot authenticate callers yet", body = ApiError),
+        (status = 504, description = "The function did not answer in time", body = ApiError),
+    ),
+)]
 pub async fn hello(
     State(backend): State<Arc<Backend>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

@@ -22,6 +22,7 @@ pub mod forward;
 pub mod front_door;
 pub mod ip_filter;
 pub mod metrics;
+pub mod openapi;
 pub mod policy;
 pub mod quota;
 pub mod rate_limit;
@@ -30,6 +31,7 @@ pub mod required_claims;
 pub mod subscription;
 pub mod tls;
 pub mod trace_context;
+pub mod validation;
 
 use axum::Router;
 use axum::middleware::{from_fn, from_fn_with_state};
@@ -72,6 +74,10 @@ pub struct Gateway {
     pub client_certificate: Option<Arc<ClientCertRules>>,
     /// Present with `GATEWAY_TLS_CERT`: connections are TLS.
     pub tls: Option<TlsHandshake>,
+    /// `GET /openapi.json`.
+    pub openapi: Arc<openapi::Published>,
+    /// Present with `GATEWAY_VALIDATION`: the rules of the API's OpenAPI document.
+    pub validation: Option<Arc<validation::Definition>>,
 }
 
 /// Why the gateway could not be assembled from a valid configuration.
@@ -81,6 +87,8 @@ pub enum StartError {
     Backend(#[from] forward::BackendError),
     #[error("Redis client: {0}")]
     Redis(#[from] redis::RedisError),
+    #[error(transparent)]
+    Definition(#[from] validation::DefinitionError),
 }
 
 impl Gateway {
@@ -103,8 +111,18 @@ impl Gateway {
             Some(url) => Some(RedisCounters::connect(url)?),
             None => None,
         };
+        let validation = match policy.validation {
+            Some(action) => {
+                let document = serde_json::to_value(openapi::api(policy))
+                    .map_err(|e| validation::DefinitionError::from(e.to_string()))?;
+                Some(Arc::new(validation::Definition::new(&document, action)?))
+            }
+            None => None,
+        };
         Ok(Self {
             cors: Arc::new(CorsPolicy::new(policy.allowed_origins.clone())),
+            openapi: Arc::new(openapi::Published::new(policy.clone(), validator.clone())),
+            validation,
             validator,
             rate_limits: Arc::new(IpThenSubject {
                 ip: Arc::new(Limiter::new(
@@ -179,6 +197,13 @@ pub fn router(gateway: &Gateway) -> Router {
                 .clone()
                 .map(|s| from_fn_with_state(s, subscription::check_key)),
         )
+        // validate-parameters / validate-content: cheap, so before the signature check.
+        .option_layer(
+            gateway
+                .validation
+                .clone()
+                .map(|rules| from_fn_with_state(rules, validation::request)),
+        )
         .layer(from_fn_with_state(
             gateway.validator.clone(),
             auth::validate_jwt,
@@ -202,6 +227,13 @@ pub fn router(gateway: &Gateway) -> Router {
                 .concurrency
                 .clone()
                 .map(|limit| from_fn_with_state(limit, concurrency::limit)),
+        )
+        // <outbound>: validate-status-code / -headers / -content on the function's answer.
+        .option_layer(
+            gateway
+                .validation
+                .clone()
+                .map(|rules| from_fn_with_state(rules, validation::response)),
         );
     let api = Router::new()
         .route(
@@ -211,9 +243,20 @@ pub fn router(gateway: &Gateway) -> Router {
         .layer(inbound)
         .with_state(gateway.backend.clone());
 
+    // The API's definition: public (no token, no rate limit), CORS as for the API.
+    let definition = Router::new()
+        .route(
+            "/openapi.json",
+            get(openapi::serve)
+                .fallback(|| async { GatewayError::MethodNotAllowed })
+                .layer(from_fn_with_state(gateway.cors.clone(), cors::apply)),
+        )
+        .with_state(gateway.openapi.clone());
+
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
+        .merge(definition)
         .fallback(|| async { GatewayError::NotFound })
         .layer(
             ServiceBuilder::new()

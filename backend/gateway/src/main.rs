@@ -1,5 +1,6 @@
 //! `gateway`: serve (no arguments), `gateway render-apim-policy [--product NAME]`, or
-//! `gateway usage`, or `gateway explain [TOKEN]` (the token from stdin without the argument).
+//! `gateway usage`, or `gateway explain [TOKEN]` (the token from stdin without the argument), or
+//! `gateway openapi` (the API's OpenAPI document).
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -8,7 +9,9 @@ use gateway::config::{Config, PolicyConfig};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
-    eprintln!("usage: gateway [render-apim-policy [--product NAME] | usage | explain [TOKEN]]");
+    eprintln!(
+        "usage: gateway [render-apim-policy [--product NAME] | usage | explain [TOKEN] | openapi]"
+    );
     ExitCode::from(2)
 }
 
@@ -39,6 +42,7 @@ async fn main() -> ExitCode {
             }
         },
         ["explain", token] => explain(token).await,
+        ["openapi"] => print_openapi().await,
         _ => usage(),
     }
 }
@@ -92,6 +96,31 @@ async fn explain(token: &str) -> ExitCode {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
+    }
+}
+
+/// The document `GET /openapi.json` serves, once the IdP's metadata has loaded (10 s at most).
+async fn print_openapi() -> ExitCode {
+    let policy = match PolicyConfig::from_env() {
+        Ok(policy) => policy,
+        Err(error) => return bad_setting(error),
+    };
+    let validator = gateway::explain::metadata_validator(&policy).await;
+    let Some(endpoints) = gateway::openapi::Endpoints::from_validator(&validator) else {
+        eprintln!(
+            "gateway: openapi: no metadata in GATEWAY_OPENID_CONFIG_URLS loaded with an authorization and a token endpoint"
+        );
+        return ExitCode::FAILURE;
+    };
+    match serde_json::to_string_pretty(&gateway::openapi::published(&policy, &endpoints)) {
+        Ok(json) => {
+            println!("{json}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("gateway: openapi: {error}");
+            ExitCode::FAILURE
+        }
     }
 }
 

@@ -14,6 +14,7 @@ use crate::rate_limit::{
 };
 use crate::subscription::{LIMIT_HEADER, Product, REMAINING_HEADER};
 use crate::tls::ClientCertRules;
+use crate::validation::Action;
 use shared::api::messages;
 use std::fmt::Write;
 use token_validation::RequiredClaim;
@@ -137,6 +138,26 @@ fn required_claims(out: &mut String, rules: &[RequiredClaim]) {
     out.push_str("            </required-claims>\n");
 }
 
+/// validate-parameters and validate-content against the imported OpenAPI document (`gateway
+/// openapi`): unknown query parameters and any body (the operation is a GET) refused like here; headers only as specified,
+/// since browsers send many the document cannot list.
+fn validate_request(out: &mut String, action: Action) {
+    let a = action.as_str();
+    let _ = writeln!(
+        out,
+        "        <validate-parameters specified-parameter-action=\"{a}\" unspecified-parameter-action=\"{a}\" errors-variable-name=\"requestParameters\">\n            <headers specified-parameter-action=\"{a}\" unspecified-parameter-action=\"ignore\" />\n        </validate-parameters>\n        <validate-content unspecified-content-type-action=\"{a}\" max-size=\"0\" size-exceeded-action=\"{a}\" errors-variable-name=\"requestBody\" />"
+    );
+}
+
+/// validate-status-code, validate-headers and validate-content on the function's answer.
+fn validate_response(out: &mut String, action: Action) {
+    let a = action.as_str();
+    let _ = writeln!(
+        out,
+        "        <validate-status-code unspecified-status-code-action=\"{a}\" errors-variable-name=\"responseStatus\" />\n        <validate-headers specified-header-action=\"{a}\" unspecified-header-action=\"ignore\" errors-variable-name=\"responseHeaders\" />\n        <validate-content unspecified-content-type-action=\"{a}\" max-size=\"1048576\" size-exceeded-action=\"{a}\" errors-variable-name=\"responseBody\">\n            <content type=\"application/json\" validate-as=\"json\" action=\"{a}\" />\n        </validate-content>"
+    );
+}
+
 /// `<backend>`: the forward, inside `limit-concurrency` when `GATEWAY_MAX_CONCURRENCY` is set.
 fn backend_section(out: &mut String, max_concurrency: Option<u32>) {
     out.push_str("    <backend>\n");
@@ -217,6 +238,9 @@ pub fn render(config: &PolicyConfig) -> String {
     if let Some(rules) = &config.client_certificate {
         client_certificate(&mut out, rules);
     }
+    if let Some(action) = config.validation {
+        validate_request(&mut out, action);
+    }
 
     validate_jwt(&mut out, config);
 
@@ -249,8 +273,12 @@ pub fn render(config: &PolicyConfig) -> String {
         "    </inbound>\n",
     ));
     backend_section(&mut out, config.max_concurrency);
+    out.push_str("    <outbound>\n        <base />\n");
+    if let Some(action) = config.validation {
+        validate_response(&mut out, action);
+    }
     out.push_str(concat!(
-        "    <outbound>\n        <base />\n    </outbound>\n",
+        "    </outbound>\n",
         "    <on-error>\n        <base />\n    </on-error>\n",
         "</policies>\n",
     ));

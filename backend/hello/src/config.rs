@@ -39,12 +39,35 @@ pub struct Config {
     pub allowed_applications: Vec<String>,
     /// `EASYAUTH_ALLOWED_IDENTITIES`: when set, the token's `oid` must be one of these.
     pub allowed_identities: Vec<String>,
+    /// `MICROSOFT_PROVIDER_AUTHENTICATION_SECRET`: the API web app's client secret; with it the
+    /// browser sign-in uses `code id_token` and redeems the code at the IdP's token endpoint.
+    pub client_secret: Option<ClientSecret>,
     /// `HELLO_ALLOWED_IPS`: when set, only these networks may call (judged on the socket peer).
     pub allowed_ips: Option<Vec<IpNet>>,
     /// Leeway for `exp`/`nbf` (EasyAuth allows 5 minutes). Not an environment setting.
     pub clock_skew: Duration,
     /// How often a token with an unknown `kid` may refetch the JWKS. Not an environment setting.
     pub min_key_refetch_interval: Duration,
+}
+
+/// EasyAuth's client secret: sent only in the token request's body, never printed.
+#[derive(Clone)]
+pub struct ClientSecret(String);
+
+impl ClientSecret {
+    pub fn new(secret: impl Into<String>) -> Self {
+        Self(secret.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ClientSecret(<redacted>)")
+    }
 }
 
 /// A setting that stops the process at start: `<VARIABLE>: <why>`.
@@ -159,6 +182,7 @@ impl Config {
             required_roles: list(get("EASYAUTH_REQUIRED_ROLES").as_deref(), &[',', ' ']),
             allowed_applications: list(get("EASYAUTH_ALLOWED_APPLICATIONS").as_deref(), &[',']),
             allowed_identities: list(get("EASYAUTH_ALLOWED_IDENTITIES").as_deref(), &[',']),
+            client_secret: get("MICROSOFT_PROVIDER_AUTHENTICATION_SECRET").map(ClientSecret),
             allowed_ips,
             clock_skew: Duration::from_secs(300),
             min_key_refetch_interval: Duration::from_secs(60),

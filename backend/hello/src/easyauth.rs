@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use axum::extract::{Request, State};
-use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use token_validation::{Principal, ValidationError, bearer_token};
@@ -13,6 +12,7 @@ use token_validation::{Principal, ValidationError, bearer_token};
 use crate::AppState;
 use crate::client_principal;
 use crate::config::{Config, UnauthenticatedAction};
+use crate::login_session::{self, Site};
 use crate::refusal::Refusal;
 
 /// The caller, for handlers that need more than the headers (e.g. `/.auth/me`'s access token).
@@ -50,6 +50,13 @@ async fn run(
     client_principal::strip_incoming(request.headers_mut());
     let token = match bearer_token(request.headers()) {
         Ok(token) => token.to_owned(),
+        // Without a bearer token, EasyAuth's own session cookie (a browser it signed in).
+        Err(ValidationError::MissingToken)
+            if let Some(principal) =
+                login_session::session_principal(&state, request.headers()) =>
+        {
+            return admit(&state, request, next, Arc::new(principal), String::new()).await;
+        }
         Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
     };
     let principal = match state.validator.validate(&token).await {
@@ -59,6 +66,17 @@ async fn run(
         }
         Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
     };
+    admit(&state, request, next, principal, token).await
+}
+
+/// The authorization policy, then the identity handed to the function.
+async fn admit(
+    state: &AppState,
+    mut request: Request,
+    next: Next,
+    principal: Arc<Principal>,
+    access_token: String,
+) -> Response {
     if let Err(why) = authorize(&state.config, &principal) {
         tracing::info!(reason = %why, subject = %principal.subject, "authorization policy refused the caller");
         return Refusal::Forbidden(Some(why)).into_response();
@@ -68,7 +86,7 @@ async fn run(
         .inject(request.headers_mut(), &principal);
     request.extensions_mut().insert(Authenticated {
         principal,
-        access_token: token,
+        access_token,
     });
     next.run(request).await
 }
@@ -117,9 +135,11 @@ pub fn authorize(config: &Config, principal: &Principal) -> Result<(), Validatio
 struct Origin {
     /// A script (XHR) request: EasyAuth answers it 401 rather than with a redirect it cannot follow.
     xhr: bool,
-    /// `Host`, when it is a plain host[:port].
-    host: Option<String>,
-    path: String,
+    /// Where the site is, from a plain `Host`.
+    site: Option<Site>,
+    /// Path and query: where the browser returns after signing in (the query may hold the
+    /// function key, so it stays in this site's own cookie and never travels to the IdP).
+    target: String,
 }
 
 impl Origin {
@@ -129,12 +149,11 @@ impl Origin {
             xhr: headers
                 .get("x-requested-with")
                 .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"XMLHttpRequest")),
-            host: headers
-                .get(header::HOST)
-                .and_then(|h| h.to_str().ok())
-                .filter(|h| !h.is_empty() && !h.contains(['/', '?', '#', '@', ' ']))
-                .map(str::to_owned),
-            path: request.uri().path().to_owned(),
+            site: Site::of(headers),
+            target: request
+                .uri()
+                .path_and_query()
+                .map_or_else(|| "/".to_owned(), |p| p.as_str().to_owned()),
         }
     }
 }
@@ -146,49 +165,20 @@ async fn unauthenticated(
     why: ValidationError,
 ) -> Response {
     tracing::info!(reason = %why, ?action, "unauthenticated request");
-    match action {
-        UnauthenticatedAction::RedirectToLoginPage if !origin.xhr => {
-            match login_url(state, &origin).await {
-                Some(location) => Refusal::RedirectToLogin(location),
-                None => Refusal::Unauthenticated(why),
+    match (action, &origin.site) {
+        (UnauthenticatedAction::RedirectToLoginPage, Some(site)) if !origin.xhr => {
+            match login_session::start(state, site, &origin.target).await {
+                Ok(redirect) => return redirect,
+                Err(failed) => {
+                    tracing::info!(reason = %failed, "no login redirect");
+                    Refusal::Unauthenticated(why)
+                }
             }
         }
-        UnauthenticatedAction::Return403 => Refusal::Forbidden(None),
+        (UnauthenticatedAction::Return403, _) => Refusal::Forbidden(None),
         _ => Refusal::Unauthenticated(why),
     }
     .into_response()
-}
-
-/// The IdP's authorize URL with EasyAuth's parameters. The original query string (which may
-/// hold the function key in `code`) is never passed on.
-async fn login_url(state: &AppState, origin: &Origin) -> Option<String> {
-    let validator = &state.validator;
-    if validator.authorization_endpoint().is_none() {
-        // Right after start the IdP's metadata may still be loading: wait for the first fetch
-        // (bounded), as validation does for keys, instead of answering 401 for a redirect.
-        validator
-            .wait_for_first_fetch(validator.config().http_timeout * 2)
-            .await;
-    }
-    let endpoint = validator.authorization_endpoint()?;
-    let mut url = url::Url::parse(&endpoint).ok()?;
-    let host = origin.host.as_deref()?;
-    let loopback =
-        host.starts_with("127.") || host.starts_with("localhost") || host.starts_with("[::1]");
-    let scheme = if loopback { "http" } else { "https" };
-    let client_id = state.config.audiences.first()?;
-    url.query_pairs_mut()
-        .append_pair("client_id", client_id)
-        .append_pair("response_type", "code id_token")
-        .append_pair("response_mode", "form_post")
-        .append_pair(
-            "redirect_uri",
-            &format!("{scheme}://{host}/.auth/login/aad/callback"),
-        )
-        .append_pair("scope", "openid profile email offline_access")
-        .append_pair("nonce", &uuid::Uuid::new_v4().simple().to_string())
-        .append_pair("state", &format!("redir={}", origin.path));
-    Some(url.into())
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Extension, Request};
-use axum::http::{HeaderMap, Method, header};
+use axum::http::{HeaderMap, Method, Uri, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -15,6 +15,21 @@ use crate::client_principal;
 use crate::easyauth::Authenticated;
 use crate::refusal::Refusal;
 
+/// `?name=`: whom to greet (`World` without it), checked again here as the gateway checks it
+/// from the API definition. Given twice or outside the rule: `None`.
+fn greeted(uri: &Uri) -> Option<String> {
+    let mut names = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(key, _)| key == shared::api::greeting_name::PARAMETER)
+        .map(|(_, value)| value);
+    match (names.next(), names.next()) {
+        (None, _) => Some("World".to_owned()),
+        (Some(name), None) if shared::api::greeting_name::is_valid(&name) => {
+            Some(name.into_owned())
+        }
+        _ => None,
+    }
+}
+
 /// `GET /api/hello`: the seed's greeting and who called. The identity is EasyAuth's
 /// [`Authenticated`] extension, the same principal `X-MS-CLIENT-PRINCIPAL` was built from, so the
 /// handler does not decode again what EasyAuth encoded a moment ago.
@@ -25,9 +40,12 @@ pub async fn hello(request: Request) -> Response {
             .into_response();
     };
     let headers = request.headers();
+    let Some(name) = greeted(request.uri()) else {
+        return Refusal::InvalidName.into_response();
+    };
     let now = OffsetDateTime::now_utc();
     let message = format!(
-        "Hello World, time and date are {}",
+        "Hello {name}, time and date are {}",
         now.format(format_description!(
             "[year]-[month]-[day] [hour]:[minute]:[second]"
         ))

@@ -14,7 +14,9 @@
 //! 6. The handler, which reads the identity EasyAuth attached (the principal the injected
 //!    `X-MS-CLIENT-PRINCIPAL` was built from).
 //!
-//! `GET /.auth/me` (IP filter, then EasyAuth) and `GET /healthz` (IP filter only) complete it.
+//! `GET /.auth/me` (IP filter, then EasyAuth) and `GET /healthz` (IP filter only) complete it;
+//! `/.auth/login/aad`, its callback and `/.auth/logout` are EasyAuth's browser sign-in
+//! ([`login_session`]), whose session cookie EasyAuth accepts when no bearer token is sent.
 
 pub mod client_principal;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod easyauth;
 pub mod function_key;
 pub mod greeting;
 pub mod ip_filter;
+pub mod login_session;
 pub mod refusal;
 
 use std::future::Future;
@@ -29,10 +32,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
-use axum::routing::{any, get};
+use axum::routing::{any, get, post};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
@@ -58,6 +62,10 @@ pub struct AppState {
     pub function_keys: FunctionKeys,
     pub allow_list: Option<AllowList>,
     pub principal_headers: PrincipalHeaders,
+    /// Signs EasyAuth's login and session cookies.
+    pub sealer: login_session::Sealer,
+    /// Redeems the sign-in code at the IdP's token endpoint (with a client secret only).
+    pub token_client: reqwest::Client,
 }
 
 impl AppState {
@@ -81,6 +89,8 @@ impl AppState {
             principal_headers,
             function_keys: FunctionKeys::new(&config.function_keys),
             allow_list: config.allowed_ips.clone().map(AllowList::new),
+            sealer: login_session::Sealer::default(),
+            token_client: login_session::token_client(validator.config().http_timeout),
             validator,
             config,
         })
@@ -101,10 +111,20 @@ pub fn router(state: Arc<AppState>) -> Router {
             state.clone(),
             easyauth::authenticate_api,
         ));
+    // EasyAuth's own sign-in for browsers; the callback's form is one ID token and a state.
+    let login = Router::new()
+        .route("/.auth/login/aad", get(login_session::login))
+        .route(
+            "/.auth/login/aad/callback",
+            post(login_session::callback).layer(DefaultBodyLimit::max(16 * 1024)),
+        )
+        .route("/.auth/logout", get(login_session::logout))
+        .with_state(state.clone());
     let request_id = HeaderName::from_static("x-request-id");
     Router::new()
         .merge(function)
         .merge(auth_me)
+        .merge(login)
         .route("/healthz", get(greeting::healthz))
         .fallback(|| async { Refusal::NotFound })
         .layer(

@@ -20,8 +20,6 @@ pub enum Refusal {
     FunctionKey,
     /// Only GET is bound (405 with `Allow: GET`, empty body like the host).
     MethodNotAllowed,
-    /// EasyAuth `RedirectToLoginPage`: 302 to the IdP.
-    RedirectToLogin(String),
     /// EasyAuth `Return401`, with the RFC 6750 reason.
     Unauthenticated(ValidationError),
     /// EasyAuth `Return403` for no valid token, or a valid token failing the authorization policy.
@@ -29,6 +27,8 @@ pub enum Refusal {
     /// The IdP's keys were never loaded: nobody can be authenticated yet.
     KeysUnavailable(ValidationError),
     NotFound,
+    /// `?name=` outside the API definition's rule (the gateway's validate-parameters text).
+    InvalidName,
 }
 
 impl IntoResponse for Refusal {
@@ -45,10 +45,6 @@ impl IntoResponse for Refusal {
                 [(header::ALLOW, HeaderValue::from_static("GET"))],
             )
                 .into_response(),
-            Refusal::RedirectToLogin(location) => match HeaderValue::from_str(&location) {
-                Ok(location) => (StatusCode::FOUND, [(header::LOCATION, location)]).into_response(),
-                Err(_) => Refusal::Unauthenticated(ValidationError::MissingToken).into_response(),
-            },
             Refusal::Unauthenticated(why) => (
                 StatusCode::UNAUTHORIZED,
                 [(header::WWW_AUTHENTICATE, why.www_authenticate())],
@@ -84,6 +80,11 @@ impl IntoResponse for Refusal {
                     .into_response()
             }
             Refusal::NotFound => StatusCode::NOT_FOUND.into_response(),
+            Refusal::InvalidName => (
+                StatusCode::BAD_REQUEST,
+                Json(ApiError::new(400, messages::invalid_greeting_name())),
+            )
+                .into_response(),
         }
     }
 }

@@ -77,6 +77,50 @@ async fn text_plain_when_the_client_prefers_it() {
 }
 
 #[tokio::test]
+async fn name_greets_that_name_and_an_invalid_one_gets_400() {
+    let f = start(&[]).await;
+    let token = f.user_token();
+    let get = |query: &'static str| {
+        f.client
+            .get(f.url(&format!("/api/hello{query}")))
+            .header("x-functions-key", KEY)
+            .bearer_auth(&token)
+            .send()
+    };
+    for (query, greeted) in [
+        ("?name=Ada", "Ada"),
+        ("?name=Mary-Jane+O%27Neil", "Mary-Jane O'Neil"),
+        ("?other=1", "World"),
+    ] {
+        let body: HelloResponse = get(query).await.unwrap().json().await.unwrap();
+        assert!(
+            body.message
+                .starts_with(&format!("Hello {greeted}, time and date are 20")),
+            "{query}: {}",
+            body.message
+        );
+    }
+    for query in [
+        "?name=",
+        "?name=Ada!",
+        "?name=%3Cb%3E",
+        "?name=Ada&name=Bob",
+        "?name=aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+    ] {
+        let response = get(query).await.unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body: ApiError = response.json().await.unwrap();
+        assert_eq!(
+            body,
+            ApiError::new(
+                400,
+                "The value of the query parameter name does not conform to the definition."
+            )
+        );
+    }
+}
+
+#[tokio::test]
 async fn other_methods_get_405_with_allow_get() {
     let f = start(&[]).await;
     for method in ["POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"] {
@@ -213,13 +257,15 @@ async fn redirect_to_login_page_is_the_default_unauthenticated_action() {
     );
     let query: std::collections::HashMap<_, _> = location.query_pairs().into_owned().collect();
     assert_eq!(query["client_id"], API_CLIENT_ID);
-    assert_eq!(query["response_type"], "code id_token");
+    // No client secret: the implicit flow, as EasyAuth without one (tests/login_session.rs).
+    assert_eq!(query["response_type"], "id_token");
+    assert_eq!(query["response_mode"], "form_post");
     assert_eq!(
         query["redirect_uri"],
         format!("{}/.auth/login/aad/callback", f.base)
     );
     assert!(query["scope"].contains("openid"));
-    assert_eq!(query["state"], "redir=/api/hello");
+    assert!(query["state"].len() >= 32 && query["nonce"].len() >= 32);
     assert!(
         !location.as_str().contains(KEY),
         "the function key must not travel to the IdP"

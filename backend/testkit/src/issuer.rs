@@ -2,6 +2,7 @@
 
 #![allow(clippy::unwrap_used)] // test support: a failed set-up must fail the test loudly
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -136,6 +137,9 @@ struct Shared {
     discovery_fetches: AtomicUsize,
     jwks_fetches: AtomicUsize,
     attacker_fetches: AtomicUsize,
+    /// What the token endpoint answers (status, JSON body), and the forms it was posted.
+    token_reply: Mutex<(u16, Value)>,
+    token_requests: Mutex<Vec<HashMap<String, String>>>,
 }
 
 /// An OpenID Connect issuer on `127.0.0.1:<free port>`, shaped like an Azure AD B2C policy.
@@ -182,11 +186,14 @@ impl TestIssuer {
             discovery_fetches: AtomicUsize::new(0),
             jwks_fetches: AtomicUsize::new(0),
             attacker_fetches: AtomicUsize::new(0),
+            token_reply: Mutex::new((400, json!({"error": "invalid_grant"}))),
+            token_requests: Mutex::new(Vec::new()),
         });
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
             .route("/discovery/v2.0/keys", get(jwks))
             .route("/attacker/keys", get(attacker_jwks))
+            .route("/oauth2/v2.0/token", axum::routing::post(token))
             .with_state(shared.clone());
         let server = tokio::spawn(async move {
             let _ = axum::serve(listener, app).await;
@@ -306,6 +313,16 @@ impl TestIssuer {
             .store(delay.as_millis() as u64, Ordering::SeqCst);
     }
 
+    /// The token endpoint answers `status` with `body` from now on (at first 400 `invalid_grant`).
+    pub fn set_token_reply(&self, status: u16, body: Value) {
+        *self.shared.token_reply.lock().unwrap() = (status, body);
+    }
+
+    /// The forms posted to the token endpoint so far.
+    pub fn token_requests(&self) -> Vec<HashMap<String, String>> {
+        self.shared.token_requests.lock().unwrap().clone()
+    }
+
     /// Requests for the metadata so far (including those answered 503).
     pub fn discovery_fetches(&self) -> usize {
         self.shared.discovery_fetches.load(Ordering::SeqCst)
@@ -389,6 +406,16 @@ impl TestIssuer {
 
 fn unavailable() -> Response {
     (StatusCode::SERVICE_UNAVAILABLE, "issuer is down (test)").into_response()
+}
+
+async fn token(
+    State(shared): State<Arc<Shared>>,
+    axum::extract::Form(form): axum::extract::Form<HashMap<String, String>>,
+) -> Response {
+    shared.token_requests.lock().unwrap().push(form);
+    let (status, body) = shared.token_reply.lock().unwrap().clone();
+    let status = StatusCode::from_u16(status).unwrap();
+    (status, Json(body)).into_response()
 }
 
 async fn discovery(State(shared): State<Arc<Shared>>) -> Response {

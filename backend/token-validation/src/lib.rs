@@ -40,6 +40,16 @@ pub use principal::Principal;
 
 use jwks::KeyStore;
 
+/// Oversized tokens are refused before any parsing or hashing.
+fn check_size(config: &ValidatorConfig, token: &str) -> Result<(), ValidationError> {
+    if token.len() > config.max_token_bytes {
+        return Err(ValidationError::TooLarge {
+            max: config.max_token_bytes,
+        });
+    }
+    Ok(())
+}
+
 /// Validates tokens against one configuration. Cheap to clone (an `Arc` inside); clones share
 /// keys and cache. Dropping the last clone stops the background key refresh.
 #[derive(Clone)]
@@ -176,11 +186,7 @@ impl Validator {
         token: &str,
     ) -> Result<Arc<Principal>, ValidationError> {
         let config = &self.inner.config;
-        if token.len() > config.max_token_bytes {
-            return Err(ValidationError::TooLarge {
-                max: config.max_token_bytes,
-            });
-        }
+        check_size(config, token)?;
         let digest = self.inner.cache_key.hash_one(token);
         if let Some(cache) = &self.inner.cache
             && let Some(hit) = cache.get(&digest)
@@ -194,18 +200,7 @@ impl Validator {
             cache.invalidate(&digest);
         }
 
-        let kid = header::inspect(token)?;
-        let (keys, snapshot) = self.keys_for(&kid).await?;
-        let validation = self.validation(&snapshot);
-        let mut verified = Err(ValidationError::UnknownKey);
-        for key in &keys {
-            verified = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
-                .map_err(from_jsonwebtoken);
-            if !matches!(verified, Err(ValidationError::InvalidSignature)) {
-                break;
-            }
-        }
-        let claims = verified?.claims;
+        let (claims, kid) = self.verified_claims(token).await?;
         let principal = principal::principal(claims, &config.audiences)?;
         principal::check_required(&principal.claims, &config.required_claims)?;
         let principal = Arc::new(principal);
@@ -223,6 +218,49 @@ impl Validator {
             );
         }
         Ok(principal)
+    }
+
+    /// The claims of a token whose header, signature, `exp`, `nbf`, `iss` and `aud` passed,
+    /// with its `kid`.
+    async fn verified_claims(
+        &self,
+        token: &str,
+    ) -> Result<(Map<String, Value>, String), ValidationError> {
+        let kid = header::inspect(token)?;
+        let (keys, snapshot) = self.keys_for(&kid).await?;
+        let validation = self.validation(&snapshot);
+        let mut verified = Err(ValidationError::UnknownKey);
+        for key in &keys {
+            verified = jsonwebtoken::decode::<Map<String, Value>>(token, key, &validation)
+                .map_err(from_jsonwebtoken);
+            if !matches!(verified, Err(ValidationError::InvalidSignature)) {
+                break;
+            }
+        }
+        Ok((verified?.claims, kid))
+    }
+
+    /// Validates an ID token that answers a sign-in this caller started (EasyAuth's login
+    /// callback): the same checks as [`Validator::validate`], and its `nonce` must be `nonce`
+    /// (OpenID Connect Core §3.1.3.7), which binds it to that sign-in. Never cached: each is
+    /// seen once.
+    pub async fn validate_id_token(
+        &self,
+        token: &str,
+        nonce: &str,
+    ) -> Result<Principal, ValidationError> {
+        let config = &self.inner.config;
+        check_size(config, token)?;
+        let (mut claims, _) = self.verified_claims(token).await?;
+        match claims.remove("nonce") {
+            Some(Value::String(given)) if given == nonce => {}
+            Some(_) => return Err(ValidationError::InvalidClaim("nonce")),
+            None => return Err(ValidationError::MissingClaim("nonce")),
+        }
+        // The rest of the ID-token-only claims bind it to other tokens of that response.
+        claims.remove("at_hash");
+        claims.remove("c_hash");
+        principal::principal(claims, &config.audiences)
     }
 
     /// The published keys named `kid`, refetching the JWKS once (rate-limited) when unknown.

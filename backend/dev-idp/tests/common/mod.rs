@@ -105,7 +105,7 @@ impl Idp {
     }
 
     pub fn authorize_url(&self, extra: &[(&str, &str)]) -> String {
-        let mut params: Vec<(&str, &str)> = vec![
+        let params: Vec<(&str, &str)> = vec![
             ("client_id", SPA),
             ("redirect_uri", REDIRECT),
             ("response_type", "code"),
@@ -118,16 +118,8 @@ impl Idp {
             ("code_challenge", CHALLENGE),
             ("code_challenge_method", "S256"),
         ];
-        for (k, v) in extra {
-            params.retain(|(name, _)| name != k);
-            if !v.is_empty() {
-                params.push((k, v));
-            }
-        }
-        let query = url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params)
-            .finish();
-        format!("{}/oauth2/v2.0/authorize?{query}", self.policy_url())
+        let endpoint = format!("{}/oauth2/v2.0/authorize", self.policy_url());
+        with_params(&endpoint, params, extra)
     }
 
     pub async fn jwks(&self) -> Value {
@@ -434,8 +426,13 @@ pub async fn redeem(idp: &Idp, policy: &str, code: &str) -> Response {
     let url = idp
         .token_url()
         .replace("/b2c_1_signupsignin/", &format!("/{policy}/"));
+    redeem_at(&url, code).await
+}
+
+/// Redeems the SPA's `code` at the token endpoint `url`.
+pub async fn redeem_at(url: &str, code: &str) -> Response {
     post_form(
-        &url,
+        url,
         &[
             ("grant_type", "authorization_code"),
             ("client_id", SPA),
@@ -445,6 +442,24 @@ pub async fn redeem(idp: &Idp, policy: &str, code: &str) -> Response {
         ],
     )
     .await
+}
+
+/// `endpoint?params`, each of `extra` replacing the parameter of its name (an empty value drops it).
+pub fn with_params<'a>(
+    endpoint: &str,
+    mut params: Vec<(&'a str, &'a str)>,
+    extra: &[(&'a str, &'a str)],
+) -> String {
+    for (k, v) in extra {
+        params.retain(|(name, _)| name != k);
+        if !v.is_empty() {
+            params.push((k, v));
+        }
+    }
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    format!("{endpoint}?{query}")
 }
 
 /// The text of the page's `#error` box, if any.

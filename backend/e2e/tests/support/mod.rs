@@ -185,6 +185,7 @@ pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
 pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
 pub const API_SCOPE: &str = "https://devtenant.onmicrosoft.com/hello-api/accessapp";
 pub const POLICY: &str = "B2C_1_signupsignin";
+pub const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
 /// The dev IdP's loopback address of its own (its default): the browser keeps its cookies apart
 /// from those of every port of 127.0.0.1, where the SPA and the test's other servers listen.
 pub const IDP_HOST: &str = "127.0.0.2";
@@ -205,7 +206,7 @@ data_dir = "{data_dir}"
 
 [tenant]
 name = "devtenant"
-id = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b"
+id = "{TENANT_ID}"
 policies = ["{POLICY}"]
 
 [lifetimes]
