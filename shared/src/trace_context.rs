@@ -55,7 +55,23 @@ impl TraceParent {
 
     /// The trace id alone, as the logs show it.
     pub fn trace_id_hex(&self) -> String {
-        self.trace_id.iter().map(|b| format!("{b:02x}")).collect()
+        self.trace_id().to_string()
+    }
+
+    /// The trace id for a log field: formatted where the line is written, with no `String` on
+    /// the way.
+    pub fn trace_id(&self) -> TraceId {
+        TraceId(self.trace_id)
+    }
+}
+
+/// A trace id, displayed as the logs show it: 32 lowercase hex digits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TraceId(pub [u8; 16]);
+
+impl fmt::Display for TraceId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write_hex(f, &self.0)
     }
 }
 

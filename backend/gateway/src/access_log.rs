@@ -12,40 +12,59 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use shared::trace_context::TraceParent;
+use std::fmt;
 use std::time::Instant;
 
+/// What the line needs from the request, kept as it is (reference counts and copies of small
+/// values): every field is formatted once, when the line is written, never copied into a
+/// `String` on the way.
+struct RequestFacts {
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+    request_id: Option<axum::http::HeaderValue>,
+    client: Option<ClientIp>,
+    certificate: ClientCertificate,
+    trace: Option<TraceParent>,
+}
+
+/// A field formatted straight into the line, quoted as the log shows text fields (`"-"` for what
+/// is absent: the line always has every field). Only for values that never need escaping (an
+/// address, hex digits).
+struct Quoted<T>(Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Quoted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => write!(f, "\"{value}\""),
+            None => f.write_str("\"-\""),
+        }
+    }
+}
+
 pub async fn record(request: Request, next: Next) -> Response {
-    // With the access log filtered out (e.g. RUST_LOG=warn), skip the copies its line would need.
+    // With the access log filtered out (e.g. RUST_LOG=warn), skip even the facts.
     if !tracing::enabled!(target: "gateway::access", tracing::Level::INFO) {
         return next.run(request).await;
     }
     let started = Instant::now();
-    let method = request.method().clone();
-    let path = request.uri().path().to_owned();
-    let request_id = request
-        .headers()
-        .get(&REQUEST_ID)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("-")
-        .to_owned();
-    let client = request
-        .extensions()
-        .get::<ClientIp>()
-        .map_or_else(|| "-".to_owned(), |c| c.0.to_string());
-    // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
-    let (cert_thumbprint, cert_subject) = request
-        .extensions()
-        .get::<ClientCertificate>()
-        .and_then(|c| c.0.as_ref())
-        .map_or_else(
-            || ("-".to_owned(), "-".to_owned()),
-            |c| (c.thumbprint.clone(), c.subject.clone()),
-        );
-    let trace_id = request
-        .extensions()
-        .get::<TraceParent>()
-        .map_or_else(|| "-".to_owned(), TraceParent::trace_id_hex);
+    let facts = RequestFacts {
+        method: request.method().clone(),
+        uri: request.uri().clone(),
+        request_id: request.headers().get(&REQUEST_ID).cloned(),
+        client: request.extensions().get::<ClientIp>().copied(),
+        certificate: request
+            .extensions()
+            .get::<ClientCertificate>()
+            .cloned()
+            .unwrap_or_default(),
+        trace: request.extensions().get::<TraceParent>().copied(),
+    };
     let response = next.run(request).await;
+    write_line(&facts, &response, started);
+    response
+}
+
+fn write_line(facts: &RequestFacts, response: &Response, started: Instant) {
     let subscription = response
         .extensions()
         .get::<Subscriber>()
@@ -54,19 +73,24 @@ pub async fn record(request: Request, next: Next) -> Response {
         .extensions()
         .get::<AuthenticatedSubject>()
         .map_or("-", |s| s.0.as_str());
+    // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
+    let certificate = facts.certificate.0.as_deref();
     tracing::info!(
         target: "gateway::access",
-        %method,
-        path,
+        method = %facts.method,
+        path = facts.uri.path(),
         status = response.status().as_u16(),
         latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        client,
-        cert_thumbprint,
-        cert_subject,
+        client = %Quoted(facts.client.map(|c| c.0)),
+        cert_thumbprint = certificate.map_or("-", |c| c.thumbprint.as_str()),
+        cert_subject = certificate.map_or("-", |c| c.subject.as_str()),
         subject,
         subscription,
-        request_id,
-        trace_id,
+        request_id = facts
+            .request_id
+            .as_ref()
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("-"),
+        trace_id = %Quoted(facts.trace.as_ref().map(TraceParent::trace_id)),
     );
-    response
 }

@@ -44,7 +44,7 @@ use error::GatewayError;
 use forward::Backend;
 use front_door::FrontDoorId;
 use ip_filter::IpFilter;
-use rate_limit::{Limiter, RedisCounters};
+use rate_limit::{IpThenSubject, Limiter, RedisCounters};
 use std::future::Future;
 use std::sync::Arc;
 use subscription::Subscriptions;
@@ -58,8 +58,8 @@ use tower::ServiceBuilder;
 pub struct Gateway {
     pub cors: Arc<CorsPolicy>,
     pub validator: Validator,
-    pub per_ip: Arc<Limiter>,
-    pub per_subject: Arc<Limiter>,
+    /// The API's `rate-limit-by-key` policies, by IP then by subject.
+    pub rate_limits: Arc<IpThenSubject>,
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
@@ -111,15 +111,6 @@ impl Gateway {
             Some(url) => Some(RedisCounters::connect(url)?),
             None => None,
         };
-        let limiter = |name, limit, headers| {
-            Arc::new(Limiter::new(
-                name,
-                limit,
-                config.rate_limit_max_keys,
-                redis.clone(),
-                headers,
-            ))
-        };
         let validation = match policy.validation {
             Some(action) => {
                 let document = serde_json::to_value(openapi::api(policy))
@@ -133,19 +124,25 @@ impl Gateway {
             openapi: Arc::new(openapi::Published::new(policy.clone(), validator.clone())),
             validation,
             validator,
-            per_ip: limiter(
-                "ip",
-                policy.per_ip,
-                (rate_limit::IP_REMAINING_HEADER, rate_limit::IP_LIMIT_HEADER),
-            ),
-            per_subject: limiter(
-                "subject",
-                policy.per_subject,
-                (
-                    rate_limit::SUBJECT_REMAINING_HEADER,
-                    rate_limit::SUBJECT_LIMIT_HEADER,
-                ),
-            ),
+            rate_limits: Arc::new(IpThenSubject {
+                ip: Arc::new(Limiter::new(
+                    "ip",
+                    policy.per_ip,
+                    config.rate_limit_max_keys,
+                    redis.clone(),
+                    (rate_limit::IP_REMAINING_HEADER, rate_limit::IP_LIMIT_HEADER),
+                )),
+                subject: Arc::new(Limiter::new(
+                    "subject",
+                    policy.per_subject,
+                    config.rate_limit_max_keys,
+                    redis.clone(),
+                    (
+                        rate_limit::SUBJECT_REMAINING_HEADER,
+                        rate_limit::SUBJECT_LIMIT_HEADER,
+                    ),
+                )),
+            }),
             backend: Arc::new(Backend::new(config)?),
             subscriptions: policy.products.clone().map(|catalogue| {
                 Arc::new(Subscriptions::new(
@@ -189,13 +186,11 @@ pub fn router(gateway: &Gateway) -> Router {
             gateway.validator.clone(),
             auth::validate_jwt,
         ))
+        // rate-limit-by-key by IP, then by subject: one layer, so shared counters cost one
+        // Redis round trip per call.
         .layer(from_fn_with_state(
-            gateway.per_ip.clone(),
-            rate_limit::by_ip,
-        ))
-        .layer(from_fn_with_state(
-            gateway.per_subject.clone(),
-            rate_limit::by_subject,
+            gateway.rate_limits.clone(),
+            rate_limit::by_ip_then_subject,
         ))
         // The product's rate-limit and quota (product scope: after the API's policies).
         .option_layer(optional(&gateway.subscriptions, subscription::limits))

@@ -5,7 +5,8 @@
 //! accepted while fewer than `calls` are remembered, and a refused call is not counted (so the
 //! `Retry-After` it gets is exactly when the oldest remembered call leaves the window).
 //!
-//! **In memory** the keys live in a bounded cache: a key idle for a whole period has nothing left
+//! **In memory** the keys live in a bounded cache, keyed by the value itself (an `IpAddr`, the
+//! subject as it is in the principal: a check formats or copies nothing unless the key is new): a key idle for a whole period has nothing left
 //! to remember and is evicted, and at most `max_keys` keys are kept however many distinct IPs or
 //! subjects arrive (worst case about `max_keys × calls × 8` bytes per limiter).
 //!
@@ -34,7 +35,12 @@ use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use moka::sync::Cache;
+use std::borrow::Borrow;
 use std::collections::VecDeque;
+use std::fmt::Display;
+use std::hash::Hash;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::{Duration, Instant};
 use token_validation::Principal;
@@ -62,14 +68,18 @@ impl Decision {
     }
 }
 
-/// Sliding windows kept in this process.
-pub struct MemoryWindows {
+/// Sliding windows kept in this process, one per key of type `K`.
+pub struct MemoryWindows<K = String> {
     limit: RateLimit,
     epoch: Instant,
-    windows: Cache<String, Arc<Mutex<VecDeque<u64>>>>,
+    windows: Cache<K, Arc<Mutex<VecDeque<u64>>>>,
 }
 
-impl MemoryWindows {
+/// What a limiter can be keyed by.
+pub trait CounterKey: Hash + Eq + Send + Sync + 'static {}
+impl<K: Hash + Eq + Send + Sync + 'static> CounterKey for K {}
+
+impl<K: CounterKey> MemoryWindows<K> {
     pub fn new(limit: RateLimit, max_keys: u64) -> Self {
         Self {
             limit,
@@ -82,7 +92,12 @@ impl MemoryWindows {
         }
     }
 
-    pub fn check(&self, key: &str) -> Decision {
+    /// Looks `key` up by reference: a known key costs no allocation.
+    pub fn check<Q>(&self, key: &Q) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + ?Sized,
+    {
         let now = self.epoch.elapsed().as_millis() as u64;
         let period = self.limit.period.as_millis() as u64;
         let calls = self.limit.calls as usize;
@@ -118,30 +133,43 @@ impl MemoryWindows {
     }
 }
 
-/// One check: drop expired calls, count, add this call if under the limit. The clock is Redis's
+/// Checks of one call against several policies (KEYS, with a limit and period each in ARGV, then
+/// the call's member), in order and stopping at the first refusal, as the policies would run one
+/// after the other; one script, so a call costs one round trip however many policies count it.
+/// Each check: drop expired calls, count, add this call if under the limit. The clock is Redis's
 /// own, so instances with different clocks still agree.
 const SLIDING_WINDOW_LUA: &str = r"
-local key = KEYS[1]
-local limit = tonumber(ARGV[1])
-local period = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
-local count = redis.call('ZCARD', key)
-if count < limit then
-  redis.call('ZADD', key, now, ARGV[3])
-  redis.call('PEXPIRE', key, period)
-  return {1, limit - count - 1, 0}
+local member = ARGV[#KEYS * 2 + 1]
+local out = {}
+for i, key in ipairs(KEYS) do
+  local limit = tonumber(ARGV[i * 2 - 1])
+  local period = tonumber(ARGV[i * 2])
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
+  local count = redis.call('ZCARD', key)
+  if count < limit then
+    redis.call('ZADD', key, now, member)
+    redis.call('PEXPIRE', key, period)
+    table.insert(out, 1); table.insert(out, limit - count - 1); table.insert(out, 0)
+  else
+    local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    local retry = period
+    if oldest[2] then retry = tonumber(oldest[2]) + period - now end
+    table.insert(out, 0); table.insert(out, 0); table.insert(out, retry)
+    return out
+  end
 end
-local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-local retry = period
-if oldest[2] then retry = tonumber(oldest[2]) + period - now end
-return {0, 0, retry}
+return out
 ";
 
 /// Counters in Redis, shared by every gateway instance that points at the same server.
 pub struct RedisCounters {
     connection: RwLock<Option<redis::aio::ConnectionManager>>,
+    /// This process's part of each remembered call's member (random), and a counter for the rest:
+    /// members stay unique across instances without a random draw per call.
+    instance: String,
+    calls: AtomicU64,
     script: redis::Script,
     /// Set after a failure: until then checks go straight to the local fallback.
     paused_until: Mutex<Option<Instant>>,
@@ -170,6 +198,8 @@ impl RedisCounters {
         let client = redis::Client::open(url)?;
         let counters = Arc::new(Self {
             connection: RwLock::new(None),
+            instance: uuid::Uuid::new_v4().simple().to_string(),
+            calls: AtomicU64::new(0),
             script: redis::Script::new(SLIDING_WINDOW_LUA),
             paused_until: Mutex::new(None),
         });
@@ -215,20 +245,47 @@ impl RedisCounters {
             .is_some()
     }
 
-    async fn check(&self, key: &str, limit: RateLimit) -> Result<Decision, RedisUnavailable> {
-        let mut invocation = self.script.key(key);
-        invocation
-            .arg(limit.calls)
-            .arg(limit.period.as_millis() as u64)
-            .arg(uuid::Uuid::new_v4().to_string());
-        match self.invoke(&invocation).await?[..] {
-            [allowed, remaining, retry_after_ms] => Ok(Decision {
-                allowed: allowed == 1,
-                remaining: u32::try_from(remaining).unwrap_or(0),
-                retry_after: Duration::from_millis(u64::try_from(retry_after_ms).unwrap_or(0)),
-            }),
-            _ => Err(RedisUnavailable::unexpected_reply()),
+    /// One call against each `(key, limit)` in order, up to the first refusal: a decision per
+    /// policy that counted it (the last one may be the refusal).
+    async fn check(
+        &self,
+        policies: &[(String, RateLimit)],
+    ) -> Result<Vec<Decision>, RedisUnavailable> {
+        let mut invocation = self.script.prepare_invoke();
+        for (key, limit) in policies {
+            invocation
+                .key(key)
+                .arg(limit.calls)
+                .arg(limit.period.as_millis() as u64);
         }
+        invocation.arg(self.member());
+        let reply = self.invoke(&invocation).await?;
+        if reply.len() % 3 != 0 || reply.len() > policies.len() * 3 {
+            return Err(RedisUnavailable::unexpected_reply());
+        }
+        let decisions: Vec<Decision> = reply
+            .chunks_exact(3)
+            .map(|d| Decision {
+                allowed: d[0] == 1,
+                remaining: u32::try_from(d[1]).unwrap_or(0),
+                retry_after: Duration::from_millis(u64::try_from(d[2]).unwrap_or(0)),
+            })
+            .collect();
+        // Every policy decided, or the checks stopped at a refusal: a reply that skipped a
+        // policy after an acceptance would let a call past it unchecked.
+        let complete =
+            decisions.len() == policies.len() || decisions.last().is_some_and(|d| !d.allowed);
+        if complete && !decisions.is_empty() {
+            Ok(decisions)
+        } else {
+            Err(RedisUnavailable::unexpected_reply())
+        }
+    }
+
+    /// A member no other call of any instance uses.
+    pub(crate) fn member(&self) -> String {
+        let call = self.calls.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{call}", self.instance)
     }
 
     /// Runs one counter script, unless Redis is paused after a failure; a failure pauses it.
@@ -282,18 +339,18 @@ impl RedisUnavailable {
     }
 }
 
-/// One `rate-limit-by-key` policy.
-pub struct Limiter {
+/// One `rate-limit-by-key` policy, keyed by `K`.
+pub struct Limiter<K = String> {
     /// Part of the Redis key, so the IP and subject budgets never mix.
     name: &'static str,
     limit: RateLimit,
-    local: MemoryWindows,
+    local: MemoryWindows<K>,
     shared: Option<Arc<RedisCounters>>,
     remaining_header: HeaderName,
     limit_header: HeaderName,
 }
 
-impl Limiter {
+impl<K: CounterKey> Limiter<K> {
     pub fn new(
         name: &'static str,
         limit: RateLimit,
@@ -311,40 +368,53 @@ impl Limiter {
         }
     }
 
-    pub async fn check(&self, key: &str) -> Decision {
-        if let Some(shared) = &self.shared {
-            let redis_key = format!("gateway:rate-limit:{}:{key}", self.name);
-            match shared.check(&redis_key, self.limit).await {
-                Ok(decision) => return decision,
-                // Already reported (by the failure that paused it, or by the connecting task).
-                Err(RedisUnavailable::Paused | RedisUnavailable::NotConnected) => {}
-                Err(error) => {
-                    tracing::warn!(limiter = self.name, %error, "rate-limit counters: Redis unavailable, using local counters");
-                }
-            }
+    pub async fn check<Q>(&self, key: &Q) -> Decision
+    where
+        K: Borrow<Q>,
+        Q: ToOwned<Owned = K> + Hash + Eq + Display + Sync + ?Sized,
+    {
+        if self.shared.is_some()
+            && let Some(decisions) = self
+                .shared_check(&[(self.redis_key(key), self.limit)])
+                .await
+            && let Some(&decision) = decisions.first()
+        {
+            return decision;
         }
         self.local.check(key)
     }
 
-    /// Checks `key`; refused → APIM's 429, accepted → the inner service's response. Both carry
-    /// the remaining/total calls headers.
-    async fn enforce(&self, key: &str, request: Request, next: Next) -> Response {
-        let decision = self.check(key).await;
-        let mut response = if decision.allowed {
-            next.run(request).await
-        } else {
-            tracing::info!(
-                limiter = self.name,
-                retry_after = decision.retry_after_seconds(),
-                "rate limit exceeded"
-            );
-            GatewayError::RateLimited {
-                retry_after_seconds: decision.retry_after_seconds(),
+    /// The Redis key of `key`: the policy's name in it keeps the IP and subject budgets apart.
+    fn redis_key(&self, key: &(impl Display + ?Sized)) -> String {
+        format!("gateway:rate-limit:{}:{key}", self.name)
+    }
+
+    /// The decisions of the shared counters, or `None` to use the local ones (no Redis, or Redis
+    /// unavailable: see the module doc).
+    async fn shared_check(&self, policies: &[(String, RateLimit)]) -> Option<Vec<Decision>> {
+        let shared = self.shared.as_ref()?;
+        match shared.check(policies).await {
+            Ok(decisions) => Some(decisions),
+            // Already reported (by the failure that paused it, or by the connecting task).
+            Err(RedisUnavailable::Paused | RedisUnavailable::NotConnected) => None,
+            Err(error) => {
+                tracing::warn!(limiter = self.name, %error, "rate-limit counters: Redis unavailable, using local counters");
+                None
             }
-            .into_response()
-        };
-        self.annotate(decision, &mut response);
-        response
+        }
+    }
+
+    /// APIM's 429 for a refusal by this policy.
+    fn refuse(&self, decision: Decision) -> Response {
+        tracing::info!(
+            limiter = self.name,
+            retry_after = decision.retry_after_seconds(),
+            "rate limit exceeded"
+        );
+        GatewayError::RateLimited {
+            retry_after_seconds: decision.retry_after_seconds(),
+        }
+        .into_response()
     }
 
     /// The remaining/total calls headers of this policy, and on a refusal which limit it was
@@ -370,33 +440,64 @@ impl Limiter {
     }
 }
 
-/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`: the [`ClientIp`] (the socket
-/// peer, or the client behind a trusted proxy), never an address the client wrote itself.
-pub async fn by_ip(
-    State(limiter): State<Arc<Limiter>>,
+/// The API's two `rate-limit-by-key` policies, in APIM's order: by client IP, then by the token's
+/// subject.
+pub struct IpThenSubject {
+    pub ip: Arc<Limiter<IpAddr>>,
+    pub subject: Arc<Limiter>,
+}
+
+impl IpThenSubject {
+    /// The IP's decision, then the subject's unless the IP refused (a call refused by the first
+    /// policy never reaches, nor counts in, the second). With Redis both are one script.
+    pub async fn check(&self, ip: IpAddr, subject: &str) -> (Decision, Option<Decision>) {
+        if self.ip.shared.is_some() {
+            let policies = [
+                (self.ip.redis_key(&ip), self.ip.limit),
+                (self.subject.redis_key(subject), self.subject.limit),
+            ];
+            if let Some(decisions) = self.ip.shared_check(&policies).await
+                && let Some(&first) = decisions.first()
+            {
+                return (first, decisions.get(1).copied());
+            }
+        }
+        let first = self.ip.local.check(&ip);
+        if !first.allowed {
+            return (first, None);
+        }
+        (first, Some(self.subject.local.check(subject)))
+    }
+}
+
+/// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`, then `rate-limit-by-key
+/// counter-key="@(…AsJwt()?.Subject)"`: the [`ClientIp`] (the socket peer, or the client behind a
+/// trusted proxy, never an address the client wrote itself), then the `sub` of the token
+/// validate-jwt verified. Without one (the layer order is broken) the call is refused, never
+/// counted as "no key". Refused → APIM's 429; either way the response carries the
+/// remaining/total calls headers of each policy that counted the call.
+pub async fn by_ip_then_subject(
+    State(limits): State<Arc<IpThenSubject>>,
     Extension(ClientIp(client)): Extension<ClientIp>,
     request: Request,
     next: Next,
 ) -> Response {
-    limiter.enforce(&client.to_string(), request, next).await
-}
-
-/// `rate-limit-by-key counter-key="@(…AsJwt()?.Subject)"`: the `sub` of the token validate-jwt
-/// verified. Without one (the layer order is broken) the call is refused, never counted as "no key".
-pub async fn by_subject(
-    State(limiter): State<Arc<Limiter>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let Some(subject) = request
-        .extensions()
-        .get::<Arc<Principal>>()
-        .map(|p| p.subject.clone())
-    else {
+    // The principal itself (a reference count), so the subject is not copied per call.
+    let Some(principal) = request.extensions().get::<Arc<Principal>>().cloned() else {
         tracing::error!("rate limit by subject reached without a validated principal");
         return GatewayError::Unauthorized.into_response();
     };
-    limiter.enforce(&subject, request, next).await
+    let (by_ip, by_subject) = limits.check(client, &principal.subject).await;
+    let mut response = match by_subject {
+        _ if !by_ip.allowed => limits.ip.refuse(by_ip),
+        Some(decision) if !decision.allowed => limits.subject.refuse(decision),
+        _ => next.run(request).await,
+    };
+    if let Some(decision) = by_subject {
+        limits.subject.annotate(decision, &mut response);
+    }
+    limits.ip.annotate(by_ip, &mut response);
+    response
 }
 
 #[cfg(test)]

@@ -312,3 +312,51 @@ async fn when_redis_dies_mid_run_calls_continue_on_local_counters() {
     }
     assert_eq!((accepted, refused), (15, 5));
 }
+
+/// APIM runs the two policies one after the other: a call the IP limit refuses never reaches the
+/// subject's counter, one the subject limit refuses has counted for the IP. In memory and in Redis
+/// (where both are one script).
+#[tokio::test]
+async fn a_call_refused_by_the_ip_limit_is_not_counted_for_its_subject() {
+    let redis = start_redis().await;
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let other_ip = reqwest::Client::builder()
+        .no_proxy()
+        .local_address(std::net::IpAddr::from([127, 0, 0, 2]))
+        .build()
+        .unwrap();
+    for redis_url in [None, redis.as_ref().map(|r| r.url.clone())] {
+        let shared = redis_url.is_some();
+        let mut config = config_for(&issuer, &backend.url);
+        config.policy.per_ip = RateLimit::new(3, 60);
+        config.policy.per_subject = RateLimit::new(15, 60);
+        config.redis_url = redis_url;
+        let gw = start_gateway(config).await;
+        if let Some(counters) = gw.gateway.redis.clone() {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while !counters.is_connected() {
+                assert!(Instant::now() < deadline, "never connected to Redis");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let erin = token(&issuer, &format!("erin-{shared}"));
+        for _ in 0..3 {
+            assert_eq!(call(&client(), &gw.hello_url(), &erin).await.0, 200);
+        }
+        let (status, headers, body) = call(&client(), &gw.hello_url(), &erin).await;
+        assert_429(status, &headers, &body);
+        assert_eq!(headers["x-ratelimit-remaining-ip"], "0");
+        assert!(
+            headers.get("x-ratelimit-remaining-subject").is_none(),
+            "the subject's policy never ran (redis: {shared})"
+        );
+        // From another address: 3 calls counted for erin, not 4.
+        let (status, headers, body) = call(&other_ip, &gw.hello_url(), &erin).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(
+            headers["x-ratelimit-remaining-subject"], "11",
+            "redis: {shared}"
+        );
+    }
+}

@@ -3,7 +3,10 @@
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use moka::sync::Cache;
 use std::borrow::Cow;
+use std::sync::{Arc, Weak};
+use std::time::Duration;
 
 use serde::ser::SerializeStruct;
 use serde::{Deserialize, Serialize, Serializer};
@@ -137,20 +140,79 @@ pub fn strip_incoming(headers: &mut HeaderMap) {
     }
 }
 
-/// Sets the four headers for the handler.
-pub fn inject(headers: &mut HeaderMap, principal: &Principal) {
+/// The four headers for `principal`, each left out when a claim holds bytes a header cannot carry
+/// (rather than failing the request).
+fn header_values(principal: &Principal) -> [(HeaderName, Option<HeaderValue>); 4] {
     let id = principal.object_id.as_deref().unwrap_or(&principal.subject);
     let name = principal.name.as_deref().unwrap_or(&principal.subject);
-    for (header, value) in [
-        (PRINCIPAL, encode(principal)),
-        (PRINCIPAL_ID, id.to_owned()),
-        (PRINCIPAL_NAME, name.to_owned()),
-        (PRINCIPAL_IDP, IDP.to_owned()),
-    ] {
-        // A claim with bytes a header cannot carry is left out rather than failing the request.
-        if let Ok(value) = HeaderValue::from_str(&value) {
-            headers.insert(HeaderName::from_static(header), value);
+    let value = |text: &str| HeaderValue::from_str(text).ok();
+    [
+        (
+            HeaderName::from_static(PRINCIPAL),
+            value(&encode(principal)),
+        ),
+        (HeaderName::from_static(PRINCIPAL_ID), value(id)),
+        (HeaderName::from_static(PRINCIPAL_NAME), value(name)),
+        (HeaderName::from_static(PRINCIPAL_IDP), value(IDP)),
+    ]
+}
+
+/// Sets the four headers for the handler.
+pub fn inject(headers: &mut HeaderMap, principal: &Principal) {
+    insert_all(headers, &header_values(principal));
+}
+
+fn insert_all(headers: &mut HeaderMap, values: &[(HeaderName, Option<HeaderValue>); 4]) {
+    for (name, value) in values {
+        if let Some(value) = value {
+            headers.insert(name.clone(), value.clone());
         }
+    }
+}
+
+/// The headers of principals seen before. The validator's cache hands out the same
+/// `Arc<Principal>` for a repeated token, so its JSON + base64 is built once per cached token
+/// instead of on every call. Keyed by the principal's address: the entry's `Weak` keeps that
+/// allocation from being reused while the entry exists, so an address names one principal only.
+pub struct PrincipalHeaders {
+    built: Cache<usize, Arc<BuiltHeaders>>,
+}
+
+struct BuiltHeaders {
+    principal: Weak<Principal>,
+    values: [(HeaderName, Option<HeaderValue>); 4],
+}
+
+impl PrincipalHeaders {
+    /// At most `capacity` principals (the validator's cache size), each for at most `ttl`.
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        Self {
+            built: Cache::builder()
+                .max_capacity(capacity)
+                .time_to_live(ttl)
+                .build(),
+        }
+    }
+
+    /// Sets the four headers for `principal`, built now or taken from an earlier call.
+    pub fn inject(&self, headers: &mut HeaderMap, principal: &Arc<Principal>) {
+        let key = Arc::as_ptr(principal) as usize;
+        let same = |built: &BuiltHeaders| {
+            built
+                .principal
+                .upgrade()
+                .is_some_and(|p| Arc::ptr_eq(&p, principal))
+        };
+        if let Some(built) = self.built.get(&key).filter(|b| same(b)) {
+            insert_all(headers, &built.values);
+            return;
+        }
+        let built = Arc::new(BuiltHeaders {
+            principal: Arc::downgrade(principal),
+            values: header_values(principal),
+        });
+        insert_all(headers, &built.values);
+        self.built.insert(key, built);
     }
 }
 
@@ -179,6 +241,54 @@ mod tests {
         strip_incoming(&mut headers);
         assert_eq!(headers.len(), 1);
         assert_eq!(headers["x-other"], "kept");
+    }
+
+    fn named(subject: &str, name: &str) -> Arc<Principal> {
+        let claims = json!({"sub": subject, "name": name});
+        Arc::new(Principal {
+            subject: subject.into(),
+            object_id: None,
+            name: Some(name.into()),
+            scopes: vec![],
+            roles: vec![],
+            client_app: None,
+            issuer: "i".into(),
+            audience: "a".into(),
+            expires_at: 5,
+            claims: claims.as_object().cloned().unwrap(),
+        })
+    }
+
+    fn injected(cache: &PrincipalHeaders, principal: &Arc<Principal>) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        cache.inject(&mut headers, principal);
+        headers
+    }
+
+    #[test]
+    fn built_headers_are_reused_for_the_same_principal_only() {
+        let cache = PrincipalHeaders::new(100, Duration::from_secs(60));
+        let alice = named("alice", "Alice");
+        let first = injected(&cache, &alice);
+        assert_eq!(first[PRINCIPAL_NAME], "Alice");
+        let mut plain = HeaderMap::new();
+        inject(&mut plain, &alice);
+        assert_eq!(
+            first, plain,
+            "the same four headers as building them afresh"
+        );
+        assert_eq!(injected(&cache, &alice), first, "reused");
+
+        // Principals that come and go never inherit another's headers, whatever addresses the
+        // allocator hands out.
+        drop(alice);
+        for n in 0..200 {
+            let other = named(&format!("user-{n}"), &format!("User {n}"));
+            let headers = injected(&cache, &other);
+            assert_eq!(headers[PRINCIPAL_ID], format!("user-{n}").as_str());
+            let decoded = ClientPrincipal::from_headers(&headers).unwrap();
+            assert_eq!(decoded.claim("sub"), Some(format!("user-{n}").as_str()));
+        }
     }
 
     #[test]

@@ -81,7 +81,9 @@ async fn admit(
         tracing::info!(reason = %why, subject = %principal.subject, "authorization policy refused the caller");
         return Refusal::Forbidden(Some(why)).into_response();
     }
-    client_principal::inject(request.headers_mut(), &principal);
+    state
+        .principal_headers
+        .inject(request.headers_mut(), &principal);
     request.extensions_mut().insert(Authenticated {
         principal,
         access_token,

@@ -11,7 +11,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use time::macros::format_description;
 
-use crate::client_principal::{self, ClientPrincipal};
+use crate::client_principal;
 use crate::easyauth::Authenticated;
 use crate::refusal::Refusal;
 
@@ -30,15 +30,17 @@ fn greeted(uri: &Uri) -> Option<String> {
     }
 }
 
-/// `GET /api/hello`: the seed's greeting and who called, read from the headers EasyAuth set,
-/// as a function behind EasyAuth would.
-pub async fn hello(uri: Uri, headers: HeaderMap) -> Response {
-    let Some(principal) = ClientPrincipal::from_headers(&headers) else {
+/// `GET /api/hello`: the seed's greeting and who called. The identity is EasyAuth's
+/// [`Authenticated`] extension, the same principal `X-MS-CLIENT-PRINCIPAL` was built from, so the
+/// handler does not decode again what EasyAuth encoded a moment ago.
+pub async fn hello(request: Request) -> Response {
+    let Some(Authenticated { principal, .. }) = request.extensions().get::<Authenticated>() else {
         // Only reachable if the EasyAuth layer was not in front: refuse rather than guess.
         return Refusal::Unauthenticated(token_validation::ValidationError::MissingToken)
             .into_response();
     };
-    let Some(name) = greeted(&uri) else {
+    let headers = request.headers();
+    let Some(name) = greeted(request.uri()) else {
         return Refusal::InvalidName.into_response();
     };
     let now = OffsetDateTime::now_utc();
@@ -49,7 +51,7 @@ pub async fn hello(uri: Uri, headers: HeaderMap) -> Response {
         ))
         .unwrap_or_default()
     );
-    if prefers_text(&headers) {
+    if prefers_text(headers) {
         return (
             [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
             message,
@@ -57,13 +59,10 @@ pub async fn hello(uri: Uri, headers: HeaderMap) -> Response {
             .into_response();
     }
     let caller = Caller {
-        name: principal.claim("name").map(str::to_owned),
-        subject: principal.claim("sub").unwrap_or_default().to_owned(),
-        scopes: principal
-            .claim("scp")
-            .map(|scp| scp.split_whitespace().map(str::to_owned).collect())
-            .unwrap_or_default(),
-        roles: principal.claims_of("roles").map(str::to_owned).collect(),
+        name: principal.name.clone(),
+        subject: principal.subject.clone(),
+        scopes: principal.scopes.clone(),
+        roles: principal.roles.clone(),
     };
     Json(HelloResponse {
         message,

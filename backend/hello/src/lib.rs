@@ -11,7 +11,8 @@
 //! 4. **EasyAuth**: bearer token re-validated against the IdP's metadata; the unauthenticated
 //!    action otherwise; forged `X-MS-CLIENT-PRINCIPAL*` headers stripped.
 //! 5. **Authorization policy**: allowed applications/identities, required scopes or roles (403).
-//! 6. The handler, which reads the identity from the injected `X-MS-CLIENT-PRINCIPAL`.
+//! 6. The handler, which reads the identity EasyAuth attached (the principal the injected
+//!    `X-MS-CLIENT-PRINCIPAL` was built from).
 //!
 //! `GET /.auth/me` (IP filter, then EasyAuth) and `GET /healthz` (IP filter only) complete it;
 //! `/.auth/login/aad`, its callback and `/.auth/logout` are EasyAuth's browser sign-in
@@ -44,10 +45,15 @@ use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use client_principal::PrincipalHeaders;
 pub use config::{Config, ConfigError, FunctionKey, UnauthenticatedAction};
 use function_key::FunctionKeys;
 use ip_filter::AllowList;
 use refusal::Refusal;
+
+/// How long a principal's built `X-MS-CLIENT-PRINCIPAL` is reused (then built again, if its token
+/// is still cached): bounds what the entries of expired tokens hold.
+const PRINCIPAL_HEADERS_TTL: Duration = Duration::from_secs(600);
 
 /// Everything the handlers and middleware share.
 pub struct AppState {
@@ -55,6 +61,7 @@ pub struct AppState {
     pub validator: Validator,
     pub function_keys: FunctionKeys,
     pub allow_list: Option<AllowList>,
+    pub principal_headers: PrincipalHeaders,
     /// Signs EasyAuth's login and session cookies.
     pub sealer: login_session::Sealer,
     /// Redeems the sign-in code at the IdP's token endpoint (with a client secret only).
@@ -74,7 +81,12 @@ impl AppState {
             ..ValidatorConfig::default()
         })
         .await;
+        let principal_headers = PrincipalHeaders::new(
+            validator.config().token_cache_capacity,
+            PRINCIPAL_HEADERS_TTL,
+        );
         Arc::new(AppState {
+            principal_headers,
             function_keys: FunctionKeys::new(&config.function_keys),
             allow_list: config.allowed_ips.clone().map(AllowList::new),
             sealer: login_session::Sealer::default(),
@@ -128,7 +140,13 @@ pub fn router(state: Arc<AppState>) -> Router {
                     StatusCode::GATEWAY_TIMEOUT,
                     Duration::from_secs(30),
                 ))
-                .layer(from_fn_with_state(state, ip_filter::allow_listed)),
+                // Absent, not a no-op, without HELLO_ALLOWED_IPS.
+                .option_layer(
+                    state
+                        .allow_list
+                        .is_some()
+                        .then(|| from_fn_with_state(state, ip_filter::allow_listed)),
+                ),
         )
 }
 
@@ -138,11 +156,25 @@ pub fn router(state: Arc<AppState>) -> Router {
 fn request_span(request: &Request) -> tracing::Span {
     let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
     let id = header("x-request-id").unwrap_or_default();
-    let trace_id = header("traceparent")
-        .and_then(shared::trace_context::TraceParent::parse)
-        .map(|t| t.trace_id_hex())
-        .unwrap_or_default();
-    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id, trace_id)
+    let trace_id = SpanTraceId(
+        header("traceparent")
+            .and_then(shared::trace_context::TraceParent::parse)
+            .map(|t| t.trace_id()),
+    );
+    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id, trace_id = %trace_id)
+}
+
+/// The span's trace id, formatted once where the span's fields are (no `String` on the way),
+/// quoted as the log shows text fields; `""` without a trace.
+struct SpanTraceId(Option<shared::trace_context::TraceId>);
+
+impl std::fmt::Display for SpanTraceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.0 {
+            Some(id) => write!(f, "\"{id}\""),
+            None => f.write_str("\"\""),
+        }
+    }
 }
 
 /// Serves until `shutdown` completes, with peer addresses for the IP allow-list.

@@ -11,8 +11,11 @@
 //! - wrongly typed claims and ID tokens (`nonce`, `at_hash`, `c_hash`) are refused;
 //! - tokens above `max_token_bytes` are refused before any parsing.
 //!
-//! A token that passed is remembered by its SHA-256 until it expires, so a repeated token costs
-//! a hash and a lookup instead of an RSA verification.
+//! A token that passed is remembered until it expires, so a repeated token costs a hash, a lookup
+//! and a comparison instead of an RSA verification. The cache is keyed by a fast hash with a
+//! per-validator random key and every entry keeps its whole token: a hit counts only when the
+//! presented token equals the remembered one byte for byte, so no collision can ever
+//! authenticate a token (at worst it costs a verification).
 
 mod bearer;
 mod config;
@@ -27,7 +30,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::sync::Cache;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
+use std::hash::BuildHasher;
 
 pub use bearer::bearer_token;
 pub use config::{RequiredClaim, ValidatorConfig};
@@ -67,11 +70,15 @@ impl std::fmt::Debug for Validator {
 struct Inner {
     config: ValidatorConfig,
     keys: Arc<KeyStore>,
-    cache: Option<Cache<[u8; 32], Arc<CachedToken>>>,
+    cache: Option<Cache<u64, Arc<CachedToken>>>,
+    /// The cache's keyed hash: random per validator, so nobody can aim tokens at one key.
+    cache_key: foldhash::quality::RandomState,
 }
 
 /// A validated token, remembered until `valid_until` while its key stays published.
 struct CachedToken {
+    /// The whole token, compared on every hit (the key is only a hash of it).
+    token: Box<str>,
     principal: Arc<Principal>,
     kid: String,
     valid_until: i64,
@@ -80,10 +87,10 @@ struct CachedToken {
 /// Entries leave the cache when their token stops being valid.
 struct UntilTokenExpiry;
 
-impl moka::Expiry<[u8; 32], Arc<CachedToken>> for UntilTokenExpiry {
+impl moka::Expiry<u64, Arc<CachedToken>> for UntilTokenExpiry {
     fn expire_after_create(
         &self,
-        _key: &[u8; 32],
+        _key: &u64,
         value: &Arc<CachedToken>,
         _created_at: std::time::Instant,
     ) -> Option<Duration> {
@@ -124,6 +131,7 @@ impl Validator {
                 config,
                 keys,
                 cache,
+                cache_key: foldhash::quality::RandomState::default(),
             }),
         }
     }
@@ -179,9 +187,11 @@ impl Validator {
     ) -> Result<Arc<Principal>, ValidationError> {
         let config = &self.inner.config;
         check_size(config, token)?;
-        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let digest = self.inner.cache_key.hash_one(token);
         if let Some(cache) = &self.inner.cache
             && let Some(hit) = cache.get(&digest)
+            // Another token with the same hash is a miss, never a hit (and it will replace it).
+            && *hit.token == *token
         {
             // Re-check what can change after caching: time, and the key being withdrawn.
             if hit.valid_until > unix_now() && self.inner.keys.snapshot().has_key(&hit.kid) {
@@ -200,6 +210,7 @@ impl Validator {
             cache.insert(
                 digest,
                 Arc::new(CachedToken {
+                    token: token.into(),
                     principal: principal.clone(),
                     kid,
                     valid_until: principal.expires_at.saturating_add(skew),
@@ -336,4 +347,58 @@ fn unix_now() -> i64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use testkit::{API_CLIENT_ID, API_SCOPE, TestIssuer};
+
+    /// Plants, under the cache key of `victim`, the entry of another token: what a hash collision
+    /// would leave in the cache.
+    fn plant_collision(
+        validator: &Validator,
+        victim: &str,
+        cached: &str,
+        principal: Arc<Principal>,
+    ) {
+        let inner = &validator.inner;
+        let kid = header::inspect(cached).unwrap();
+        inner.cache.as_ref().unwrap().insert(
+            inner.cache_key.hash_one(victim),
+            Arc::new(CachedToken {
+                token: cached.into(),
+                valid_until: principal.expires_at,
+                principal,
+                kid,
+            }),
+        );
+    }
+
+    #[tokio::test]
+    async fn a_colliding_cache_entry_never_authenticates_another_token() {
+        let issuer = TestIssuer::start().await;
+        let validator = Validator::new(ValidatorConfig {
+            openid_config_urls: vec![issuer.openid_config_url()],
+            audiences: vec![API_CLIENT_ID.into()],
+            ..ValidatorConfig::default()
+        })
+        .await;
+        let alice = issuer.mint(&issuer.user_claims("alice", API_CLIENT_ID, &[API_SCOPE]));
+        let alice_principal = validator.validate(&alice).await.unwrap();
+        assert_eq!(alice_principal.subject, "alice");
+
+        // A forged token whose key held Alice's entry: refused, not Alice.
+        let forged = format!("{}AAAA", &alice[..alice.len() - 4]);
+        plant_collision(&validator, &forged, &alice, alice_principal.clone());
+        assert!(validator.validate(&forged).await.is_err());
+
+        // Another valid token whose key held Alice's entry: its own subject, not Alice's.
+        let bob = issuer.mint(&issuer.user_claims("bob", API_CLIENT_ID, &[API_SCOPE]));
+        plant_collision(&validator, &bob, &alice, alice_principal);
+        assert_eq!(validator.validate(&bob).await.unwrap().subject, "bob");
+        // ...and Alice's own token still passes (from a verification or its own entry).
+        assert_eq!(validator.validate(&alice).await.unwrap().subject, "alice");
+    }
 }
