@@ -481,8 +481,7 @@ async fn authorization_code(
 ) -> Result<TokenResponse, TokenError> {
     let code = required(&form.code, "code")?;
     let verifier = required(&form.code_verifier, "code_verifier")?;
-    let code_hash = secret_hash(code);
-    let record = redeem(state, &spa.client_id, policy.as_deref(), form).await?;
+    let (record, code_hash) = redeem(state, &spa.client_id, policy.as_deref(), form).await?;
     let now = now();
     if !pkce::verify(verifier, &record.code_challenge) {
         return Err(TokenError::InvalidGrant(
@@ -521,16 +520,18 @@ async fn authorization_code(
 }
 
 /// Consumes a code issued to `client_id` for this redirect URI (and user flow, when the endpoint
-/// names one); the caller checks what its client kind adds (PKCE for SPAs).
+/// names one); the caller checks what its client kind adds (PKCE for SPAs). With the record, the
+/// code's hash, which keys the refresh-token family a redemption may open.
 async fn redeem(
     state: &Arc<AppState>,
     client_id: &str,
     policy: Option<&str>,
     form: &TokenForm,
-) -> Result<CodeRecord, TokenError> {
+) -> Result<(CodeRecord, String), TokenError> {
     let code = required(&form.code, "code")?;
     let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
-    let lookup = secret_hash(code);
+    let code_hash = secret_hash(code);
+    let lookup = code_hash.clone();
     let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
         Redemption::Valid(record) => record,
         Redemption::Unknown => {
@@ -564,7 +565,7 @@ async fn redeem(
             "The authorization code was issued by another user flow.".into(),
         ));
     }
-    Ok(record)
+    Ok((record, code_hash))
 }
 
 /// EasyAuth's hybrid-flow code, redeemed with the web app's secret: the ID token only (the code
@@ -575,7 +576,7 @@ async fn web_authorization_code(
     policy: Option<String>,
     form: &TokenForm,
 ) -> Result<Response, TokenError> {
-    let record = redeem(state, &api.client_id, policy.as_deref(), form).await?;
+    let (record, _) = redeem(state, &api.client_id, policy.as_deref(), form).await?;
     let user = grant_owner(state, &record.user_id).await?;
     let granted = scope::Granted {
         scopes: record.scopes.split(' ').map(str::to_owned).collect(),
