@@ -37,6 +37,8 @@ pub async fn authenticate_api(
 /// The request with its identity attached ([`Authenticated`] and the `X-MS-CLIENT-PRINCIPAL*`
 /// headers), or EasyAuth's answer instead of the function's: `action` for a caller without a
 /// valid token, 403 for one the authorization policy refuses.
+// The request on the other side is as large as the response: boxing the refusal saves nothing.
+#[allow(clippy::result_large_err)]
 pub async fn authenticate(
     state: &AppState,
     mut request: Request,
@@ -64,6 +66,7 @@ pub async fn authenticate(
 }
 
 /// The authorization policy, then the identity handed to the function.
+#[allow(clippy::result_large_err)]
 fn admit(
     state: &AppState,
     mut request: Request,
