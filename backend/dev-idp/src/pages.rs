@@ -31,21 +31,7 @@ a{color:#0b62d6}
 
 const PASSWORD_RULES: &str = "8 to 64 characters, with at least 3 of: a lowercase letter, an uppercase letter, a digit, a symbol.";
 
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use http_serve::markup::escape;
 
 fn document(title: &str, body: &str) -> String {
     format!(
