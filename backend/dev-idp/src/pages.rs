@@ -8,6 +8,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::user_flow::UnknownFlow;
+
 const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
@@ -292,10 +294,25 @@ pub fn signed_out() -> String {
     )
 }
 
+/// The page for an address where nothing is: unknown routes, tenants and user flows.
+pub struct NotFound;
+
+impl IntoResponse for NotFound {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
+    }
+}
+
+impl UnknownFlow for NotFound {
+    fn unknown(_tenant: &str, _policy: &str) -> Self {
+        Self
+    }
+}
+
 pub async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is nothing at this address.",
-    )
+    NotFound.into_response()
 }

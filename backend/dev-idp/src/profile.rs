@@ -5,13 +5,14 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
 use crate::authorize::{self, AuthRequest, AuthorizeError, Journey};
 use crate::config::FlowKind;
 use crate::store::User;
+use crate::user_flow::Flow;
 use crate::{AppState, pages, password, session};
 
 const PROFILE_STEP: &str = "/profile";
@@ -58,11 +59,10 @@ fn page_with(
 /// `POST …/authorize/profile`: saves the display name and returns to the app with a code.
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<AuthorizeError>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, AuthorizeError> {
-    let policy = authorize::policy(&state, &tenant, &policy_name)?;
     if state.flow_kind(&policy) != FlowKind::ProfileEdit {
         return Err(authorize::page(
             StatusCode::NOT_FOUND,
