@@ -190,12 +190,6 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
     idp.stop().await;
 }
 
-/// Status and JSON body of a GET.
-async fn get_json(url: &str) -> (StatusCode, serde_json::Value) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status(), r.json().await.unwrap())
-}
-
 /// Seed 004's token comes from the tenant's Entra endpoint, not a user flow's: v2 claims under
 /// the tenant-level issuer `{base}/{tenant id}/v2.0` (no trailing slash), whose metadata sits
 /// at `/{tenant id}/v2.0/.well-known/openid-configuration`, as login.microsoftonline.com's does.

@@ -374,6 +374,12 @@ pub async fn token(idp: &Idp, fields: &[(&str, &str)]) -> Response {
     post_form(&idp.token_url(), fields).await
 }
 
+/// Status and JSON body of a GET.
+pub async fn get_json(url: &str) -> (StatusCode, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
 /// POSTs a form without cookies.
 pub async fn post_form(url: &str, fields: &[(&str, &str)]) -> Response {
     let r = reqwest::Client::new()
