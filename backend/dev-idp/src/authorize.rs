@@ -7,10 +7,11 @@
 //! client and redirect URI are known good, errors are shown as a page and never redirected.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -468,6 +469,68 @@ impl FromRequestParts<Arc<AppState>> for QueryAuthRequest {
     }
 }
 
+/// Which user flows a posted step belongs to; under any other its path answers 404.
+pub trait StepOf {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError>;
+}
+
+/// A step every user flow has (the sign-in form).
+pub struct AnyFlow;
+
+impl StepOf for AnyFlow {
+    fn admits(_: &AppState, _: &Policy) -> Result<(), AuthorizeError> {
+        Ok(())
+    }
+}
+
+/// A posted step's opening, done once: the user flow resolved from the path (one `K` admits),
+/// the form (its origin and CSRF token checked first), the authorization request it carries,
+/// validated, and the journey it continues. Rejected with the pages the handlers answered.
+pub struct PostedStep<K> {
+    pub(crate) policy: Policy,
+    pub(crate) form: HashMap<String, String>,
+    pub(crate) req: AuthRequest,
+    pub(crate) journey: Journey,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: StepOf> FromRequest<Arc<AppState>> for PostedStep<K> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Flow { policy, .. } =
+            Flow::<AuthorizeError>::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::open(state, policy, &headers, &body).map_err(IntoResponse::into_response)
+    }
+}
+
+impl<K: StepOf> PostedStep<K> {
+    /// The step under `policy` from the request's headers and body.
+    pub(crate) fn open(
+        state: &AppState,
+        policy: Policy,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, AuthorizeError> {
+        K::admits(state, &policy)?;
+        let form = posted_form(state, headers, body)?;
+        let req = AuthRequest::validate(state, &policy, &form)?;
+        let journey = Journey::new(state, headers, &policy, &form);
+        Ok(Self {
+            policy,
+            form,
+            req,
+            journey,
+            kind: PhantomData,
+        })
+    }
+}
+
 /// A form just proved who the user is (sign-in or sign-up): start the SSO session and send the
 /// browser back to the app with a code.
 pub(crate) async fn signed_in(
@@ -712,18 +775,20 @@ pub(crate) fn posted_form(
 /// `POST …/oauth2/v2.0/authorize`: the sign-in form.
 pub async fn sign_in(
     State(state): State<Arc<AppState>>,
-    Flow { policy, .. }: Flow<AuthorizeError>,
     headers: HeaderMap,
-    body: Bytes,
+    PostedStep {
+        policy,
+        form,
+        req,
+        journey,
+        ..
+    }: PostedStep<AnyFlow>,
 ) -> Result<Response, AuthorizeError> {
-    let form = posted_form(&state, &headers, &body)?;
-    let req = AuthRequest::validate(&state, &policy, &form)?;
     let name = form
         .get("signInName")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     let given = form.get("password").cloned().unwrap_or_default();
-    let journey = Journey::new(&state, &headers, &policy, &form);
     let answer = |status: StatusCode, message: &str| {
         journey.render(
             status,
@@ -799,6 +864,15 @@ fn sign_up_policy(state: &AppState, policy: Policy) -> Result<Policy, AuthorizeE
     Ok(policy)
 }
 
+/// Posts to the sign-up page: sign-up-or-sign-in flows only.
+pub struct SignUpFlow;
+
+impl StepOf for SignUpFlow {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
+        sign_up_policy(state, policy.clone()).map(drop)
+    }
+}
+
 /// `GET …/authorize/signup`: the sign-up page.
 pub async fn sign_up_page(
     State(state): State<Arc<AppState>>,
@@ -821,20 +895,17 @@ pub async fn sign_up_page(
 /// `POST …/authorize/signup`: creates the account, signs it in and returns to the app.
 pub async fn sign_up(
     State(state): State<Arc<AppState>>,
-    Flow { policy, .. }: Flow<AuthorizeError>,
     headers: HeaderMap,
-    body: Bytes,
+    PostedStep {
+        form, req, journey, ..
+    }: PostedStep<SignUpFlow>,
 ) -> Result<Response, AuthorizeError> {
-    let policy = sign_up_policy(&state, policy)?;
-    let form = posted_form(&state, &headers, &body)?;
-    let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (email, display_name) = (
         field("email").trim().to_owned(),
         field("displayName").trim().to_owned(),
     );
     let (new_password, reentered) = (field("newPassword"), field("reenterPassword"));
-    let journey = Journey::new(&state, &headers, &policy, &form);
     let answer = |status: StatusCode, message: &str| {
         journey.render(
             status,
