@@ -854,14 +854,30 @@ pub async fn sign_in(
 
 /// The path's policy when it is a sign-up-or-sign-in flow: only those create accounts.
 fn sign_up_policy(state: &AppState, policy: Policy) -> Result<Policy, AuthorizeError> {
-    if state.flow_kind(&policy) != FlowKind::SignUpSignIn {
+    require_kind(
+        state,
+        &policy,
+        FlowKind::SignUpSignIn,
+        "has no sign-up page",
+    )?;
+    Ok(policy)
+}
+
+/// A 404 page unless `policy` is a flow of `kind`; `otherwise` ends its message.
+pub(crate) fn require_kind(
+    state: &AppState,
+    policy: &Policy,
+    kind: FlowKind,
+    otherwise: &str,
+) -> Result<(), AuthorizeError> {
+    if state.flow_kind(policy) != kind {
         return Err(page(
             StatusCode::NOT_FOUND,
             "Not found",
-            format!("The user flow '{policy}' has no sign-up page."),
+            format!("The user flow '{policy}' {otherwise}."),
         ));
     }
-    Ok(policy)
+    Ok(())
 }
 
 /// Posts to the sign-up page: sign-up-or-sign-in flows only.

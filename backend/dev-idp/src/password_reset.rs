@@ -85,14 +85,8 @@ struct PasswordResetFlow;
 
 impl StepOf for PasswordResetFlow {
     fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
-        if state.flow_kind(policy) != FlowKind::PasswordReset {
-            return Err(authorize::page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                format!("The user flow '{policy}' is not a password reset flow."),
-            ));
-        }
-        Ok(())
+        let otherwise = "is not a password reset flow";
+        authorize::require_kind(state, policy, FlowKind::PasswordReset, otherwise)
     }
 }
 

@@ -60,14 +60,8 @@ pub struct ProfileEditFlow;
 
 impl StepOf for ProfileEditFlow {
     fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
-        if state.flow_kind(policy) != FlowKind::ProfileEdit {
-            return Err(authorize::page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                format!("The user flow '{policy}' is not a profile editing flow."),
-            ));
-        }
-        Ok(())
+        let otherwise = "is not a profile editing flow";
+        authorize::require_kind(state, policy, FlowKind::ProfileEdit, otherwise)
     }
 }
 
