@@ -14,6 +14,26 @@ pub async fn get(url: &str, authorization: Option<&str>) -> Result<Response, Str
     request.send().await.map_err(describe)
 }
 
+/// The console's request: any method, the operation's header parameters, and `Authorization`
+/// when given. No body: the console fills in parameters only.
+pub async fn send(
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    authorization: Option<&str>,
+) -> Result<Response, String> {
+    let method = gloo_net::http::Method::from_bytes(method.as_bytes())
+        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
+    let mut request = Request::get(url).method(method);
+    for (name, value) in headers {
+        request = request.header(name, value);
+    }
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    request.send().await.map_err(describe)
+}
+
 /// `POST url` with an `application/x-www-form-urlencoded` body (the token endpoint).
 pub async fn post_form(url: &str, body: &str) -> Result<Response, String> {
     Request::post(url)
