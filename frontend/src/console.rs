@@ -166,6 +166,8 @@ impl Console {
             None
         };
         self.busy.set(true);
+        // A new answer gets new elements (rebuilt in place, the old one would look like it).
+        self.exchange.set(None);
         self.status.set(Status::neutral(title(&document)));
         spawn_local(async move {
             let exchange = send(&call, token.as_ref()).await;
@@ -218,7 +220,7 @@ async fn load(url: &str) -> Result<Document, String> {
 }
 
 async fn send(call: &Call, token: Option<&AccessToken>) -> Exchange {
-    let mut request = format!("{} {}", call.method, call.url);
+    let mut request = format!("{} {}", call.method, call.target());
     for (name, value) in &call.headers {
         request.push_str(&format!("\n{name}: {value}"));
     }
@@ -230,13 +232,7 @@ async fn send(call: &Call, token: Option<&AccessToken>) -> Exchange {
         value
     });
     let started = js_sys::Date::now();
-    let outcome = fetch::send(
-        &call.method,
-        &call.url,
-        &call.headers,
-        authorization.as_deref(),
-    )
-    .await;
+    let outcome = fetch::send(call, authorization.as_deref()).await;
     let response = match outcome {
         Ok(response) => response,
         Err(why) => {

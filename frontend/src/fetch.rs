@@ -2,6 +2,7 @@
 //! endpoint's form POST. Errors become the sentence the page puts after "Error: ", e.g.
 //! `TypeError: Failed to fetch` (the JavaScript error's name and message).
 
+use crate::openapi::Call;
 use gloo_net::http::Request;
 pub use gloo_net::http::Response;
 
@@ -14,18 +15,14 @@ pub async fn get(url: &str, authorization: Option<&str>) -> Result<Response, Str
     request.send().await.map_err(describe)
 }
 
-/// The console's request: any method, the operation's header parameters, and `Authorization`
-/// when given. No body: the console fills in parameters only.
-pub async fn send(
-    method: &str,
-    url: &str,
-    headers: &[(String, String)],
-    authorization: Option<&str>,
-) -> Result<Response, String> {
-    let method = gloo_net::http::Method::from_bytes(method.as_bytes())
-        .map_err(|_| format!("`{method}` is not an HTTP method"))?;
-    let mut request = Request::get(url).method(method);
-    for (name, value) in headers {
+/// The console's request: any method, the operation's query and header parameters, and
+/// `Authorization` when given. No body: the console fills in parameters only.
+pub async fn send(call: &Call, authorization: Option<&str>) -> Result<Response, String> {
+    let method = gloo_net::http::Method::from_bytes(call.method.as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", call.method))?;
+    let query = call.query.iter().map(|(k, v)| (k.as_str(), v));
+    let mut request = Request::get(&call.url).method(method).query(query);
+    for (name, value) in &call.headers {
         request = request.header(name, value);
     }
     if let Some(value) = authorization {

@@ -64,8 +64,26 @@ impl Location {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Call {
     pub method: String,
+    /// Without the query: gloo-net appends `query` itself (and would add a stray `&` to a URL
+    /// that has one already).
     pub url: String,
+    pub query: Vec<(String, String)>,
     pub headers: Vec<(String, String)>,
+}
+
+impl Call {
+    /// The URL as sent: `url` and the query, encoded as the browser's `URLSearchParams` does
+    /// (both follow the WHATWG `application/x-www-form-urlencoded` serializer).
+    pub fn target(&self) -> String {
+        let mut target = self.url.clone();
+        if !self.query.is_empty() {
+            let mut query = form_urlencoded::Serializer::new(String::new());
+            query.extend_pairs(&self.query);
+            target.push('?');
+            target.push_str(&query.finish());
+        }
+        target
+    }
 }
 
 impl Document {
@@ -255,8 +273,7 @@ impl Operation {
     /// substituted, query parameters appended, empty optional ones left out.
     pub fn call(&self, server: &str, values: &[String]) -> Result<Call, String> {
         let mut path = self.path.clone();
-        let mut query = form_urlencoded::Serializer::new(String::new());
-        let mut has_query = false;
+        let mut query = Vec::new();
         let mut headers = Vec::new();
         for (parameter, value) in self.parameters.iter().zip(values) {
             if value.is_empty() {
@@ -274,10 +291,7 @@ impl Operation {
                     let template = format!("{{{}}}", parameter.name);
                     path = path.replace(&template, &path_segment(value));
                 }
-                Location::Query => {
-                    query.append_pair(&parameter.name, value);
-                    has_query = true;
-                }
+                Location::Query => query.push((parameter.name.clone(), value.clone())),
                 Location::Header => {
                     // The browser's `Headers` throws on anything else (and a throw would abort).
                     let name_ok = !parameter.name.is_empty()
@@ -303,13 +317,10 @@ impl Operation {
         }
         let mut url = String::from(server);
         url.push_str(&path);
-        if has_query {
-            url.push('?');
-            url.push_str(&query.finish());
-        }
         Ok(Call {
             method: self.method.clone(),
             url,
+            query,
             headers,
         })
     }
@@ -379,13 +390,15 @@ mod tests {
         );
         let call = hello.call(&doc.server, &["Ada Lovelace".into()]).unwrap();
         assert_eq!(call.method, "GET");
+        assert_eq!(call.url, "http://127.0.0.1:7080/api/hello");
+        assert_eq!(call.query, [("name".to_owned(), "Ada Lovelace".to_owned())]);
         assert_eq!(
-            call.url,
+            call.target(),
             "http://127.0.0.1:7080/api/hello?name=Ada+Lovelace"
         );
         // Empty and optional: left out.
         let call = hello.call(&doc.server, &[String::new()]).unwrap();
-        assert_eq!(call.url, "http://127.0.0.1:7080/api/hello");
+        assert_eq!(call.target(), "http://127.0.0.1:7080/api/hello");
     }
 
     #[test]
@@ -400,7 +413,7 @@ mod tests {
             assert!(operation.parameters.is_empty());
             assert!(!operation.needs_token, "{operation:?}");
             assert_eq!(
-                operation.call(&doc.server, &[]).unwrap().url,
+                operation.call(&doc.server, &[]).unwrap().target(),
                 "https://api.example/v1/ping"
             );
         }
