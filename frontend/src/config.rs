@@ -108,44 +108,45 @@ fn refuse_unknown(fields: &[(String, Json)], known: &[&str]) -> Result<(), SpaCo
     }
 }
 
-/// `policies`: absent or `null` is none; otherwise an object with a `signUpSignIn`.
-fn user_flows(value: Option<&Json>) -> Result<Option<UserFlows>, SpaConfigError> {
+/// An optional object of config.json (`policies`, `console`): absent or `null` is none;
+/// otherwise an object with only the `known` fields, which `read` turns into its type.
+fn section<T>(
+    value: Option<&Json>,
+    name: &str,
+    known: &[&str],
+    read: impl FnOnce(&Json) -> Result<T, String>,
+) -> Result<Option<T>, SpaConfigError> {
     let doc = match value {
         None | Some(Json::Null) => return Ok(None),
         Some(doc) => doc,
     };
     let fields = doc
         .fields()
-        .ok_or_else(|| SpaConfigError::Parse("`policies` is not a JSON object".to_owned()))?;
-    refuse_unknown(fields, &POLICY_FIELDS)?;
-    let read = || {
-        Ok::<_, String>(UserFlows {
+        .ok_or_else(|| SpaConfigError::Parse(format!("`{name}` is not a JSON object")))?;
+    refuse_unknown(fields, known)?;
+    read(doc).map(Some).map_err(SpaConfigError::Parse)
+}
+
+/// `policies`: the tenant's user flows, with a `signUpSignIn`.
+fn user_flows(value: Option<&Json>) -> Result<Option<UserFlows>, SpaConfigError> {
+    section(value, "policies", &POLICY_FIELDS, |doc| {
+        Ok(UserFlows {
             sign_up_sign_in: doc.string("signUpSignIn")?.to_owned(),
             forgot_password: doc.optional_string("forgotPassword")?.map(str::to_owned),
             edit_profile: doc.optional_string("editProfile")?.map(str::to_owned),
         })
-    };
-    read().map(Some).map_err(SpaConfigError::Parse)
+    })
 }
 
-/// `console`: absent or `null` is none; otherwise an object with a `clientId`.
+/// `console`: the developer console's app registration, with a `clientId`.
 fn console(value: Option<&Json>) -> Result<Option<ConsoleConfig>, SpaConfigError> {
-    let doc = match value {
-        None | Some(Json::Null) => return Ok(None),
-        Some(doc) => doc,
-    };
-    let fields = doc
-        .fields()
-        .ok_or_else(|| SpaConfigError::Parse("`console` is not a JSON object".to_owned()))?;
-    refuse_unknown(fields, &CONSOLE_FIELDS)?;
-    let read = || {
-        Ok::<_, String>(ConsoleConfig {
+    section(value, "console", &CONSOLE_FIELDS, |doc| {
+        Ok(ConsoleConfig {
             client_id: doc.string("clientId")?.to_owned(),
             redirect_uri: doc.optional_string("redirectUri")?.map(str::to_owned),
             openapi_url: doc.optional_string("openapiUrl")?.map(str::to_owned),
         })
-    };
-    read().map(Some).map_err(SpaConfigError::Parse)
+    })
 }
 
 #[cfg(test)]

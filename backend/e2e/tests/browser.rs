@@ -544,15 +544,20 @@ async fn sign_in(b: &Browser, s: &Stack, email: &str, password: &str, name: &str
 
 /// On the IdP's sign-in form: signs in and waits for the SPA's welcome.
 async fn submit_sign_in_form(b: &Browser, email: &str, password: &str, name: &str) -> Step {
-    b.type_into("#signInName", email).await?;
-    b.type_into("#password", password).await?;
-    b.click("#next").await?;
+    fill_sign_in_form(b, email, password).await?;
     let welcome = format!("Welcome, {name}");
     b.wait_card(&format!("\"{welcome}\""), |c| {
         c.message == welcome && c.phase == "signed-in"
     })
     .await?;
     Ok(())
+}
+
+/// On the IdP's sign-in form: the credentials, then "Sign in".
+async fn fill_sign_in_form(b: &Browser, email: &str, password: &str) -> Step {
+    b.type_into("#signInName", email).await?;
+    b.type_into("#password", password).await?;
+    b.click("#next").await
 }
 
 fn is_green(card: &Card) -> bool {
@@ -1683,9 +1688,7 @@ async fn console_signs_in_as_its_own_client_and_tries_the_api() {
 
         b.try_it(HELLO_OPERATION, Some(("name", "Ada"))).await?;
         console_sign_in_form(b, s).await?;
-        b.type_into("#signInName", ALICE).await?;
-        b.type_into("#password", ALICE_PASSWORD).await?;
-        b.click("#next").await?;
+        fill_sign_in_form(b, ALICE, ALICE_PASSWORD).await?;
         let exchange = b.exchange().await?;
         ensure_hello_ada(&exchange, s)?;
         ensure!(b.path().await? == "/console", "not back on /console");
@@ -1745,9 +1748,7 @@ async fn the_spa_and_the_console_keep_their_own_sessions() {
         loop {
             if b.client.find(Locator::Css("#signInName")).await.is_ok() {
                 console_sign_in_form(b, s).await?;
-                b.type_into("#signInName", ALICE).await?;
-                b.type_into("#password", ALICE_PASSWORD).await?;
-                b.click("#next").await?;
+                fill_sign_in_form(b, ALICE, ALICE_PASSWORD).await?;
                 break;
             }
             if b.client
