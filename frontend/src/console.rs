@@ -5,7 +5,10 @@
 //! requirement needs an OAuth 2.0 token is sent with the console's own: the console signs in as
 //! its own app registration ([`Client::console`]), Authorization Code + PKCE, and keeps that
 //! session apart from the SPA's. The request that asked for the sign-in is kept in
-//! sessionStorage and sent when the browser is back.
+//! sessionStorage and sent when the browser is back. The console's token is not renewed: once
+//! it is too old to send, the next Try it signs in again (the identity provider's session
+//! usually answers without its form). The SPA's Sign Out clears the tab's sessionStorage, the
+//! console's session with it.
 //!
 //! Stable hooks for the e2e suite: `#console[data-state]` (`loading`, `unconfigured`, `failed`,
 //! `ready`, `leaving`); `#cardheader`/`#message` as on the other pages; `li.operation` with
