@@ -235,7 +235,7 @@ async fn send(call: &Call, token: Option<&AccessToken>) -> Exchange {
         value
     });
     let started = js_sys::Date::now();
-    let outcome = fetch::send(call, authorization.as_deref()).await;
+    let outcome = fetch::request(call, authorization.as_deref()).await;
     let response = match outcome {
         Ok(response) => response,
         Err(why) => {
@@ -251,7 +251,7 @@ async fn send(call: &Call, token: Option<&AccessToken>) -> Exchange {
     };
     let code = response.status();
     let mut headers = String::new();
-    for (name, value) in response.headers().entries() {
+    for (name, value) in fetch::headers(&response) {
         headers.push_str(&format!("{name}: {value}\n"));
     }
     let is_json = fetch::header(&response, "content-type").is_some_and(|t| t.contains("json"));
@@ -262,7 +262,7 @@ async fn send(call: &Call, token: Option<&AccessToken>) -> Exchange {
     };
     let (status, body) = match body {
         Ok(body) => (
-            format!("{code} {}", response.status_text()),
+            format!("{code} {}", fetch::status_text(&response)),
             if is_json { pretty(&body) } else { body },
         ),
         Err(why) => (
