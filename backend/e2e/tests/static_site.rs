@@ -487,3 +487,27 @@ fn spa_config_writes_the_developer_console() {
     assert_eq!(relative.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&relative.stderr).contains("console.redirectUri"));
 }
+
+/// `deploy/static-site --console-client-id … --console-openapi-url …` puts the console in the
+/// config.json it writes (`--config-only`: no storage account needed).
+#[test]
+fn static_site_flags_name_the_developer_console() {
+    let dir = TempDir::new("console-config");
+    let out = dir.path().join("config.json");
+    let output = std::process::Command::new(workspace_root().join("deploy/static-site"))
+        .args([
+            "--config-only",
+            out.to_str().unwrap(),
+            "--console-client-id",
+            "console-app",
+            "--console-openapi-url",
+            "https://contoso.z6.web.core.windows.net/openapi.json",
+        ])
+        .env("SPA_CONFIG_BIN", env!("CARGO_BIN_EXE_spa-config"))
+        .envs(ENV_CONFIG)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let config = shared::SpaConfig::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(config.console.unwrap().client_id, "console-app");
+}
