@@ -7,7 +7,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 use gateway::config::{Config, Env, PolicyConfig};
 use http_serve::logging::{self, Output};
-use http_serve::startup::{BAD_SETTING, listen};
+use http_serve::startup::{BAD_SETTING, listen, runtime, worker_threads};
 use std::process::ExitCode;
 
 fn usage() -> ExitCode {
@@ -25,12 +25,20 @@ fn fail(status: u8, line: impl std::fmt::Display) -> ExitCode {
     http_serve::startup::fail("gateway", status, line)
 }
 
-// One thread: on the two cores it shares with the function (or the gateway) and the load, a
-// multi-thread runtime spent a quarter of its CPU per request moving tasks between workers and
-// waking them (bench: 52 → 39 µs per request for the gateway, 30 → 22 µs for the function, with
-// one worker, same req/s).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+// The thread count is a setting, read before the runtime exists (http_serve::startup says why
+// the default is one).
+fn main() -> ExitCode {
+    let threads = match worker_threads(&Env, "GATEWAY_WORKER_THREADS") {
+        Ok(threads) => threads,
+        Err(error) => return bad_setting(error),
+    };
+    match runtime(threads) {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(error) => fail(1, format_args!("cannot start the runtime: {error}")),
+    }
+}
+
+async fn start() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.iter().map(String::as_str).collect::<Vec<_>>()[..] {
         [] => run().await,

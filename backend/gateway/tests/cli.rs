@@ -57,6 +57,7 @@ async fn a_bad_setting_stops_it_with_one_line_naming_the_setting() {
         ("GATEWAY_RATE_LIMIT_PER_SUBJECT", Some("15 per minute")),
         ("GATEWAY_RATE_LIMIT_PER_IP", Some("300/900")),
         ("GATEWAY_CLOCK_SKEW_SECONDS", Some("five")),
+        ("GATEWAY_WORKER_THREADS", Some("many")),
         ("GATEWAY_BACKEND_URL", Some("127.0.0.1:7071")),
         ("GATEWAY_ALLOWED_ORIGINS", Some("*")),
         ("GATEWAY_OPENID_CONFIG_URLS", Some("file:///etc/passwd")),

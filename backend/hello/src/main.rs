@@ -8,16 +8,24 @@ use std::process::ExitCode;
 
 use http_serve::logging::{self, Output};
 use http_serve::settings::Env;
-use http_serve::startup::{BAD_SETTING, fail, listen};
+use http_serve::startup::{BAD_SETTING, fail, listen, runtime, worker_threads};
 
 const NAME: &str = "hello";
 
-// One thread: on the two cores it shares with the function (or the gateway) and the load, a
-// multi-thread runtime spent a quarter of its CPU per request moving tasks between workers and
-// waking them (bench: 52 → 39 µs per request for the gateway, 30 → 22 µs for the function, with
-// one worker, same req/s).
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> ExitCode {
+// The thread count is a setting, read before the runtime exists (http_serve::startup says why
+// the default is one).
+fn main() -> ExitCode {
+    let threads = match worker_threads(&Env, "HELLO_WORKER_THREADS") {
+        Ok(threads) => threads,
+        Err(error) => return fail(NAME, BAD_SETTING, format_args!("invalid setting {error}")),
+    };
+    match runtime(threads) {
+        Ok(runtime) => runtime.block_on(start()),
+        Err(error) => fail(NAME, 1, format_args!("cannot start the runtime: {error}")),
+    }
+}
+
+async fn start() -> ExitCode {
     let (config, filter) = match hello::Config::from_env()
         .and_then(|config| logging::filter(&Env, "info").map(|filter| (config, filter)))
     {

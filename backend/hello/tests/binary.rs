@@ -44,6 +44,40 @@ async fn starts_fast_and_answers_hello() {
     assert_eq!(body.caller.subject, "user-1");
 }
 
+/// `HELLO_WORKER_THREADS` gives the function more than the default one thread.
+#[tokio::test]
+async fn serves_on_the_worker_threads_it_is_given() {
+    let issuer = TestIssuer::start().await;
+    let port = free_port();
+    let server = ChildServer::start(
+        BIN,
+        [
+            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
+            ("HELLO_FUNCTION_KEYS", KEY.to_string()),
+            ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
+            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
+            ("HELLO_WORKER_THREADS", "3".to_string()),
+        ],
+        &format!("http://127.0.0.1:{port}/healthz"),
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    let pid = server.id().unwrap();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    // The main thread blocks on the runtime; three workers run its tasks.
+    assert!(threads >= 4, "{threads} threads");
+    let token = issuer.mint(&issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]));
+    let response = reqwest::Client::new()
+        .get(format!("http://127.0.0.1:{port}/api/hello?code={KEY}"))
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn a_bad_setting_exits_2_with_one_line_naming_it() {
     for (variable, value) in [
@@ -52,6 +86,7 @@ async fn a_bad_setting_exits_2_with_one_line_naming_it() {
         ("EASYAUTH_UNAUTHENTICATED_ACTION", "Maybe"),
         ("HELLO_ALLOWED_IPS", "10.0.0.0/99"),
         ("RUST_LOG", "hello=notalevel"),
+        ("HELLO_WORKER_THREADS", "0"),
     ] {
         let mut env = vec![
             ("FUNCTIONS_CUSTOMHANDLER_PORT", free_port().to_string()),
