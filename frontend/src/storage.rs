@@ -2,8 +2,11 @@
 //! when the tab closes, invisible to other tabs, never sent to a server as a cookie would be.
 //! Values are stored as JSON objects (serde), so a tampered or foreign entry reads as absent.
 
+#[cfg(feature = "bench-without-gloo-storage")]
+use crate::bench_storage::SessionStorage;
 use crate::flow::PendingSignIn;
 use crate::session::Session;
+#[cfg(not(feature = "bench-without-gloo-storage"))]
 use gloo_storage::{SessionStorage, Storage};
 
 const PENDING: &str = "spa.signin.pending";
