@@ -834,25 +834,7 @@ async fn tabs_share_sign_in_and_sign_out() {
             .map_err(err("switch tab"))?;
         // sessionStorage is per tab: the new tab has no session of its own, and nobody clicks.
         b.goto(&s.spa_url).await?;
-        let deadline = Instant::now() + STEP;
-        loop {
-            ensure!(
-                b.client.find(Locator::Css("#signInName")).await.is_err(),
-                "the IdP showed its sign-in form in the second tab (no single sign-on)"
-            );
-            let card = b.card().await.ok();
-            if card
-                .as_ref()
-                .is_some_and(|c| c.message == format!("Welcome, {ALICE_NAME}"))
-            {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the second tab did not sign in by itself: {card:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        signs_in_without_the_form(b, "the second tab").await?;
         call_api_green(b).await?;
 
         b.click("#signout").await?;
@@ -880,6 +862,28 @@ async fn tabs_share_sign_in_and_sign_out() {
         Ok(())
     })
     .await;
+}
+
+/// Waits for the welcome of a tab that signs in by itself: the IdP's single sign-on, never its form.
+async fn signs_in_without_the_form(b: &Browser, tab: &str) -> Step {
+    let deadline = Instant::now() + STEP;
+    loop {
+        ensure!(
+            b.client.find(Locator::Css("#signInName")).await.is_err(),
+            "the IdP showed its sign-in form in {tab} (no single sign-on)"
+        );
+        let card = b.card().await.ok();
+        if card.as_ref().is_some_and(|c| {
+            c.message == format!("Welcome, {ALICE_NAME}") && c.phase == "signed-in"
+        }) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{tab} did not sign in by itself: {card:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Access tokens that live 10 s, and a gateway without clock skew: after the first token has
@@ -1382,23 +1386,28 @@ async fn the_renewal_timer_and_a_call_share_one_renewal() {
         b.wait_true("the timer's renewal", "return window.__e2eCount >= 1;")
             .await?;
         call_api_green(b).await?;
-        let requests = b.js("return window.__e2eCount;").await?;
-        ensure!(
-            requests == json!(1),
-            "{requests} token requests for one renewal"
-        );
-        // The family is intact: the next renewal (the call's timer) works too.
-        b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
-            .await?;
-        call_api_green(b).await?;
-        let card = b.card().await?;
-        ensure!(
-            card.phase == "signed-in" && b.same_page().await?,
-            "the user was signed out or sent to sign in again: {card:?}"
-        );
-        Ok(())
+        one_renewal_and_the_family_intact(b).await
     })
     .await;
+}
+
+/// After a call that shared a renewal: [`slow_fetch`] counted one token request, and the family
+/// is intact — the next renewal works too, the call after it succeeds, the page never left.
+async fn one_renewal_and_the_family_intact(b: &Browser) -> Step {
+    let requests = b.js("return window.__e2eCount;").await?;
+    ensure!(
+        requests == json!(1),
+        "{requests} token requests for one renewal"
+    );
+    b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
+        .await?;
+    call_api_green(b).await?;
+    let card = b.card().await?;
+    ensure!(
+        card.phase == "signed-in" && b.same_page().await?,
+        "the user was signed out or sent to sign in again: {card:?}"
+    );
+    Ok(())
 }
 
 /// Records the HTTP status of every answer to a request whose URL contains `part`, in
@@ -1452,21 +1461,7 @@ async fn a_401_retry_and_the_renewal_timer_share_one_renewal() {
             statuses == json!([401, 200]),
             "not a refused call and its successful retry: statuses {statuses}"
         );
-        let requests = b.js("return window.__e2eCount;").await?;
-        ensure!(
-            requests == json!(1),
-            "{requests} token requests for one renewal"
-        );
-        // The family is intact: the next renewal works too.
-        b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
-            .await?;
-        call_api_green(b).await?;
-        let card = b.card().await?;
-        ensure!(
-            card.phase == "signed-in" && b.same_page().await?,
-            "the user was signed out or sent to sign in again: {card:?}"
-        );
-        Ok(())
+        one_renewal_and_the_family_intact(b).await
     })
     .await;
 }
@@ -1494,22 +1489,7 @@ async fn an_opened_tab_never_redeems_its_openers_refresh_token() {
             .switch_to_window(opened.clone())
             .await
             .map_err(err("switch to the opened tab"))?;
-        let welcome = format!("Welcome, {ALICE_NAME}");
-        let deadline = Instant::now() + STEP;
-        loop {
-            ensure!(
-                b.client.find(Locator::Css("#signInName")).await.is_err(),
-                "the IdP showed its sign-in form in the opened tab"
-            );
-            if b.card()
-                .await
-                .is_ok_and(|c| c.message == welcome && c.phase == "signed-in")
-            {
-                break;
-            }
-            ensure!(Instant::now() < deadline, "the opened tab did not sign in");
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        signs_in_without_the_form(b, "the opened tab").await?;
         let opened_family = session_string(b, "nonce").await?;
         b.js("window.__e2eSamePage = true; return null;").await?;
         // Both tabs' timers renew at least once (10 s tokens renew 8 s after they were issued).
