@@ -13,6 +13,7 @@
 //! a tab that finds the lock of its copied session held drops the copy and signs in on its own
 //! (a family of its own). Without Web Locks, tabs are not told apart.
 
+use crate::client::SPA_KEYS;
 use crate::flow::SignInError;
 use crate::session::Session;
 use crate::storage;
@@ -99,7 +100,7 @@ where
         }
     });
     match outcome {
-        Ok(_) => storage::load_session()
+        Ok(_) => storage::load_session(SPA_KEYS)
             .ok_or_else(|| SignInError::Token("the renewed session was not kept".to_owned())),
         Err(why) => Err(SignInError::Token(
             why.as_string()

@@ -2,6 +2,7 @@
 //! [`crate::fetch`]'s API with gloo-net's job done by web-sys directly, compiled in its place
 //! with the feature `bench-without-gloo-net`. Never deployed.
 
+use crate::openapi::Call;
 use wasm_bindgen::{JsCast, JsValue};
 use wasm_bindgen_futures::JsFuture;
 use web_sys::{Headers, Request, RequestInit};
@@ -24,6 +25,17 @@ pub async fn get(url: &str, authorization: Option<&str>) -> Result<Response, Str
         headers.set("Authorization", value).map_err(describe)?;
     }
     send(url, "GET", &headers, None).await
+}
+
+pub async fn request(call: &Call, authorization: Option<&str>) -> Result<Response, String> {
+    let headers = Headers::new().map_err(describe)?;
+    for (name, value) in &call.headers {
+        headers.set(name, value).map_err(describe)?;
+    }
+    if let Some(value) = authorization {
+        headers.set("Authorization", value).map_err(describe)?;
+    }
+    send(&call.target(), &call.method, &headers, None).await
 }
 
 pub async fn post_form(url: &str, body: &str) -> Result<Response, String> {
@@ -52,6 +64,23 @@ async fn send(
         .await
         .map_err(describe)?;
     Ok(Response(response.unchecked_into()))
+}
+
+pub fn status_text(response: &Response) -> String {
+    response.0.status_text()
+}
+
+pub fn headers(response: &Response) -> Vec<(String, String)> {
+    let mut all = Vec::new();
+    if let Ok(Some(entries)) = js_sys::try_iter(&response.0.headers().entries()) {
+        for entry in entries.flatten() {
+            let pair = js_sys::Array::from(&entry);
+            if let (Some(name), Some(value)) = (pair.get(0).as_string(), pair.get(1).as_string()) {
+                all.push((name, value));
+            }
+        }
+    }
+    all
 }
 
 pub fn header(response: &Response, name: &str) -> Option<String> {
