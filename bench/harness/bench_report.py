@@ -49,6 +49,26 @@ def spa_code_table(linked):
     return lines + [""]
 
 
+def spa_package_lines(packages, linked):
+    """What the design card's packages cost: builds without each (gloo-net, gloo-storage), and leptos_router's
+    share of the linked code (it has no stand-in build)."""
+    lines = []
+    if packages:
+        lines.append(f"Design card packages, cost in dist/ gzip -9 (the SPA as built: {packages['gzip']:,} B; "
+                     "each built once more with that package's job done by web-sys directly):\n")
+        lines += ["| package | dist/ without it | cost |", "|---|---:|---:|"]
+        lines += [f"| `{name}` | {p['gzip_without']:,} B | {p['cost']:+,} B |"
+                  for name, p in packages["packages"].items()]
+        lines.append("")
+        lines.append("Without gloo-storage the values are still serde structs in JSON: serde_json stays in that build "
+                     "(its share of the code is in the table above).\n")
+    if linked and "leptos_router" in linked["crates"]:
+        router, total = linked["crates"]["leptos_router"], linked["total"]
+        lines.append(f"`leptos_router`: {router:,} B of the linked wasm's {total:,} B of function bodies "
+                     f"({router / total:.1%}; by symbol, before wasm-opt: no build without it).\n")
+    return lines
+
+
 def spa_load_table(timing):
     """Issue 20's table: first contentful paint and interactive, ours and the seed's page, per condition."""
     first = next(iter(timing.values()))
@@ -283,6 +303,7 @@ def main():
         out.append("SPA files (gzip -9): " + ", ".join(
             f"`{k}` {v['gzip']:,} B" for k, v in size["spa"]["files"].items()) + ".\n")
         out.extend(spa_code_table(size.get("linked_code")))
+        out.extend(spa_package_lines(load("spa-packages.json"), size.get("linked_code")))
     print("\n".join(out))
 
 

@@ -3,7 +3,10 @@ seed's two CDN downloads (msal-browser 2.11.1 min.js and bootstrap 5.0.0-beta2 m
 With LINKED_WASM (the linker's output, before wasm-bindgen and wasm-opt, which still has its name section) it
 also says where the code bytes go: each function's body size, summed by the crate whose path its (v0-mangled)
 symbol starts with — generic code instantiated for the app counts for the crate that defines it.
-Usage: spa_size.py DIST_DIR SEED_DIR [LINKED_WASM] -> JSON."""
+Usage: spa_size.py DIST_DIR SEED_DIR [LINKED_WASM] -> JSON.
+
+`spa_size.py packages DIST_DIR NAME=DIR...`: what a package costs, as the gzip -9 bytes of DIST_DIR (the SPA as built)
+minus those of DIR (the same SPA built without that package, its job done by web-sys directly) -> JSON."""
 
 import collections
 import gzip
@@ -115,7 +118,23 @@ def code_by_crate(path):
     return {"total": sum(bodies), "crates": dict(crates.most_common())}
 
 
+def packages(dist, variants):
+    with_all = measure(dist)["gzip"]
+    result = {}
+    for variant in variants:
+        name, _, directory = variant.partition("=")
+        without = measure(directory)
+        if not without["files"]:
+            raise SystemExit(f"no wasm/js/css/html files in {directory}")
+        result[name] = {"gzip_without": without["gzip"], "cost": with_all - without["gzip"]}
+    return {"gzip": with_all, "packages": result}
+
+
 def main():
+    if sys.argv[1] == "packages":
+        json.dump(packages(sys.argv[2], sys.argv[3:]), sys.stdout)
+        print()
+        return
     dist, seed = sys.argv[1], sys.argv[2]
     result = {"spa": measure(dist),
               "seed_cdn": measure(seed, {"msal-browser.min.js", "bootstrap.min.css"}),

@@ -33,7 +33,7 @@ use crate::profile::{self, ClaimValue};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
 use crate::tabs::{self, Message};
-use crate::{api, console, location, shell, storage};
+use crate::{api, console, location, renewal, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::{A, FlatRoutes, Route, Router};
@@ -149,13 +149,26 @@ impl Ui {
             match auth::complete_sign_in(&provider, &provider.client, redirect, arrival.pending)
                 .await
             {
-                Ok(session) => self.signed_in(&session),
+                Ok(session) => {
+                    // A new family: ours (a copy of this tab opened later will find it held).
+                    renewal::hold_family(&session).await;
+                    self.signed_in(&session)
+                }
                 Err(SignInError::ForgotPassword) => self.reset_password(&provider),
                 Err(err) => self.signed_out_with(sign_in_failure(&err)),
             }
             return;
         }
-        match storage::load_session(SPA_KEYS) {
+        let mut session = storage::load_session(SPA_KEYS);
+        if let Some(copy) = &session
+            && !renewal::hold_family(copy).await
+        {
+            // Another tab's session, copied into this one when it opened it: that tab renews
+            // it. This one starts its own, as a new tab does (silently, through the IdP).
+            storage::clear();
+            session = None;
+        }
+        match session {
             Some(session) if session.is_fresh(location::now()) => self.signed_in(&session),
             Some(_) => match auth::renew(&provider).await {
                 Ok(session) => self.signed_in(&session),

@@ -113,18 +113,13 @@ pub async fn complete_sign_in(
 }
 
 /// Silent renewal with the stored refresh token. One at a time: callers in this tab share the
-/// renewal in flight, and tabs of this origin take turns (see [`renewal`]).
+/// renewal in flight, and no other tab renews this tab's family (see [`renewal`]).
 pub async fn renew(provider: &Provider) -> Result<Session, SignInError> {
-    let requested_at = location::now();
     let (config, metadata) = (provider.config.clone(), provider.metadata.clone());
     let client = provider.client.clone();
     renewal::one_at_a_time(async move {
         let session = storage::load_session(client.keys)
             .ok_or_else(|| SignInError::Token("there is no session to renew".to_owned()))?;
-        // Renewed while this call waited for its turn: that one is as good as ours.
-        if session.issued_at > requested_at && session.is_fresh(location::now()) {
-            return Ok(session);
-        }
         let refresh_token = session
             .refresh_token
             .as_ref()

@@ -324,6 +324,11 @@ mod tests {
         }
     }
 
+    /// A started sign-in against an IdP whose authorize endpoint is `authorize`.
+    fn begin_at(authorize: &str, start: Start<'_>) -> (String, PendingSignIn) {
+        begin(&metadata(authorize), &config(), start).unwrap()
+    }
+
     fn query_of(url: &str) -> Vec<(String, String)> {
         let query = url.split_once('?').unwrap().1;
         form_urlencoded::parse(query.as_bytes())
@@ -341,12 +346,7 @@ mod tests {
 
     #[test]
     fn authorize_url_carries_pkce_state_nonce_and_scopes() {
-        let (url, pending) = begin(
-            &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
-            Start::sign_in(&spa()),
-        )
-        .unwrap();
+        let (url, pending) = begin_at("http://127.0.0.1:7010/authorize", Start::sign_in(&spa()));
         assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
         let params = query_of(&url);
         assert_eq!(get(&params, "response_type"), "code");
@@ -376,12 +376,7 @@ mod tests {
             return_to: "/console",
             ..Start::sign_in(&console)
         };
-        let (url, pending) = begin(
-            &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
-            start,
-        )
-        .unwrap();
+        let (url, pending) = begin_at("http://127.0.0.1:7010/authorize", start);
         let params = query_of(&url);
         assert_eq!(get(&params, "client_id"), console.id.as_str());
         assert_ne!(console.id, spa().id);
@@ -409,12 +404,10 @@ mod tests {
 
     #[test]
     fn authorize_url_keeps_a_policy_query() {
-        let (url, _) = begin(
-            &metadata("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x"),
-            &config(),
+        let (url, _) = begin_at(
+            "https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x",
             Start::sign_in(&spa()),
-        )
-        .unwrap();
+        );
         assert!(url.contains("authorize?p=B2C_1_x&client_id="));
     }
 
@@ -482,22 +475,12 @@ mod tests {
             silent: true,
             ..Start::sign_in(&client)
         };
-        let (url, pending) = begin(
-            &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
-            start,
-        )
-        .unwrap();
+        let (url, pending) = begin_at("http://127.0.0.1:7010/authorize", start);
         assert_eq!(get(&query_of(&url), "prompt"), "none");
         assert_eq!(pending.flow.as_deref(), Some("B2C_1_profileedit"));
         assert_eq!(pending.return_to, "/profile");
         assert!(pending.silent);
-        let (url, _) = begin(
-            &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
-            Start::sign_in(&spa()),
-        )
-        .unwrap();
+        let (url, _) = begin_at("http://127.0.0.1:7010/authorize", Start::sign_in(&spa()));
         assert!(!url.contains("prompt="));
     }
 
@@ -516,12 +499,7 @@ mod tests {
 
     #[test]
     fn pending_sign_in_survives_session_storage() {
-        let (_, started) = begin(
-            &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
-            Start::sign_in(&spa()),
-        )
-        .unwrap();
+        let (_, started) = begin_at("http://127.0.0.1:7010/authorize", Start::sign_in(&spa()));
         let text = serde_json::to_string(&started).unwrap();
         let back: PendingSignIn = serde_json::from_str(&text).unwrap();
         assert_eq!(back.state.secret(), started.state.secret());

@@ -34,7 +34,14 @@ pub mod app;
 pub mod auth;
 #[cfg(target_arch = "wasm32")]
 pub mod console;
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", not(feature = "bench-without-gloo-net")))]
+pub mod fetch;
+// scripts/bench's builds without one of the design card's packages (see Cargo.toml's features).
+#[cfg(all(target_arch = "wasm32", feature = "bench-without-gloo-storage"))]
+#[path = "bench_swaps/storage.rs"]
+mod bench_storage;
+#[cfg(all(target_arch = "wasm32", feature = "bench-without-gloo-net"))]
+#[path = "bench_swaps/fetch.rs"]
 pub mod fetch;
 #[cfg(target_arch = "wasm32")]
 pub mod location;

@@ -1,11 +1,17 @@
 //! One renewal at a time. B2C rotates the refresh token on every use, and redeeming a used one
-//! revokes the whole family (the user is signed out everywhere): the renewal timer and a
-//! 401-triggered retry must never both send the same refresh token.
+//! revokes the whole family (the user is signed out everywhere): two renewals must never both
+//! send the same refresh token.
 //!
-//! Within the tab, a renewal in flight is shared: later callers await the same promise and read
-//! the session it stored. Across tabs of this origin (a duplicated tab starts with a copy of
-//! this one's sessionStorage), the Web Locks API's `navigator.locks` serialises renewals under
-//! one lock name; where the browser has no Web Locks, the in-tab sharing still holds.
+//! Within the tab, the renewal timer and a 401-triggered retry share the renewal in flight:
+//! later callers await the same promise and read the session it stored.
+//!
+//! Across tabs, sharing a refresh token is the hazard, not timing: a tab opened from this one
+//! (the browser's "Duplicate", or `window.open`) starts with a copy of this tab's sessionStorage,
+//! and from then on each tab only sees its own. Taking turns would not help: the second tab
+//! would still redeem the token the first had already rotated. So a tab holds its session's
+//! refresh-token family under a Web Lock (`navigator.locks`) for as long as the page lives, and
+//! a tab that finds the lock of its copied session held drops the copy and signs in on its own
+//! (a family of its own). Without Web Locks, tabs are not told apart.
 
 use crate::client::SPA_KEYS;
 use crate::flow::SignInError;
@@ -18,8 +24,10 @@ use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_futures::{JsFuture, future_to_promise};
 
-/// The Web Lock every tab of the origin takes to renew.
-const LOCK: &str = "spa.renewal";
+/// The Web Lock on a refresh-token family, followed by the sign-in's nonce: a sign-in starts a
+/// family, renewals keep its nonce. Not a secret from this origin, the only one that sees
+/// lock names: its scripts can read sessionStorage as well.
+const FAMILY: &str = "spa.family.";
 
 thread_local! {
     /// The renewal in flight, by number (so only the one that finishes clears it).
@@ -29,10 +37,45 @@ thread_local! {
 
 #[wasm_bindgen]
 extern "C" {
-    /// `navigator.locks.request(name, callback)`: runs the callback when the lock is granted,
-    /// holds it until the promise the callback returns settles, and resolves with that promise.
+    /// `navigator.locks.request(name, options, callback)`: runs the callback with the lock (or,
+    /// with `ifAvailable`, with `null` when another holder has it) and holds the lock until the
+    /// promise the callback returns settles.
     #[wasm_bindgen(catch, js_namespace = ["navigator", "locks"], js_name = request)]
-    fn request_lock(name: &str, callback: &JsValue) -> Result<Promise, JsValue>;
+    fn request_lock(name: &str, options: &JsValue, callback: &JsValue) -> Result<Promise, JsValue>;
+}
+
+/// Takes the lock on `session`'s refresh-token family for the rest of this page's life. `false`
+/// when another tab holds it: this tab's session is a copy of that tab's, whose refresh token
+/// only that tab may redeem. `true` without Web Locks.
+pub async fn hold_family(session: &Session) -> bool {
+    let mut name = String::from(FAMILY);
+    name.push_str(&session.nonce);
+    let answer = Rc::new(RefCell::new(None::<js_sys::Function>));
+    let told = Promise::new(&mut |resolve, _| {
+        answer.replace(Some(resolve));
+    });
+    let granted = Closure::once_into_js(move |lock: JsValue| -> JsValue {
+        let held = !lock.is_null();
+        if let Some(resolve) = answer.take() {
+            let _ = resolve.call1(&JsValue::UNDEFINED, &JsValue::from_bool(held));
+        }
+        // A promise that never settles keeps the lock until the page goes.
+        if held {
+            Promise::new(&mut |_, _| {}).into()
+        } else {
+            JsValue::UNDEFINED
+        }
+    });
+    let options = js_sys::Object::new();
+    let _ = js_sys::Reflect::set(&options, &"ifAvailable".into(), &JsValue::TRUE);
+    if request_lock(&name, &options, &granted).is_err() {
+        return true;
+    }
+    JsFuture::from(told)
+        .await
+        .ok()
+        .and_then(|held| held.as_bool())
+        .unwrap_or(true)
 }
 
 /// Runs `renewal` unless one is already in flight in this tab, in which case its outcome is
@@ -45,7 +88,7 @@ where
         Some(in_flight) => in_flight,
         None => {
             let number = NEXT.replace(NEXT.get().wrapping_add(1));
-            let promise = under_lock(renewal);
+            let promise = run(renewal);
             IN_FLIGHT.set(Some((number, promise.clone())));
             (number, promise)
         }
@@ -66,25 +109,12 @@ where
     }
 }
 
-/// The renewal as a promise that runs once the Web Lock is ours (at once without Web Locks).
-fn under_lock<F>(renewal: F) -> Promise
-where
-    F: Future<Output = Result<Session, SignInError>> + 'static,
-{
-    let slot = Rc::new(Cell::new(Some(renewal)));
-    let granted = {
-        let slot = slot.clone();
-        Closure::once_into_js(move |_lock: JsValue| run(slot.take()))
-    };
-    request_lock(LOCK, &granted).unwrap_or_else(|_| run(slot.take()))
-}
-
-fn run<F>(renewal: Option<F>) -> Promise
+/// The renewal as a promise that several callers can await.
+fn run<F>(renewal: F) -> Promise
 where
     F: Future<Output = Result<Session, SignInError>> + 'static,
 {
     future_to_promise(async move {
-        let renewal = renewal.ok_or_else(|| JsValue::from_str("the renewal already ran"))?;
         match renewal.await {
             Ok(_) => Ok(JsValue::UNDEFINED),
             Err(why) => Err(JsValue::from_str(&why.to_string())),

@@ -141,16 +141,18 @@ mod tests {
         parse_token_response(200, &body.to_string()).unwrap()
     }
 
+    /// A token response with a good ID token and the refresh token `rt`.
+    fn good_response() -> TokenResponse {
+        response(Some(jwt(good_claims())), Some("rt"))
+    }
+
+    fn sign_in(response: TokenResponse, nonce: &str) -> Result<Session, SignInError> {
+        Session::from_sign_in(response, &metadata(), &client_id(), nonce, NOW)
+    }
+
     #[test]
     fn sign_in_session_checks_the_nonce_and_schedules_renewal() {
-        let session = Session::from_sign_in(
-            response(Some(jwt(good_claims())), Some("rt")),
-            &metadata(),
-            &client_id(),
-            "n-1",
-            NOW,
-        )
-        .unwrap();
+        let session = sign_in(good_response(), "n-1").unwrap();
         assert_eq!(session.name, "Alice Example");
         assert_eq!(session.expires_at, NOW + 3600);
         assert_eq!(session.renew_in(NOW), 3300);
@@ -158,21 +160,9 @@ mod tests {
         assert!(session.is_fresh(NOW + 3000));
         assert!(!session.is_fresh(NOW + 3590));
 
-        let replayed = Session::from_sign_in(
-            response(Some(jwt(good_claims())), Some("rt")),
-            &metadata(),
-            &client_id(),
-            "n-other",
-            NOW,
-        );
+        let replayed = sign_in(good_response(), "n-other");
         assert!(matches!(replayed, Err(SignInError::IdToken(_))));
-        let no_id_token = Session::from_sign_in(
-            response(None, Some("rt")),
-            &metadata(),
-            &client_id(),
-            "n-1",
-            NOW,
-        );
+        let no_id_token = sign_in(response(None, Some("rt")), "n-1");
         assert!(matches!(no_id_token, Err(SignInError::Token(_))));
     }
 
@@ -183,14 +173,7 @@ mod tests {
 
     #[test]
     fn session_survives_session_storage() {
-        let session = Session::from_sign_in(
-            response(Some(jwt(good_claims())), Some("rt")),
-            &metadata(),
-            &client_id(),
-            "n-1",
-            NOW,
-        )
-        .unwrap();
+        let session = sign_in(good_response(), "n-1").unwrap();
         let back = stored(&session).unwrap();
         assert_eq!(back.access_token.secret(), "at");
         assert_eq!(back.refresh_token.as_ref().unwrap().secret(), "rt");
@@ -214,14 +197,7 @@ mod tests {
 
     #[test]
     fn renewal_keeps_what_the_provider_did_not_resend() {
-        let session = Session::from_sign_in(
-            response(Some(jwt(good_claims())), Some("rt")),
-            &metadata(),
-            &client_id(),
-            "n-1",
-            NOW,
-        )
-        .unwrap();
+        let session = sign_in(good_response(), "n-1").unwrap();
         let later = NOW + 3300;
         let renewed = session
             .renewed(response(None, None), &metadata(), &client_id(), later)

@@ -4,9 +4,12 @@
 //! Each client (the SPA, the developer console) keeps its sign-in and session under its own
 //! [`Keys`].
 
+#[cfg(feature = "bench-without-gloo-storage")]
+use crate::bench_storage::SessionStorage;
 use crate::client::Keys;
 use crate::flow::PendingSignIn;
 use crate::session::Session;
+#[cfg(not(feature = "bench-without-gloo-storage"))]
 use gloo_storage::{SessionStorage, Storage};
 use serde::Serialize;
 use serde::de::DeserializeOwned;

@@ -875,25 +875,7 @@ async fn tabs_share_sign_in_and_sign_out() {
             .map_err(err("switch tab"))?;
         // sessionStorage is per tab: the new tab has no session of its own, and nobody clicks.
         b.goto(&s.spa_url).await?;
-        let deadline = Instant::now() + STEP;
-        loop {
-            ensure!(
-                b.client.find(Locator::Css("#signInName")).await.is_err(),
-                "the IdP showed its sign-in form in the second tab (no single sign-on)"
-            );
-            let card = b.card().await.ok();
-            if card
-                .as_ref()
-                .is_some_and(|c| c.message == format!("Welcome, {ALICE_NAME}"))
-            {
-                break;
-            }
-            ensure!(
-                Instant::now() < deadline,
-                "the second tab did not sign in by itself: {card:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        signs_in_without_the_form(b, "the second tab").await?;
         call_api_green(b).await?;
 
         b.click("#signout").await?;
@@ -921,6 +903,28 @@ async fn tabs_share_sign_in_and_sign_out() {
         Ok(())
     })
     .await;
+}
+
+/// Waits for the welcome of a tab that signs in by itself: the IdP's single sign-on, never its form.
+async fn signs_in_without_the_form(b: &Browser, tab: &str) -> Step {
+    let deadline = Instant::now() + STEP;
+    loop {
+        ensure!(
+            b.client.find(Locator::Css("#signInName")).await.is_err(),
+            "the IdP showed its sign-in form in {tab} (no single sign-on)"
+        );
+        let card = b.card().await.ok();
+        if card.as_ref().is_some_and(|c| {
+            c.message == format!("Welcome, {ALICE_NAME}") && c.phase == "signed-in"
+        }) {
+            return Ok(());
+        }
+        ensure!(
+            Instant::now() < deadline,
+            "{tab} did not sign in by itself: {card:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// Access tokens that live 10 s, and a gateway without clock skew: after the first token has
@@ -1079,6 +1083,11 @@ async fn click_sign_in_at_first_sight(b: &Browser, url: &str) -> Step<String> {
 }
 
 async fn access_token(b: &Browser) -> Step<String> {
+    session_string(b, "access_token").await
+}
+
+/// A string field of the session the SPA keeps in sessionStorage.
+async fn session_string(b: &Browser, field: &str) -> Step<String> {
     let storage = b.storage().await?;
     let session = storage["session"]
         .as_object()
@@ -1086,14 +1095,14 @@ async fn access_token(b: &Browser) -> Step<String> {
             m.values().find_map(|v| {
                 serde_json::from_str::<Value>(v.as_str()?)
                     .ok()
-                    .filter(|v| v.get("access_token").is_some())
+                    .filter(|v| v.get(field).is_some())
             })
         })
-        .ok_or_else(|| format!("no session with an access_token in sessionStorage: {storage}"))?;
-    session["access_token"]
+        .ok_or_else(|| format!("no session with a {field} in sessionStorage: {storage}"))?;
+    session[field]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| "access_token is not a string".to_owned())
+        .ok_or_else(|| format!("{field} is not a string"))
 }
 
 fn jwt_claims(token: &str) -> Step<Value> {
@@ -1418,19 +1427,134 @@ async fn the_renewal_timer_and_a_call_share_one_renewal() {
         b.wait_true("the timer's renewal", "return window.__e2eCount >= 1;")
             .await?;
         call_api_green(b).await?;
-        let requests = b.js("return window.__e2eCount;").await?;
-        ensure!(
-            requests == json!(1),
-            "{requests} token requests for one renewal"
-        );
-        // The family is intact: the next renewal (the call's timer) works too.
-        b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
+        one_renewal_and_the_family_intact(b).await
+    })
+    .await;
+}
+
+/// After a call that shared a renewal: [`slow_fetch`] counted one token request, and the family
+/// is intact — the next renewal works too, the call after it succeeds, the page never left.
+async fn one_renewal_and_the_family_intact(b: &Browser) -> Step {
+    let requests = b.js("return window.__e2eCount;").await?;
+    ensure!(
+        requests == json!(1),
+        "{requests} token requests for one renewal"
+    );
+    b.wait_true("the next renewal", "return window.__e2eCount >= 2;")
+        .await?;
+    call_api_green(b).await?;
+    let card = b.card().await?;
+    ensure!(
+        card.phase == "signed-in" && b.same_page().await?,
+        "the user was signed out or sent to sign in again: {card:?}"
+    );
+    Ok(())
+}
+
+/// Records the HTTP status of every answer to a request whose URL contains `part`, in
+/// `window.__e2eStatuses` (after whatever [`slow_fetch`] installed).
+fn record_statuses(part: &str) -> String {
+    format!(
+        "window.__e2eStatuses = [];
+         const inner = window.fetch, part = {part};
+         window.fetch = (input, init) => {{
+             const url = typeof input === 'string' ? input : input.url;
+             const answer = inner(input, init);
+             if (url.includes(part)) answer.then(r => window.__e2eStatuses.push(r.status));
+             return answer;
+         }};
+         return null;",
+        part = json!(part),
+    )
+}
+
+/// Item 5, the 401 path: the API refuses a token the page still believes fresh just as the
+/// renewal timer's renewal is under way. The cause is the device's clock, set back a minute
+/// after sign-in (the page now reckons its 10 s token has over a minute to live; the gateway,
+/// without clock skew, sees it expire). The timer fires about 8 s after sign-in and its token
+/// request is held 8 s; Call API is clicked once the token has expired for the gateway: the
+/// call gets 401, renews — sharing the timer's renewal — and its retry succeeds. One token
+/// request; a second would redeem the rotated refresh token again and revoke the family.
+#[tokio::test]
+async fn a_401_retry_and_the_renewal_timer_share_one_renewal() {
+    run("retry-and-timer", Options::short_tokens(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        let expires = jwt_exp(&access_token(b).await?)?;
+        b.js(&slow_fetch("/oauth2/v2.0/token", "POST", 8000))
             .await?;
-        call_api_green(b).await?;
-        let card = b.card().await?;
+        b.js(&record_statuses("/api/hello")).await?;
+        b.js("const real = Date.now.bind(Date); Date.now = () => real() - 60000; return null;")
+            .await?;
+        b.wait_true("the timer's renewal", "return window.__e2eCount >= 1;")
+            .await?;
+        // Past the token's expiry for the gateway (a second for the clocks).
+        tokio::time::sleep(Duration::from_secs(
+            (expires + 1).saturating_sub(unix_now()),
+        ))
+        .await;
         ensure!(
-            card.phase == "signed-in" && b.same_page().await?,
-            "the user was signed out or sent to sign in again: {card:?}"
+            b.js("return window.__e2eCount;").await? == json!(1),
+            "the timer's renewal is not the only token request before the call"
+        );
+        call_api_green(b).await?;
+        let statuses = b.js("return window.__e2eStatuses;").await?;
+        ensure!(
+            statuses == json!([401, 200]),
+            "not a refused call and its successful retry: statuses {statuses}"
+        );
+        one_renewal_and_the_family_intact(b).await
+    })
+    .await;
+}
+
+/// Item 5 across tabs: a tab opened from a signed-in one (`window.open`, or the browser's
+/// Duplicate) starts with a copy of its sessionStorage — the same refresh token. Were both to
+/// renew it (with 10 s tokens each renews within seconds), the second redemption would revoke
+/// the family. The first tab holds its family under a Web Lock; the copy finds it held, drops
+/// the copied tokens and signs in on its own through the IdP's session (no form). Both tabs then
+/// renew their own families, stay on their pages signed in, and call the API.
+#[tokio::test]
+async fn an_opened_tab_never_redeems_its_openers_refresh_token() {
+    run("opened-tab", Options::short_tokens(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        b.js("window.__e2eSamePage = true; return null;").await?;
+        let first = b.client.window().await.map_err(err("window"))?;
+        let first_family = session_string(b, "nonce").await?;
+        b.js("window.open(location.href); return null;").await?;
+        let windows = b.client.windows().await.map_err(err("windows"))?;
+        let opened = windows
+            .into_iter()
+            .find(|w| *w != first)
+            .ok_or("window.open opened no window")?;
+        b.client
+            .switch_to_window(opened.clone())
+            .await
+            .map_err(err("switch to the opened tab"))?;
+        signs_in_without_the_form(b, "the opened tab").await?;
+        let opened_family = session_string(b, "nonce").await?;
+        b.js("window.__e2eSamePage = true; return null;").await?;
+        // Both tabs' timers renew at least once (10 s tokens renew 8 s after they were issued).
+        tokio::time::sleep(Duration::from_secs(12)).await;
+        for window in [opened, first] {
+            b.client
+                .switch_to_window(window)
+                .await
+                .map_err(err("switch tab"))?;
+            let card = b.card().await?;
+            ensure!(
+                card.phase == "signed-in" && b.same_page().await?,
+                "a tab was signed out or sent to sign in again: {card:?}"
+            );
+            call_api_green(b).await?;
+        }
+        ensure!(
+            opened_family != first_family,
+            "the opened tab renewed its opener's refresh-token family"
+        );
+        let idp_log = std::fs::read_to_string(&s.procs[0].log).map_err(err("dev-idp log"))?;
+        ensure!(
+            !idp_log.contains("refresh token reused"),
+            "a refresh token was redeemed twice (the IdP revoked its family)"
         );
         Ok(())
     })
