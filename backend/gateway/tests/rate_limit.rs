@@ -159,17 +159,8 @@ async fn two_gateways_on_one_redis_share_a_subjects_budget() {
     config.redis_url = Some(redis.url.clone());
     let first = start_gateway(config.clone()).await;
     let second = start_gateway(config).await;
-    for gw in [&first, &second] {
-        let shared = gw.gateway.redis.clone().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !shared.is_connected() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway never connected to Redis"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    first.wait_for_redis().await;
+    second.wait_for_redis().await;
     let client = client();
     let carol = token(&issuer, "carol-oid");
 
@@ -281,12 +272,7 @@ async fn when_redis_dies_mid_run_calls_continue_on_local_counters() {
     let mut config = config_for(&issuer, &backend.url);
     config.redis_url = Some(redis.url.clone());
     let gw = start_gateway(config).await;
-    let shared = gw.gateway.redis.clone().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !shared.is_connected() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gw.wait_for_redis().await;
     let client = client();
     let frank = token(&issuer, "frank-oid");
     for _ in 0..5 {
@@ -333,13 +319,7 @@ async fn a_call_refused_by_the_ip_limit_is_not_counted_for_its_subject() {
         config.policy.per_subject = RateLimit::new(15, 60);
         config.redis_url = redis_url;
         let gw = start_gateway(config).await;
-        if let Some(counters) = gw.gateway.redis.clone() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !counters.is_connected() {
-                assert!(Instant::now() < deadline, "never connected to Redis");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        gw.wait_for_redis().await;
         let erin = token(&issuer, &format!("erin-{shared}"));
         for _ in 0..3 {
             assert_eq!(call(&client(), &gw.hello_url(), &erin).await.0, 200);
