@@ -17,7 +17,7 @@ use support::{
 use testkit::dev_tenant::{
     APP_ROLE as ROLE, APP_SCOPE_URI as APP_SCOPE, DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID,
 };
-use testkit::{Stack, StackOptions, Trust, free_port};
+use testkit::{Server, Stack, StackOptions, Trust, free_port};
 
 const FUNCTION_KEY: &str = "daemon-e2e-function-key-0123456789abcdef";
 /// The built-in SPA's redirect URI: nothing listens there, the test reads `Location`.
@@ -269,7 +269,8 @@ async fn each_failure_of_daemon_call_is_one_line_naming_it() {
     let mut stack = start_stack("failures", "1/60").await;
     let limited = stack.gateway_url();
     let other_role = stack
-        .spawn_hello(
+        .spawn_another(
+            Server::Hello,
             "hello-other-role",
             |_| {},
             &unauthenticated_401_requiring("access:other-api"),
@@ -277,7 +278,8 @@ async fn each_failure_of_daemon_call_is_one_line_naming_it() {
         .await;
     // Trusts only the user flow's issuer: the tenant-level app token is refused.
     let user_flow_only = stack
-        .spawn_gateway(
+        .spawn_another(
+            Server::Gateway,
             "gateway-user-flow-only",
             |w| w.trust = Trust::UserFlow,
             &per_subject_limit("15/60"),
@@ -285,7 +287,8 @@ async fn each_failure_of_daemon_call_is_one_line_naming_it() {
         .await
         .gateway_url();
     let forbidding = stack
-        .spawn_gateway(
+        .spawn_another(
+            Server::Gateway,
             "gateway-forbidding",
             |w| w.hello_port = other_role.hello_port,
             &per_subject_limit("15/60"),

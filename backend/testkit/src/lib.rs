@@ -31,5 +31,5 @@ pub use issuer::{TestIssuer, now};
 pub use process::{
     ChildOutput, ChildServer, free_port, run_command_to_exit, run_to_exit, tail, wait_for_http_ok,
 };
-pub use stack::{Binaries, Ports, Stack, StackOptions};
+pub use stack::{Binaries, Ports, Server, Stack, StackOptions};
 pub use wiring::{Environments, Trust, Wiring};

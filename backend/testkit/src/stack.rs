@@ -73,8 +73,9 @@ impl StackOptions {
     }
 }
 
-#[derive(Clone, Copy)]
-enum Server {
+/// One of the stack's servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Server {
     DevIdp,
     Hello,
     Gateway,
@@ -140,34 +141,24 @@ impl Stack {
         stack
     }
 
-    /// Another function beside the stack's, on a free port, wired as the first with `patch`
-    /// applied and `env` added; `label` names it in the logs. Its wiring (`hello_port`,
-    /// `hello_url()`).
-    pub async fn spawn_hello(
+    /// Another function or gateway beside the stack's, on a free port, wired as the stack with
+    /// `patch` applied (a gateway may be pointed at another function: `hello_port`) and `env`
+    /// added; `label` names it in the logs. Its wiring (`hello_url()`, `gateway_url()`, ports).
+    pub async fn spawn_another(
         &mut self,
+        server: Server,
         label: &str,
         patch: impl FnOnce(&mut Wiring),
         env: &[(&'static str, String)],
     ) -> Wiring {
         let mut wiring = self.wiring.clone();
-        wiring.hello_port = crate::free_port();
+        match server {
+            Server::DevIdp => wiring.idp_port = crate::free_port(),
+            Server::Hello => wiring.hello_port = crate::free_port(),
+            Server::Gateway => wiring.gateway_port = crate::free_port(),
+        }
         patch(&mut wiring);
-        self.start(Server::Hello, label, &wiring, env).await;
-        wiring
-    }
-
-    /// Another gateway, as [`spawn_hello`](Self::spawn_hello); `patch` may point it at another
-    /// function (`hello_port`). Its wiring (`gateway_port`, `gateway_url()`).
-    pub async fn spawn_gateway(
-        &mut self,
-        label: &str,
-        patch: impl FnOnce(&mut Wiring),
-        env: &[(&'static str, String)],
-    ) -> Wiring {
-        let mut wiring = self.wiring.clone();
-        wiring.gateway_port = crate::free_port();
-        patch(&mut wiring);
-        self.start(Server::Gateway, label, &wiring, env).await;
+        self.start(server, label, &wiring, env).await;
         wiring
     }
 
