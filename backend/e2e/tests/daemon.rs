@@ -188,21 +188,14 @@ async fn user_access_token(stack: &Stack) -> String {
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code in {location}"));
-    let token: serde_json::Value = client
-        .post(format!("{policy}/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA_CLIENT_ID),
-            ("code", &code),
-            ("redirect_uri", SPA_REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = testkit::json_reply(client.post(format!("{policy}/token")).form(&[
+        ("grant_type", "authorization_code"),
+        ("client_id", SPA_CLIENT_ID),
+        ("code", &code),
+        ("redirect_uri", SPA_REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]))
+    .await;
     token["access_token"].as_str().unwrap().to_owned()
 }
 

@@ -25,6 +25,22 @@ async fn call(
     .await
 }
 
+/// Redis, an issuer, the echo backend and a gateway configuration counting on that Redis;
+/// `None` without redis-server (`start_redis` says so loudly).
+async fn on_redis() -> Option<(
+    RedisServer,
+    TestIssuer,
+    EchoBackend,
+    gateway::config::Config,
+)> {
+    let redis = start_redis().await?;
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.redis_url = Some(redis.url.clone());
+    Some((redis, issuer, backend, config))
+}
+
 /// Asserts APIM's 429 and returns its Retry-After.
 fn assert_429(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> u64 {
     assert_eq!(status, 429, "{body}");
@@ -150,13 +166,9 @@ async fn the_ip_limit_counts_the_socket_peer_across_subjects() {
 
 #[tokio::test]
 async fn two_gateways_on_one_redis_share_a_subjects_budget() {
-    let Some(redis) = start_redis().await else {
+    let Some((_redis, issuer, _backend, config)) = on_redis().await else {
         return;
     };
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let mut config = config_for(&issuer, &backend.url);
-    config.redis_url = Some(redis.url.clone());
     let first = start_gateway(config.clone()).await;
     let second = start_gateway(config).await;
     first.wait_for_redis().await;
@@ -264,13 +276,9 @@ async fn with_redis_unreachable_the_gateway_serves_and_limits_locally() {
 
 #[tokio::test]
 async fn when_redis_dies_mid_run_calls_continue_on_local_counters() {
-    let Some(redis) = start_redis().await else {
+    let Some((redis, issuer, _backend, config)) = on_redis().await else {
         return;
     };
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let mut config = config_for(&issuer, &backend.url);
-    config.redis_url = Some(redis.url.clone());
     let gw = start_gateway(config).await;
     gw.wait_for_redis().await;
     let client = client();

@@ -413,14 +413,8 @@ async fn the_binary_reports_usage_and_rereads_the_file_on_sighup() {
     assert_eq!(raw_call(&mut connection, &token, DEV_KEY), 200);
     assert_eq!(raw_call(&mut connection, &token, DEV_KEY), 200);
 
-    let usage: serde_json::Value = client()
-        .get(format!("http://127.0.0.1:{admin_port}/usage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage =
+        testkit::json_reply(client().get(format!("http://127.0.0.1:{admin_port}/usage"))).await;
     assert_eq!(
         usage,
         serde_json::json!({"usage": [{"product": "unlimited", "subscription": "contoso-dev", "calls": 2}]})

@@ -19,6 +19,7 @@ pub mod dev_tenant;
 mod in_process;
 mod issuer;
 mod process;
+mod reply;
 mod stack;
 pub mod wiring;
 
@@ -31,5 +32,6 @@ pub use issuer::{TestIssuer, now};
 pub use process::{
     ChildOutput, ChildServer, free_port, run_command_to_exit, run_to_exit, tail, wait_for_http_ok,
 };
+pub use reply::json_reply;
 pub use stack::{Binaries, Ports, Server, Stack, StackOptions};
 pub use wiring::{Environments, Trust, Wiring};
