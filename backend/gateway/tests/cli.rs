@@ -494,11 +494,11 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     ));
     env.push(("RUST_LOG", "info".into()));
     env.push(("GATEWAY_TRUSTED_PROXIES", "127.0.0.1".into()));
-    let child = spawn_logged(BIN, &env);
+    let mut child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
-    testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
-        .await
-        .unwrap();
+    child
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token = issuer.mint(&issuer.user_claims(
         "log-subject-42",
@@ -525,14 +525,7 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     assert_eq!(response.status(), 401);
 
     // SIGKILL: the log lines are already written (stdout is flushed per event).
-    let mut child = child;
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let log = child.stop_and_read().await;
     let line = |id: &str| {
         log.lines()
             .find(|l| l.contains("gateway::access") && l.contains(id))

@@ -51,6 +51,8 @@ pub enum ChildOutput {
     Quiet,
     /// Both into this file (created or truncated), whose tail failures quote.
     Log(PathBuf),
+    /// Both kept for [`ChildServer::stop_and_read`] (for tests of what a server logs).
+    Captured,
 }
 
 /// A child process that is killed when dropped.
@@ -97,6 +99,7 @@ impl ChildServer {
                 (Stdio::inherit(), Stdio::inherit(), None)
             }
             ChildOutput::Quiet => (Stdio::null(), Stdio::null(), None),
+            ChildOutput::Captured => (Stdio::piped(), Stdio::piped(), None),
             ChildOutput::Log(path) => {
                 let file = std::fs::File::create(&path)
                     .map_err(|e| format!("cannot create {}: {e}", path.display()))?;
@@ -180,6 +183,20 @@ impl ChildServer {
     /// Kills the process and waits for it.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
+    }
+
+    /// Kills the process (SIGKILL: what it logged is already written) and returns its stdout
+    /// and then its stderr, as text; empty unless spawned with [`ChildOutput::Captured`].
+    pub async fn stop_and_read(mut self) -> String {
+        let _ = self.child.start_kill();
+        match self.child.wait_with_output().await {
+            Ok(output) => format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            Err(e) => panic!("{} could not be reaped: {e}", self.name),
+        }
     }
 }
 

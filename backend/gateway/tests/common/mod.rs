@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use testkit::{API_CLIENT_ID, API_SCOPE, InProcessServer, TestIssuer};
+use testkit::{API_CLIENT_ID, API_SCOPE, ChildOutput, ChildServer, InProcessServer, TestIssuer};
 use tokio::net::TcpListener;
 
 /// The key the gateway sends upstream in these tests; no response may ever contain it.
@@ -287,16 +287,12 @@ pub async fn start_hello(issuer: &TestIssuer) -> (String, InProcessServer) {
     (server.url.clone(), server)
 }
 
-/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
-/// log; killed when dropped.
-pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
-    tokio::process::Command::new(bin)
+/// The binary at `bin` with exactly `env` (nothing inherited), its output kept for
+/// `stop_and_read`; killed when dropped.
+pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> ChildServer {
+    let mut command = tokio::process::Command::new(bin);
+    command
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    ChildServer::spawn(command, bin, ChildOutput::Captured)
 }
