@@ -14,7 +14,7 @@ pub enum Outcome {
 }
 
 pub async fn call(provider: &Provider) -> Outcome {
-    let mut session = match storage::load_session() {
+    let mut session = match storage::load_session(provider.client.keys) {
         Some(session) if session.is_fresh(location::now()) => session,
         Some(_) => match auth::renew(provider).await {
             Ok(session) => session,

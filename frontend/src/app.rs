@@ -1,9 +1,11 @@
 //! The page: a top bar (the pages, Sign In / Sign Out), and the route's card, whose header reports
 //! what happened. Routes (leptos_router, the table in [`app`]): `/` home (Call API), `/profile`
-//! (the ID token's claims), anything else "Page not found".
+//! (the ID token's claims), `/console` (the developer console, [`crate::console`]), anything else
+//! "Page not found".
 //!
 //! Stable hooks for the e2e suite (`backend/e2e`):
-//! - `nav.pages a[href='/']`, `nav.pages a[href='/profile']`: the router's links.
+//! - `nav.pages a[href='/']`, `nav.pages a[href='/profile']`, `nav.pages a[href='/console']`
+//!   (only when config.json has a console): the router's links.
 //! - `#app[data-phase]`: `loading`, `unconfigured`, `signed-out`, `signed-in`, `leaving`
 //!   (navigating to the identity provider).
 //! - `#signin`: Sign In button (top bar; only when signed out). Before the app is ready it is
@@ -25,12 +27,13 @@
 //! All text is rendered as text nodes; nothing here sets inner HTML.
 
 use crate::auth::{self, Provider};
+use crate::client::{CONSOLE_KEYS, CONSOLE_PATH, SPA_KEYS};
 use crate::flow::{self, PendingSignIn, Redirect, SignInError, Start};
 use crate::profile::{self, ClaimValue};
 use crate::session::Session;
 use crate::status::{self, Status, Tone};
 use crate::tabs::{self, Message};
-use crate::{api, location, shell, storage};
+use crate::{api, console, location, shell, storage};
 use leptos::prelude::*;
 use leptos::task::spawn_local;
 use leptos_router::components::{A, FlatRoutes, Route, Router};
@@ -51,23 +54,27 @@ pub fn mount() {
 
 /// The identity provider's answer on the redirect URI, if this page load is one, with the
 /// sign-in it answers. Read before the router starts: the address is then set to the page the
-/// sign-in started from (the redirect URI is always the root), so the router shows that page.
+/// sign-in started from (the SPA's redirect URI is always the root), so the router shows that
+/// page. An answer on `/console` is the console's (its own client and redirect URI).
 struct Arrival {
     redirect: Option<Redirect>,
     pending: Option<PendingSignIn>,
+    for_console: bool,
 }
 
 impl Arrival {
     fn take() -> Self {
         let (search, hash) = location::search_and_hash();
+        let path = location::path();
+        let for_console = path == CONSOLE_PATH;
         let Some(redirect) = flow::parse_redirect(&search, &hash) else {
             return Self {
                 redirect: None,
                 pending: None,
+                for_console,
             };
         };
-        let pending = storage::take_pending();
-        let path = location::path();
+        let pending = storage::take_pending(if for_console { CONSOLE_KEYS } else { SPA_KEYS });
         let back_to = pending
             .as_ref()
             .map_or(path.as_str(), |p| p.return_to.as_str());
@@ -75,7 +82,16 @@ impl Arrival {
         Self {
             redirect: Some(redirect),
             pending,
+            for_console,
         }
+    }
+
+    /// The console's answer, taken out (the SPA's stays for [`Ui::start`]).
+    fn take_console(&mut self) -> Option<(Redirect, Option<PendingSignIn>)> {
+        if !self.for_console {
+            return None;
+        }
+        Some((self.redirect.take()?, self.pending.take()))
     }
 }
 
@@ -114,12 +130,12 @@ struct Ui {
 impl Ui {
     async fn start(
         self,
-        loaded: Result<Provider, String>,
+        loaded: Result<Arc<Provider>, String>,
         arrival: Arrival,
         sign_in_requested: bool,
     ) {
         let provider = match loaded {
-            Ok(provider) => Arc::new(provider),
+            Ok(provider) => provider,
             Err(message) => {
                 self.status.set(Status::danger(message));
                 self.phase.set(Phase::Unconfigured);
@@ -130,14 +146,16 @@ impl Ui {
         tabs::listen(move |message| self.heard(message));
 
         if let Some(redirect) = arrival.redirect {
-            match auth::complete_sign_in(&provider, redirect, arrival.pending).await {
+            match auth::complete_sign_in(&provider, &provider.client, redirect, arrival.pending)
+                .await
+            {
                 Ok(session) => self.signed_in(&session),
                 Err(SignInError::ForgotPassword) => self.reset_password(&provider),
                 Err(err) => self.signed_out_with(sign_in_failure(&err)),
             }
             return;
         }
-        match storage::load_session() {
+        match storage::load_session(SPA_KEYS) {
             Some(session) if session.is_fresh(location::now()) => self.signed_in(&session),
             Some(_) => match auth::renew(&provider).await {
                 Ok(session) => self.signed_in(&session),
@@ -253,7 +271,7 @@ impl Ui {
                 flow: flow.as_deref(),
                 return_to: &return_to,
                 silent,
-                ..Start::sign_in(&provider.redirect_uri)
+                ..Start::sign_in(&provider.client)
             };
             if let Err(why) = auth::start_sign_in(&provider, start).await {
                 self.phase.set(Phase::SignedOut);
@@ -285,7 +303,7 @@ impl Ui {
                 api::Outcome::Show(status) => {
                     self.status.set(status);
                     // The call may have renewed the tokens: keep the timer in step.
-                    if let Some(session) = storage::load_session() {
+                    if let Some(session) = storage::load_session(SPA_KEYS) {
                         self.schedule_renewal(&session);
                     }
                 }
@@ -331,9 +349,14 @@ fn sign_in_failure(err: &SignInError) -> Status {
 /// only here; every page keeps `#app[data-phase]`, so the suite sees the session on any route.
 fn app(
     loaded: Result<Provider, String>,
-    arrival: Arrival,
+    mut arrival: Arrival,
     sign_in_requested: bool,
 ) -> impl IntoView {
+    let loaded = loaded.map(Arc::new);
+    let has_console = loaded.as_ref().is_ok_and(|p| p.console.is_some());
+    // Taken by the console page the first time it is shown (the route's view may run again).
+    let console_arrival = StoredValue::new(arrival.take_console());
+    let for_console = loaded.clone();
     let ui = Ui {
         phase: RwSignal::new(Phase::Loading),
         status: RwSignal::new(Status::neutral("Loading ...")),
@@ -343,13 +366,18 @@ fn app(
     };
     spawn_local(ui.start(loaded, arrival, sign_in_requested));
     let phase = ui.phase;
+    let console_page = move || {
+        let arrival = console_arrival.try_update_value(Option::take).flatten();
+        console::page(for_console.clone(), arrival)
+    };
     view! {
         <Router>
-            {top_bar(ui)}
+            {top_bar(ui, has_console)}
             <main id="app" data-phase=move || phase.with(Phase::name)>
                 <FlatRoutes fallback=not_found>
                     <Route path=path!("/") view=move || home(ui) />
                     <Route path=path!("/profile") view=move || profile(ui) />
+                    <Route path=path!("/console") view=console_page />
                 </FlatRoutes>
             </main>
         </Router>
@@ -357,7 +385,7 @@ fn app(
 }
 
 /// Brand, the pages, and the account actions (Sign In, or the name and Sign Out).
-fn top_bar(ui: Ui) -> impl IntoView {
+fn top_bar(ui: Ui, has_console: bool) -> impl IntoView {
     let phase = ui.phase;
     // Plain `Option` views rather than `Show`/`AnyView`: each of those costs KBs of wasm.
     let account = move || {
@@ -386,6 +414,7 @@ fn top_bar(ui: Ui) -> impl IntoView {
             <nav class="pages" aria-label="Pages">
                 <A href="/">"Home"</A>
                 <A href="/profile">"Profile"</A>
+                {has_console.then(|| view! { <A href="/console">"Console"</A> })}
             </nav>
             <nav class="actions" aria-label="Account">{account}{sign_in}</nav>
         </header>
@@ -462,7 +491,7 @@ fn profile(ui: Ui) -> impl IntoView {
     // Re-read when the session changes (sign-in, renewal with a new ID token, profile edit).
     let rows = move || {
         signed_in_as(phase)?;
-        let claims = profile::claims(&storage::load_session()?.id_token)?;
+        let claims = profile::claims(&storage::load_session(SPA_KEYS)?.id_token)?;
         let rows = claims
             .into_iter()
             .map(|claim| {

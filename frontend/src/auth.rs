@@ -1,6 +1,8 @@
 //! The sign-in lifecycle against the identity provider: load config and metadata, start a
-//! sign-in (any of the tenant's user flows), complete it on return, renew silently, sign out.
+//! sign-in (any of the tenant's user flows, as either [`Client`]), complete it on return, renew
+//! the SPA's session silently, sign out.
 
+use crate::client::Client;
 use crate::discovery::{self, ProviderMetadata};
 use crate::flow::{self, PendingSignIn, Redirect, SignInError, Start};
 use crate::session::Session;
@@ -12,7 +14,10 @@ use shared::SpaConfig;
 pub struct Provider {
     pub config: SpaConfig,
     pub metadata: ProviderMetadata,
-    pub redirect_uri: String,
+    /// The SPA's app registration.
+    pub client: Client,
+    /// The developer console's, when config.json has one.
+    pub console: Option<Client>,
     pub post_logout_redirect_uri: String,
 }
 
@@ -27,18 +32,18 @@ pub async fn load() -> Result<Provider, String> {
     let config = config::from_response(status, content_type.as_deref(), &body)?;
     let metadata = metadata(&config, &config.authority).await?;
 
-    let redirect_uri = config
-        .redirect_uri
-        .clone()
-        .unwrap_or_else(location::root_url);
+    let root_url = location::root_url();
+    let client = Client::spa(&config, &root_url);
+    let console = Client::console(&config, &root_url);
     let post_logout_redirect_uri = config
         .post_logout_redirect_uri
         .clone()
-        .unwrap_or_else(|| redirect_uri.clone());
+        .unwrap_or_else(|| client.redirect_uri.clone());
     Ok(Provider {
         config,
         metadata,
-        redirect_uri,
+        client,
+        console,
         post_logout_redirect_uri,
     })
 }
@@ -76,14 +81,16 @@ pub async fn start_sign_in(provider: &Provider, start: Start<'_>) -> Result<(), 
     let metadata = flow_metadata(provider, start.flow).await?;
     let (url, pending) = flow::begin(&metadata, &provider.config, start)
         .ok_or_else(|| "the browser has no secure random number generator".to_owned())?;
-    storage::save_pending(&pending)?;
+    storage::save_pending(start.client.keys, &pending)?;
     location::navigate(&url)
 }
 
 /// Completes a sign-in from the IdP's redirect with the pending state that `take_pending` already
-/// consumed: the code is redeemed at its flow's token endpoint and the ID token checked.
+/// consumed: the code is redeemed at its flow's token endpoint as `client` (the one that started
+/// it), the ID token checked, and the session kept under the client's keys.
 pub async fn complete_sign_in(
     provider: &Provider,
+    client: &Client,
     redirect: Redirect,
     pending: Option<PendingSignIn>,
 ) -> Result<Session, SignInError> {
@@ -92,16 +99,16 @@ pub async fn complete_sign_in(
     let metadata = flow_metadata(provider, pending.flow.as_deref())
         .await
         .map_err(SignInError::Token)?;
-    let body = flow::code_exchange_body(&provider.config, &code, &pending);
+    let body = flow::code_exchange_body(&provider.config, &client.id, &code, &pending);
     let response = post_token(&metadata.token_endpoint, body).await?;
     let session = Session::from_sign_in(
         response,
         &metadata,
-        &provider.config,
+        &client.id,
         pending.nonce.secret(),
         location::now(),
     )?;
-    storage::save_session(&session).map_err(SignInError::Token)?;
+    storage::save_session(client.keys, &session).map_err(SignInError::Token)?;
     Ok(session)
 }
 
@@ -110,8 +117,9 @@ pub async fn complete_sign_in(
 pub async fn renew(provider: &Provider) -> Result<Session, SignInError> {
     let requested_at = location::now();
     let (config, metadata) = (provider.config.clone(), provider.metadata.clone());
+    let client = provider.client.clone();
     renewal::one_at_a_time(async move {
-        let session = storage::load_session()
+        let session = storage::load_session(client.keys)
             .ok_or_else(|| SignInError::Token("there is no session to renew".to_owned()))?;
         // Renewed while this call waited for its turn: that one is as good as ours.
         if session.issued_at > requested_at && session.is_fresh(location::now()) {
@@ -121,10 +129,10 @@ pub async fn renew(provider: &Provider) -> Result<Session, SignInError> {
             .refresh_token
             .as_ref()
             .ok_or_else(|| SignInError::Token("there is no refresh token".to_owned()))?;
-        let body = flow::refresh_body(&config, refresh_token);
+        let body = flow::refresh_body(&config, &client.id, refresh_token);
         let response = post_token(&session.token_endpoint, body).await?;
-        let renewed = session.renewed(response, &metadata, &config, location::now())?;
-        storage::save_session(&renewed).map_err(SignInError::Token)?;
+        let renewed = session.renewed(response, &metadata, &client.id, location::now())?;
+        storage::save_session(client.keys, &renewed).map_err(SignInError::Token)?;
         Ok(renewed)
     })
     .await
@@ -142,11 +150,11 @@ async fn post_token(endpoint: &str, body: String) -> Result<token::TokenResponse
 /// Clears sessionStorage and ends the IdP session too (so the next Sign In asks again).
 /// Returns `false` when the provider has no end-session endpoint and the page stays.
 pub fn sign_out(provider: &Provider) -> bool {
-    let id_token = storage::load_session().map(|s| s.id_token);
+    let id_token = storage::load_session(provider.client.keys).map(|s| s.id_token);
     storage::clear();
     let url = flow::end_session_url(
         &provider.metadata,
-        &provider.config,
+        &provider.client.id,
         &provider.post_logout_redirect_uri,
         id_token.as_deref(),
     );

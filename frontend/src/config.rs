@@ -2,7 +2,7 @@
 //! sentence for the page (never a blank screen).
 
 use crate::json::Json;
-use shared::{SpaConfig, SpaConfigError, UserFlows};
+use shared::{ConsoleConfig, SpaConfig, SpaConfigError, UserFlows};
 
 /// Where the config lives: next to `index.html` at the site's root (`dist/`), whichever route
 /// the page was loaded on (`/no/such/page` must not ask for `/no/such/config.json`).
@@ -40,7 +40,7 @@ pub fn from_response(
 }
 
 /// The fields `shared::SpaConfig` accepts (it denies unknown ones: a typo must not pass silently).
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 9] = [
     "clientId",
     "authority",
     "knownAuthorities",
@@ -49,10 +49,14 @@ const FIELDS: [&str; 8] = [
     "scopes",
     "apiUrl",
     "policies",
+    "console",
 ];
 
 /// `policies`' fields (`shared::UserFlows`, which denies unknown ones too).
 const POLICY_FIELDS: [&str; 3] = ["signUpSignIn", "forgotPassword", "editProfile"];
+
+/// `console`'s fields (`shared::ConsoleConfig`).
+const CONSOLE_FIELDS: [&str; 3] = ["clientId", "redirectUri", "openapiUrl"];
 
 /// `SpaConfig::from_json` without serde_json: the same fields, types and checks
 /// (`SpaConfig::validate`), read from the browser's `JSON.parse`.
@@ -86,6 +90,7 @@ fn parse(body: &str) -> Result<SpaConfig, SpaConfigError> {
         scopes: owned(scopes),
         api_url: api_url.to_owned(),
         policies: user_flows(doc.get("policies"))?,
+        console: console(doc.get("console"))?,
     };
     config.validate()?;
     Ok(config)
@@ -103,24 +108,45 @@ fn refuse_unknown(fields: &[(String, Json)], known: &[&str]) -> Result<(), SpaCo
     }
 }
 
-/// `policies`: absent or `null` is none; otherwise an object with a `signUpSignIn`.
-fn user_flows(value: Option<&Json>) -> Result<Option<UserFlows>, SpaConfigError> {
+/// An optional object of config.json (`policies`, `console`): absent or `null` is none;
+/// otherwise an object with only the `known` fields, which `read` turns into its type.
+fn section<T>(
+    value: Option<&Json>,
+    name: &str,
+    known: &[&str],
+    read: impl FnOnce(&Json) -> Result<T, String>,
+) -> Result<Option<T>, SpaConfigError> {
     let doc = match value {
         None | Some(Json::Null) => return Ok(None),
         Some(doc) => doc,
     };
     let fields = doc
         .fields()
-        .ok_or_else(|| SpaConfigError::Parse("`policies` is not a JSON object".to_owned()))?;
-    refuse_unknown(fields, &POLICY_FIELDS)?;
-    let read = || {
-        Ok::<_, String>(UserFlows {
+        .ok_or_else(|| SpaConfigError::Parse(format!("`{name}` is not a JSON object")))?;
+    refuse_unknown(fields, known)?;
+    read(doc).map(Some).map_err(SpaConfigError::Parse)
+}
+
+/// `policies`: the tenant's user flows, with a `signUpSignIn`.
+fn user_flows(value: Option<&Json>) -> Result<Option<UserFlows>, SpaConfigError> {
+    section(value, "policies", &POLICY_FIELDS, |doc| {
+        Ok(UserFlows {
             sign_up_sign_in: doc.string("signUpSignIn")?.to_owned(),
             forgot_password: doc.optional_string("forgotPassword")?.map(str::to_owned),
             edit_profile: doc.optional_string("editProfile")?.map(str::to_owned),
         })
-    };
-    read().map(Some).map_err(SpaConfigError::Parse)
+    })
+}
+
+/// `console`: the developer console's app registration, with a `clientId`.
+fn console(value: Option<&Json>) -> Result<Option<ConsoleConfig>, SpaConfigError> {
+    section(value, "console", &CONSOLE_FIELDS, |doc| {
+        Ok(ConsoleConfig {
+            client_id: doc.string("clientId")?.to_owned(),
+            redirect_uri: doc.optional_string("redirectUri")?.map(str::to_owned),
+            openapi_url: doc.optional_string("openapiUrl")?.map(str::to_owned),
+        })
+    })
 }
 
 #[cfg(test)]
@@ -185,6 +211,13 @@ mod tests {
                 "\"signUpSignIn\": \"B2C_1_signupsignin\"",
                 "\"signUpSignIn\": \"B2C_1_other\"",
             ),
+            SHIPPED.replace("\"console\": {", "\"console\": {\"x\": 1, "),
+            SHIPPED.replace(
+                "\"console\": {",
+                "\"console\": {\"openapiUrl\": \"/o.json\", ",
+            ),
+            SHIPPED.replace("\"console\": {", "\"console\": {\"redirectUri\": null, "),
+            SHIPPED.replace("\"console\": {", "\"console\": 1, \"c\": {"),
             "[]".to_owned(),
             "{}".to_owned(),
             "not json".to_owned(),
@@ -194,9 +227,11 @@ mod tests {
         }
         assert!(parse(&documents[1]).unwrap().redirect_uri.is_some());
         assert!(parse(&documents[0]).unwrap().policies.is_some());
-        for refused in &documents[9..12] {
+        for refused in documents[9..14].iter().chain(&documents[15..16]) {
             assert!(parse(refused).is_err(), "{refused}");
         }
+        assert!(parse(&documents[0]).unwrap().console.is_some());
+        assert!(parse(&documents[14]).unwrap().console.is_some());
         let err = parse(&documents[4]).unwrap_err().to_string();
         assert_eq!(err, "config.json is not valid: unknown field `typo`");
     }

@@ -2,12 +2,29 @@
 //! endpoint's form POST. Errors become the sentence the page puts after "Error: ", e.g.
 //! `TypeError: Failed to fetch` (the JavaScript error's name and message).
 
+use crate::openapi::Call;
 use gloo_net::http::Request;
 pub use gloo_net::http::Response;
 
 /// `GET url`, with `Authorization` when given.
 pub async fn get(url: &str, authorization: Option<&str>) -> Result<Response, String> {
     let mut request = Request::get(url);
+    if let Some(value) = authorization {
+        request = request.header("Authorization", value);
+    }
+    request.send().await.map_err(describe)
+}
+
+/// The console's request: any method, the operation's query and header parameters, and
+/// `Authorization` when given. No body: the console fills in parameters only.
+pub async fn request(call: &Call, authorization: Option<&str>) -> Result<Response, String> {
+    let method = gloo_net::http::Method::from_bytes(call.method.as_bytes())
+        .map_err(|_| format!("`{}` is not an HTTP method", call.method))?;
+    let query = call.query.iter().map(|(k, v)| (k.as_str(), v));
+    let mut request = Request::get(&call.url).method(method).query(query);
+    for (name, value) in &call.headers {
+        request = request.header(name, value);
+    }
     if let Some(value) = authorization {
         request = request.header("Authorization", value);
     }
@@ -23,6 +40,16 @@ pub async fn post_form(url: &str, body: &str) -> Result<Response, String> {
         .send()
         .await
         .map_err(describe)
+}
+
+/// `200 OK`'s `OK` (empty over HTTP/2).
+pub fn status_text(response: &Response) -> String {
+    response.status_text()
+}
+
+/// Every response header the browser lets the page read, as (lower-case name, value).
+pub fn headers(response: &Response) -> Vec<(String, String)> {
+    response.headers().entries().collect()
 }
 
 /// A response header the browser lets the page read (CORS-safelisted or exposed).

@@ -1,6 +1,7 @@
 //! The Authorization Code + PKCE flow's messages: the authorize URL, the redirect back, and the
 //! token endpoint's form bodies. No I/O here, so every refusal is unit-tested.
 
+use crate::client::Client;
 use crate::discovery::ProviderMetadata;
 use crate::{pkce, secret};
 use oauth2::{AuthorizationCode, ClientId, CsrfToken, PkceCodeVerifier, RefreshToken, Scope};
@@ -27,10 +28,10 @@ pub struct PendingSignIn {
     pub silent: bool,
 }
 
-/// How a sign-in is started.
+/// How a sign-in is started, and as which client.
 #[derive(Debug, Clone, Copy)]
 pub struct Start<'a> {
-    pub redirect_uri: &'a str,
+    pub client: &'a Client,
     pub flow: Option<&'a str>,
     pub return_to: &'a str,
     pub silent: bool,
@@ -38,9 +39,9 @@ pub struct Start<'a> {
 
 impl<'a> Start<'a> {
     /// An interactive sign-up/sign-in that returns to the site root.
-    pub fn sign_in(redirect_uri: &'a str) -> Self {
+    pub fn sign_in(client: &'a Client) -> Self {
         Self {
-            redirect_uri,
+            client,
             flow: None,
             return_to: "/",
             silent: false,
@@ -84,7 +85,7 @@ pub fn begin(
     start: Start<'_>,
 ) -> Option<(String, PendingSignIn)> {
     let (challenge, verifier) = pkce::new_pair()?;
-    let redirect_uri = start.redirect_uri;
+    let redirect_uri = start.client.redirect_uri.as_str();
     let pending = PendingSignIn {
         state: CsrfToken::new(secret::new()?),
         nonce: CsrfToken::new(secret::new()?),
@@ -94,7 +95,7 @@ pub fn begin(
         return_to: local_path(start.return_to).to_owned(),
         silent: start.silent,
     };
-    let client_id = ClientId::new(config.client_id.clone());
+    let client_id = &start.client.id;
     let mut query = form_urlencoded::Serializer::new(String::new());
     if start.silent {
         query.append_pair("prompt", "none");
@@ -255,12 +256,13 @@ const SILENT_REFUSALS: [&str; 3] = ["login_required", "interaction_required", "c
 /// The token endpoint's form for redeeming the code (RFC 6749 §4.1.3 + RFC 7636 §4.5).
 pub fn code_exchange_body(
     config: &SpaConfig,
+    client_id: &ClientId,
     code: &AuthorizationCode,
     pending: &PendingSignIn,
 ) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "authorization_code")
-        .append_pair("client_id", &config.client_id)
+        .append_pair("client_id", client_id.as_str())
         .append_pair("code", code.secret())
         .append_pair("redirect_uri", &pending.redirect_uri)
         .append_pair("code_verifier", pending.verifier.secret())
@@ -269,10 +271,14 @@ pub fn code_exchange_body(
 }
 
 /// The token endpoint's form for silent renewal (RFC 6749 §6).
-pub fn refresh_body(config: &SpaConfig, refresh_token: &RefreshToken) -> String {
+pub fn refresh_body(
+    config: &SpaConfig,
+    client_id: &ClientId,
+    refresh_token: &RefreshToken,
+) -> String {
     form_urlencoded::Serializer::new(String::new())
         .append_pair("grant_type", "refresh_token")
-        .append_pair("client_id", &config.client_id)
+        .append_pair("client_id", client_id.as_str())
         .append_pair("refresh_token", refresh_token.secret())
         .append_pair("scope", &scope_param(config))
         .finish()
@@ -281,7 +287,7 @@ pub fn refresh_body(config: &SpaConfig, refresh_token: &RefreshToken) -> String 
 /// The end-session URL (OpenID Connect RP-Initiated Logout) or `None` if the provider has none.
 pub fn end_session_url(
     metadata: &ProviderMetadata,
-    config: &SpaConfig,
+    client_id: &ClientId,
     post_logout_redirect_uri: &str,
     id_token: Option<&str>,
 ) -> Option<String> {
@@ -289,7 +295,7 @@ pub fn end_session_url(
     let mut query = form_urlencoded::Serializer::new(String::new());
     query
         .append_pair("post_logout_redirect_uri", post_logout_redirect_uri)
-        .append_pair("client_id", &config.client_id);
+        .append_pair("client_id", client_id.as_str());
     if let Some(id_token) = id_token {
         query.append_pair("id_token_hint", id_token);
     }
@@ -303,6 +309,10 @@ mod tests {
 
     pub(crate) fn config() -> SpaConfig {
         SpaConfig::from_json(include_str!("../config.json")).unwrap()
+    }
+
+    fn spa() -> Client {
+        Client::spa(&config(), "http://127.0.0.1:8080/")
     }
 
     fn metadata(authorize: &str) -> ProviderMetadata {
@@ -334,7 +344,7 @@ mod tests {
         let (url, pending) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
-            Start::sign_in("http://127.0.0.1:8080/"),
+            Start::sign_in(&spa()),
         )
         .unwrap();
         assert!(url.starts_with("http://127.0.0.1:7010/authorize?"));
@@ -360,11 +370,49 @@ mod tests {
     }
 
     #[test]
+    fn the_console_signs_in_as_its_own_client() {
+        let console = Client::console(&config(), "http://127.0.0.1:8080/").unwrap();
+        let start = Start {
+            return_to: "/console",
+            ..Start::sign_in(&console)
+        };
+        let (url, pending) = begin(
+            &metadata("http://127.0.0.1:7010/authorize"),
+            &config(),
+            start,
+        )
+        .unwrap();
+        let params = query_of(&url);
+        assert_eq!(get(&params, "client_id"), console.id.as_str());
+        assert_ne!(console.id, spa().id);
+        assert_eq!(
+            get(&params, "redirect_uri"),
+            "http://127.0.0.1:8080/console"
+        );
+        assert_eq!(pending.redirect_uri, "http://127.0.0.1:8080/console");
+        assert_eq!(pending.return_to, "/console");
+        let body = code_exchange_body(
+            &config(),
+            &console.id,
+            &AuthorizationCode::new("c".into()),
+            &pending,
+        );
+        let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        assert_eq!(get(&params, "client_id"), console.id.as_str());
+        assert_eq!(
+            get(&params, "redirect_uri"),
+            "http://127.0.0.1:8080/console"
+        );
+    }
+
+    #[test]
     fn authorize_url_keeps_a_policy_query() {
         let (url, _) = begin(
             &metadata("https://t.b2clogin.com/t.onmicrosoft.com/oauth2/v2.0/authorize?p=B2C_1_x"),
             &config(),
-            Start::sign_in("http://127.0.0.1:8080/"),
+            Start::sign_in(&spa()),
         )
         .unwrap();
         assert!(url.contains("authorize?p=B2C_1_x&client_id="));
@@ -427,11 +475,12 @@ mod tests {
 
     #[test]
     fn silent_sign_ins_ask_for_no_prompt_and_remember_where_to_return() {
+        let client = spa();
         let start = Start {
             flow: Some("B2C_1_profileedit"),
             return_to: "/profile",
             silent: true,
-            ..Start::sign_in("http://127.0.0.1:8080/")
+            ..Start::sign_in(&client)
         };
         let (url, pending) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
@@ -446,7 +495,7 @@ mod tests {
         let (url, _) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
-            Start::sign_in("http://127.0.0.1:8080/"),
+            Start::sign_in(&spa()),
         )
         .unwrap();
         assert!(!url.contains("prompt="));
@@ -470,7 +519,7 @@ mod tests {
         let (_, started) = begin(
             &metadata("http://127.0.0.1:7010/authorize"),
             &config(),
-            Start::sign_in("http://127.0.0.1:8080/"),
+            Start::sign_in(&spa()),
         )
         .unwrap();
         let text = serde_json::to_string(&started).unwrap();
@@ -545,7 +594,12 @@ mod tests {
 
     #[test]
     fn token_bodies_carry_verifier_and_refresh_token() {
-        let body = code_exchange_body(&config(), &AuthorizationCode::new("c o".into()), &pending());
+        let body = code_exchange_body(
+            &config(),
+            &spa().id,
+            &AuthorizationCode::new("c o".into()),
+            &pending(),
+        );
         let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
             .into_owned()
             .collect();
@@ -556,7 +610,7 @@ mod tests {
             "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
         );
         assert_eq!(get(&params, "redirect_uri"), "http://127.0.0.1:8080/");
-        let body = refresh_body(&config(), &RefreshToken::new("rt".into()));
+        let body = refresh_body(&config(), &spa().id, &RefreshToken::new("rt".into()));
         let params: Vec<(String, String)> = form_urlencoded::parse(body.as_bytes())
             .into_owned()
             .collect();
@@ -568,7 +622,7 @@ mod tests {
     fn end_session_url_has_hint_and_return_address() {
         let url = end_session_url(
             &metadata("http://127.0.0.1:7010/authorize"),
-            &config(),
+            &spa().id,
             "http://127.0.0.1:8080/",
             Some("the.id.token"),
         )

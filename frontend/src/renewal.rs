@@ -7,6 +7,7 @@
 //! this one's sessionStorage), the Web Locks API's `navigator.locks` serialises renewals under
 //! one lock name; where the browser has no Web Locks, the in-tab sharing still holds.
 
+use crate::client::SPA_KEYS;
 use crate::flow::SignInError;
 use crate::session::Session;
 use crate::storage;
@@ -56,7 +57,7 @@ where
         }
     });
     match outcome {
-        Ok(_) => storage::load_session()
+        Ok(_) => storage::load_session(SPA_KEYS)
             .ok_or_else(|| SignInError::Token("the renewed session was not kept".to_owned())),
         Err(why) => Err(SignInError::Token(
             why.as_string()

@@ -4,9 +4,8 @@ use crate::discovery::ProviderMetadata;
 use crate::flow::SignInError;
 use crate::id_token::{self, NonceRule};
 use crate::token::TokenResponse;
-use oauth2::{AccessToken, RefreshToken};
+use oauth2::{AccessToken, ClientId, RefreshToken};
 use serde::{Deserialize, Serialize};
-use shared::SpaConfig;
 
 /// Renew this long before the access token expires (less for short-lived tokens).
 const RENEW_AHEAD_SECONDS: u64 = 300;
@@ -32,11 +31,12 @@ pub struct Session {
 }
 
 impl Session {
-    /// The session a completed sign-in yields; the ID token must carry this sign-in's nonce.
+    /// The session a completed sign-in yields; the ID token must carry this sign-in's nonce and
+    /// be meant for the client that signed in.
     pub fn from_sign_in(
         response: TokenResponse,
         metadata: &ProviderMetadata,
-        config: &SpaConfig,
+        client_id: &ClientId,
         nonce: &str,
         now: u64,
     ) -> Result<Self, SignInError> {
@@ -46,7 +46,7 @@ impl Session {
         let identity = id_token::verify(
             &id_token,
             &metadata.issuer,
-            &config.client_id,
+            client_id.as_str(),
             NonceRule::Required(nonce),
             now,
         )
@@ -69,7 +69,7 @@ impl Session {
         &self,
         response: TokenResponse,
         metadata: &ProviderMetadata,
-        config: &SpaConfig,
+        client_id: &ClientId,
         now: u64,
     ) -> Result<Self, SignInError> {
         let mut next = self.clone();
@@ -77,7 +77,7 @@ impl Session {
             let identity = id_token::verify(
                 &id_token,
                 &metadata.issuer,
-                &config.client_id,
+                client_id.as_str(),
                 NonceRule::AbsentOr(&self.nonce),
                 now,
             )
@@ -127,10 +127,10 @@ mod tests {
         }
     }
 
-    fn config() -> SpaConfig {
-        let config = SpaConfig::from_json(include_str!("../config.json")).unwrap();
+    fn client_id() -> ClientId {
+        let config = shared::SpaConfig::from_json(include_str!("../config.json")).unwrap();
         assert_eq!(config.client_id, CLIENT);
-        config
+        ClientId::new(config.client_id)
     }
 
     fn response(id_token: Option<String>, refresh: Option<&str>) -> TokenResponse {
@@ -146,7 +146,7 @@ mod tests {
         let session = Session::from_sign_in(
             response(Some(jwt(good_claims())), Some("rt")),
             &metadata(),
-            &config(),
+            &client_id(),
             "n-1",
             NOW,
         )
@@ -161,7 +161,7 @@ mod tests {
         let replayed = Session::from_sign_in(
             response(Some(jwt(good_claims())), Some("rt")),
             &metadata(),
-            &config(),
+            &client_id(),
             "n-other",
             NOW,
         );
@@ -169,7 +169,7 @@ mod tests {
         let no_id_token = Session::from_sign_in(
             response(None, Some("rt")),
             &metadata(),
-            &config(),
+            &client_id(),
             "n-1",
             NOW,
         );
@@ -186,7 +186,7 @@ mod tests {
         let session = Session::from_sign_in(
             response(Some(jwt(good_claims())), Some("rt")),
             &metadata(),
-            &config(),
+            &client_id(),
             "n-1",
             NOW,
         )
@@ -217,14 +217,14 @@ mod tests {
         let session = Session::from_sign_in(
             response(Some(jwt(good_claims())), Some("rt")),
             &metadata(),
-            &config(),
+            &client_id(),
             "n-1",
             NOW,
         )
         .unwrap();
         let later = NOW + 3300;
         let renewed = session
-            .renewed(response(None, None), &metadata(), &config(), later)
+            .renewed(response(None, None), &metadata(), &client_id(), later)
             .unwrap();
         assert_eq!(renewed.refresh_token.unwrap().secret(), "rt");
         assert_eq!(renewed.id_token, session.id_token);
@@ -235,7 +235,7 @@ mod tests {
         let refused = session.renewed(
             response(Some(jwt(foreign)), Some("rt2")),
             &metadata(),
-            &config(),
+            &client_id(),
             NOW + 60,
         );
         assert!(matches!(refused, Err(SignInError::IdToken(_))));

@@ -9,4 +9,4 @@ pub mod spa_config;
 pub mod trace_context;
 
 pub use api::{ApiError, Caller, HelloResponse};
-pub use spa_config::{SpaConfig, SpaConfigError, UserFlows};
+pub use spa_config::{ConsoleConfig, SpaConfig, SpaConfigError, UserFlows};

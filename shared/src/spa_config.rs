@@ -31,6 +31,25 @@ pub struct SpaConfig {
     /// without a flow, the page offers no such action.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub policies: Option<UserFlows>,
+    /// The developer console at `/console` (seed 002): its own app registration. Without it the
+    /// page has no console.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub console: Option<ConsoleConfig>,
+}
+
+/// The developer console's app registration ("Developer Console", a public client granted the
+/// API's scopes). It reads the API's OpenAPI document at `{apiUrl's origin}/openapi.json`, where
+/// the gateway serves it, unless `openapiUrl` names another copy (API Management's gateway serves
+/// none: deploy/README.md).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConsoleConfig {
+    pub client_id: String,
+    /// Where the IdP sends the browser back to the console; defaults to `{origin}/console`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub redirect_uri: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi_url: Option<String>,
 }
 
 /// User-flow names. The authority names the sign-up/sign-in flow; each other flow's authority is
@@ -139,7 +158,25 @@ impl SpaConfig {
         if let Some(flows) = &self.policies {
             flows.validate(&self.authority)?;
         }
+        if let Some(console) = &self.console {
+            console.validate()?;
+        }
         Ok(())
+    }
+
+    /// The OpenAPI document the console lists: `console.openapiUrl`, else `/openapi.json` at the
+    /// origin of `apiUrl` (the gateway's). `None` without a console.
+    pub fn openapi_url(&self) -> Option<String> {
+        let console = self.console.as_ref()?;
+        if let Some(url) = &console.openapi_url {
+            return Some(url.clone());
+        }
+        let host = url_host("apiUrl", &self.api_url).ok()?;
+        let scheme_end = self.api_url.find("://")? + 3;
+        let mut url = String::from(&self.api_url[..scheme_end]);
+        url.push_str(host);
+        url.push_str("/openapi.json");
+        Some(url)
     }
 
     /// The authority of another user flow of the tenant: the configured one with its last path
@@ -152,6 +189,23 @@ impl SpaConfig {
         authority.push('/');
         authority.push_str(flow);
         Some(authority)
+    }
+}
+
+impl ConsoleConfig {
+    fn validate(&self) -> Result<(), SpaConfigError> {
+        if self.client_id.trim().is_empty() {
+            return Err(SpaConfigError::Empty("console.clientId"));
+        }
+        for (field, value) in [
+            ("console.redirectUri", &self.redirect_uri),
+            ("console.openapiUrl", &self.openapi_url),
+        ] {
+            if let Some(value) = value {
+                url_host(field, value)?;
+            }
+        }
+        Ok(())
     }
 }
 
@@ -285,6 +339,53 @@ mod tests {
             SpaConfig::from_json(DEV).unwrap().authority_for("B2C_1_x"),
             None
         );
+    }
+
+    #[test]
+    fn the_console_is_optional_and_reads_the_gateway_s_document() {
+        assert_eq!(SpaConfig::from_json(DEV).unwrap().openapi_url(), None);
+        let text = DEV.replace(
+            "\"apiUrl\"",
+            r#""console": {"clientId": "console-app"}, "apiUrl""#,
+        );
+        let config = SpaConfig::from_json(&text).unwrap();
+        assert_eq!(config.console.as_ref().unwrap().client_id, "console-app");
+        assert_eq!(
+            config.openapi_url().unwrap(),
+            "http://127.0.0.1:7080/openapi.json"
+        );
+        let elsewhere = text.replace(
+            r#""clientId": "console-app""#,
+            r#""clientId": "console-app", "openapiUrl": "https://site.example/openapi.json""#,
+        );
+        assert_eq!(
+            SpaConfig::from_json(&elsewhere)
+                .unwrap()
+                .openapi_url()
+                .unwrap(),
+            "https://site.example/openapi.json"
+        );
+        for (bad, refused) in [
+            (
+                r#""clientId": " ""#,
+                SpaConfigError::Empty("console.clientId"),
+            ),
+            (
+                r#""clientId": "c", "redirectUri": "/console""#,
+                SpaConfigError::NotAbsoluteUrl {
+                    field: "console.redirectUri",
+                    value: "/console".into(),
+                },
+            ),
+        ] {
+            let text = text.replace(r#""clientId": "console-app""#, bad);
+            assert_eq!(SpaConfig::from_json(&text).unwrap_err(), refused, "{bad}");
+        }
+        let typo = text.replace("\"clientId\": \"console-app\"", "\"client\": \"x\"");
+        assert!(matches!(
+            SpaConfig::from_json(&typo),
+            Err(SpaConfigError::Parse(_))
+        ));
     }
 
     #[test]

@@ -1,109 +1,45 @@
-//! Rough throughput of a running dev-idp's token endpoint (built-in configuration):
-//! client credentials and refresh-token rotation, each for a fixed time with N workers.
+//! Rough throughput of dev-idp's token endpoint: client credentials and refresh-token rotation,
+//! each for a fixed time with N workers, against a provider the example starts in-process with
+//! the tests' configuration and a temporary data directory (the tests' own start-up and sign-in,
+//! `tests/common`).
 //!
 //! ```sh
-//! cargo run --release -p dev-idp &                       # serves on 127.0.0.1:7010
-//! cargo run --release -p dev-idp --example token_load -- http://127.0.0.1:7010 10 8
+//! cargo run --release -p dev-idp --example token_load -- 10 8
 //! ```
-//! Arguments: base URL, seconds per grant type, concurrent workers.
+//! Arguments: seconds per grant type, concurrent workers.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::time::{Duration, Instant};
 
-const SPA: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
-const REDIRECT: &str = "http://127.0.0.1:8080/";
-const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
-const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
-const POLICY: &str = "devtenant.onmicrosoft.com/b2c_1_signupsignin";
+use common::{DAEMON, DAEMON_SECRET, Idp, SPA, alice_tokens, config};
+use testkit::dev_tenant::APP_SCOPE_URI;
 
-fn attribute_after(html: &str, marker: &str) -> String {
-    let start = html.find(marker).expect("marker") + marker.len();
-    let end = html[start..].find('"').unwrap() + start;
-    html[start..end].to_owned()
+/// What each worker asks the token endpoint for, over and over.
+#[derive(Clone, Copy, PartialEq)]
+enum Grant {
+    ClientCredentials,
+    RefreshToken,
 }
 
-/// Signs Alice in through the HTML form and returns a refresh token.
-async fn refresh_token(client: &reqwest::Client, base: &str) -> String {
-    let params = [
-        ("client_id", SPA),
-        ("redirect_uri", REDIRECT),
-        ("response_type", "code"),
-        (
-            "scope",
-            "openid offline_access https://devtenant.onmicrosoft.com/hello-api/accessapp",
-        ),
-        ("code_challenge", CHALLENGE),
-        ("code_challenge_method", "S256"),
-    ];
-    let page = client
-        .get(format!("{base}/{POLICY}/oauth2/v2.0/authorize"))
-        .query(&params)
-        .send()
-        .await
-        .unwrap();
-    let cookie = page.headers()["set-cookie"]
-        .to_str()
-        .unwrap()
-        .split(';')
-        .next()
-        .unwrap()
-        .to_owned();
-    let html = page.text().await.unwrap();
-    let csrf = attribute_after(&html, "name=\"csrf\" value=\"");
-    let mut form: Vec<(&str, &str)> = params.to_vec();
-    form.extend([
-        ("csrf", csrf.as_str()),
-        ("signInName", "alice@example.com"),
-        ("password", "Hello-B2C-2026!"),
-    ]);
-    let redirect = client
-        .post(format!("{base}/{POLICY}/oauth2/v2.0/authorize"))
-        .header("cookie", cookie)
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
-    let location = redirect.headers()["location"].to_str().unwrap().to_owned();
-    let code = url::Url::parse(&location)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "code")
-        .unwrap()
-        .1
-        .into_owned();
-    let tokens: serde_json::Value = client
-        .post(format!("{base}/{POLICY}/oauth2/v2.0/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    tokens["refresh_token"].as_str().unwrap().to_owned()
-}
-
-async fn run(name: &str, workers: usize, seconds: u64, base: &str, client: &reqwest::Client) {
+async fn run(grant: Grant, workers: usize, seconds: u64, idp: &Idp, client: &reqwest::Client) {
     let deadline = Instant::now() + Duration::from_secs(seconds);
     let mut tasks = Vec::new();
     for _ in 0..workers {
-        let (client, base, name) = (client.clone(), base.to_owned(), name.to_owned());
-        let mut rt = if name == "refresh_token" {
-            Some(refresh_token(&client, &base).await)
-        } else {
-            None
+        // Each worker rotates a refresh token of its own sign-in.
+        let mut refresh = match grant {
+            Grant::RefreshToken => alice_tokens(idp).await["refresh_token"]
+                .as_str()
+                .map(str::to_owned),
+            Grant::ClientCredentials => None,
         };
+        let (client, url) = (client.clone(), idp.token_url());
         tasks.push(tokio::spawn(async move {
             let (mut ok, mut failed) = (0u64, 0u64);
-            let url = format!("{base}/{POLICY}/oauth2/v2.0/token");
             while Instant::now() < deadline {
-                let request = match &rt {
+                let request = match &refresh {
                     Some(token) => client.post(&url).form(&[
                         ("grant_type", "refresh_token"),
                         ("client_id", SPA),
@@ -111,23 +47,17 @@ async fn run(name: &str, workers: usize, seconds: u64, base: &str, client: &reqw
                     ]),
                     None => client
                         .post(&url)
-                        .basic_auth(
-                            "2b4d6f8a-1c3e-4a5b-9c7d-3e5f7a9b1c2d",
-                            Some("dev-daemon-secret"),
-                        )
+                        .basic_auth(DAEMON, Some(DAEMON_SECRET))
                         .form(&[
                             ("grant_type", "client_credentials"),
-                            (
-                                "scope",
-                                "https://devtenant.onmicrosoft.com/hello-api/.default",
-                            ),
+                            ("scope", APP_SCOPE_URI),
                         ]),
                 };
                 match request.send().await {
                     Ok(r) if r.status().is_success() => {
                         let body: serde_json::Value = r.json().await.unwrap();
-                        if rt.is_some() {
-                            rt = body["refresh_token"].as_str().map(str::to_owned);
+                        if refresh.is_some() {
+                            refresh = body["refresh_token"].as_str().map(str::to_owned);
                         }
                         ok += 1;
                     }
@@ -145,6 +75,10 @@ async fn run(name: &str, workers: usize, seconds: u64, base: &str, client: &reqw
         failed += f;
     }
     let elapsed = started.elapsed().as_secs_f64();
+    let name = match grant {
+        Grant::ClientCredentials => "client_credentials",
+        Grant::RefreshToken => "refresh_token",
+    };
     println!(
         "{name}: {ok} ok, {failed} failed in {elapsed:.1} s = {:.0} req/s ({workers} workers)",
         ok as f64 / elapsed
@@ -154,15 +88,13 @@ async fn run(name: &str, workers: usize, seconds: u64, base: &str, client: &reqw
 #[tokio::main]
 async fn main() {
     let mut args = std::env::args().skip(1);
-    let base = args
-        .next()
-        .unwrap_or_else(|| "http://127.0.0.1:7010".into());
     let seconds = args.next().and_then(|s| s.parse().ok()).unwrap_or(10);
     let workers = args.next().and_then(|s| s.parse().ok()).unwrap_or(8);
-    let client = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    run("client_credentials", workers, seconds, &base, &client).await;
-    run("refresh_token", workers, seconds, &base, &client).await;
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let client = reqwest::Client::new();
+    for grant in [Grant::ClientCredentials, Grant::RefreshToken] {
+        run(grant, workers, seconds, &idp, &client).await;
+    }
+    idp.stop().await;
 }

@@ -7,10 +7,11 @@
 //! client and redirect URI are known good, errors are shown as a page and never redirected.
 
 use std::collections::HashMap;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequestParts, Path, RawQuery, State};
+use axum::extract::{FromRequest, FromRequestParts, RawQuery, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -19,14 +20,13 @@ use url::Url;
 use crate::config::{FlowKind, SpaApp};
 use crate::error_code::ErrorCode;
 use crate::internal_error::InternalError;
+use crate::oauth::{AuthorizationCode, ClientId, CodeChallenge, RedirectUri};
 use crate::pages::{self, FormContext};
 use crate::scope::{self, Granted};
-use crate::store::{Attempt, CodeRecord, Inserted, StoreError, User};
+use crate::store::{Attempt, CodeRecord, Grant, Inserted, StoreError, User};
 use crate::tokens::Authority;
-use crate::{
-    AppState, csrf, lockout, now, password, password_reset, pkce, profile, random_token,
-    secret_hash, session, web_app,
-};
+use crate::user_flow::{Flow, Policy, UnknownFlow};
+use crate::{AppState, csrf, lockout, now, password, password_reset, profile, session, web_app};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ResponseMode {
@@ -39,14 +39,15 @@ pub enum ResponseMode {
 /// An authorization request whose client, redirect URI, scopes and PKCE challenge are valid.
 #[derive(Debug, Clone)]
 pub struct AuthRequest {
-    pub policy: String,
-    pub client_id: String,
-    pub redirect_uri: String,
+    pub policy: Policy,
+    pub client_id: ClientId,
+    pub redirect_uri: RedirectUri,
     pub response_mode: ResponseMode,
     pub state: Option<String>,
     pub nonce: Option<String>,
     pub granted: Granted,
-    pub code_challenge: String,
+    /// `None` only for a web app ([`crate::web_app`]): public clients must send one.
+    pub code_challenge: Option<CodeChallenge>,
     pub prompt: Option<String>,
     pub login_hint: Option<String>,
     /// Whose issuer a token minted at once (a web app's ID token) carries: the tenant's when
@@ -209,7 +210,7 @@ pub fn parse_params(raw: &[u8]) -> Result<HashMap<String, String>, String> {
 const REFUSED: &str = "Sign-in request refused";
 
 /// A request parameter, absent when empty.
-fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
+pub(crate) fn param<'a>(p: &'a HashMap<String, String>, name: &str) -> Option<&'a str> {
     p.get(name).map(String::as_str).filter(|v| !v.is_empty())
 }
 
@@ -240,6 +241,17 @@ fn trusted_client<'a>(
                 ),
             )
         })?;
+    let redirect_uri = registered_redirect_uri(p, &spa.redirect_uris, client_id)?;
+    Ok((spa, redirect_uri))
+}
+
+/// The request's `redirect_uri` when it is one of `registered` (exactly), else an error page
+/// naming `client_id`.
+pub(crate) fn registered_redirect_uri<'a>(
+    p: &'a HashMap<String, String>,
+    registered: &[String],
+    client_id: &str,
+) -> Result<&'a str, AuthorizeError> {
     let redirect_uri = param(p, "redirect_uri").ok_or_else(|| {
         page(
             StatusCode::BAD_REQUEST,
@@ -247,7 +259,7 @@ fn trusted_client<'a>(
             "The request has no redirect_uri.",
         )
     })?;
-    if !spa.redirect_uris.iter().any(|r| r == redirect_uri) {
+    if !registered.iter().any(|r| r == redirect_uri) {
         return Err(page(
             StatusCode::BAD_REQUEST,
             REFUSED,
@@ -257,11 +269,11 @@ fn trusted_client<'a>(
             ),
         ));
     }
-    Ok((spa, redirect_uri))
+    Ok(redirect_uri)
 }
 
 /// PKCE with S256 (public clients must use it; `plain` is refused).
-fn code_challenge(p: &HashMap<String, String>) -> Result<String, (ErrorCode, String)> {
+fn code_challenge(p: &HashMap<String, String>) -> Result<CodeChallenge, (ErrorCode, String)> {
     let invalid = |description: &str| Err((ErrorCode::InvalidRequest, description.to_owned()));
     match (
         param(p, "code_challenge"),
@@ -273,8 +285,12 @@ fn code_challenge(p: &HashMap<String, String>) -> Result<String, (ErrorCode, Str
         (Some(_), None | Some("plain")) => {
             invalid("The code_challenge_method must be 'S256'; 'plain' is not allowed.")
         }
-        (Some(c), Some("S256")) if pkce::valid_challenge(c) => Ok(c.to_owned()),
-        (Some(_), Some("S256")) => invalid("The code_challenge is not a base64url SHA-256 value."),
+        (Some(c), Some("S256")) => CodeChallenge::parse(c).ok_or_else(|| {
+            (
+                ErrorCode::InvalidRequest,
+                "The code_challenge is not a base64url SHA-256 value.".to_owned(),
+            )
+        }),
         (Some(_), Some(other)) => invalid(&format!(
             "The code_challenge_method '{other}' is not supported; use 'S256'."
         )),
@@ -302,7 +318,7 @@ impl AuthRequest {
     /// (redirected in the requested mode).
     pub fn validate(
         state: &AppState,
-        policy: &str,
+        policy: &Policy,
         p: &HashMap<String, String>,
     ) -> Result<Self, AuthorizeError> {
         if let Some(api) = param(p, "client_id").and_then(|id| state.config.web_app(id)) {
@@ -335,17 +351,18 @@ impl AuthRequest {
             )
         };
         response_type(p).map_err(fail)?;
-        let granted = scope::resolve(&state.config, spa, param(p, "scope").unwrap_or(""))
+        let requested = param(p, "scope").unwrap_or("").split_whitespace();
+        let granted = scope::resolve(&state.config, spa, requested)
             .map_err(|description| fail((ErrorCode::InvalidScope, description)))?;
         let code_challenge = code_challenge(p).map_err(fail)?;
         Ok(Self {
-            policy: policy.to_owned(),
-            client_id: spa.client_id.clone(),
-            redirect_uri: redirect_uri.to_owned(),
+            policy: policy.clone(),
+            client_id: ClientId::new(spa.client_id.as_str()),
+            redirect_uri: RedirectUri::new(redirect_uri),
             response_mode,
             nonce: param(p, "nonce").map(str::to_owned),
             granted,
-            code_challenge,
+            code_challenge: Some(code_challenge),
             prompt: param(p, "prompt").map(str::to_owned),
             login_hint: param(p, "login_hint").map(str::to_owned),
             state: state_param,
@@ -366,7 +383,8 @@ impl AuthRequest {
     }
 }
 
-fn redirect_error(
+/// The error response for a request whose redirect URI is known good, in its response mode.
+pub(crate) fn redirect_error(
     redirect_uri: &str,
     mode: ResponseMode,
     state: Option<&str>,
@@ -394,19 +412,26 @@ fn redirect_error(
     }
 }
 
-/// The policy named by the path, or a 404 page.
-pub(crate) fn policy(
-    state: &AppState,
-    tenant: &str,
-    policy: &str,
-) -> Result<String, AuthorizeError> {
-    state.resolve(tenant, policy).ok_or_else(|| {
+/// The user journey's pages answer an unknown tenant or user flow with a 404 page.
+impl UnknownFlow for AuthorizeError {
+    fn unknown(tenant: &str, policy: &str) -> Self {
         page(
             StatusCode::NOT_FOUND,
             "Unknown tenant or user flow",
             format!("AADB2C90008: The tenant or user flow '{tenant}/{policy}' does not exist."),
         )
-    })
+    }
+}
+
+/// The policy named by `tenant` and `policy`, or a 404 page.
+pub(crate) fn policy(
+    state: &AppState,
+    tenant: &str,
+    policy: &str,
+) -> Result<Policy, AuthorizeError> {
+    state
+        .resolve(tenant, policy)
+        .ok_or_else(|| AuthorizeError::unknown(tenant, policy))
 }
 
 pub(crate) fn query_params(query: Option<&str>) -> Result<HashMap<String, String>, AuthorizeError> {
@@ -418,7 +443,7 @@ pub(crate) fn query_params(query: Option<&str>) -> Result<HashMap<String, String
 /// and the authorization request they carry, validated. Rejected with the same pages (or
 /// redirects) the handlers would answer.
 pub struct QueryAuthRequest {
-    pub policy: String,
+    pub policy: Policy,
     pub params: HashMap<String, String>,
     pub req: AuthRequest,
 }
@@ -430,20 +455,79 @@ impl FromRequestParts<Arc<AppState>> for QueryAuthRequest {
         parts: &mut Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let Path((tenant, policy_name)) =
-            Path::<(String, String)>::from_request_parts(parts, state)
-                .await
-                .map_err(IntoResponse::into_response)?;
-        let opened = policy(state, &tenant, &policy_name).and_then(|policy| {
-            let params = query_params(parts.uri.query())?;
+        let Flow { policy, .. } = Flow::<AuthorizeError>::from_request_parts(parts, state).await?;
+        let opened = query_params(parts.uri.query()).and_then(|params| {
             let req = AuthRequest::validate(state, &policy, &params)?;
-            Ok(Self {
-                policy,
-                params,
-                req,
-            })
+            Ok((params, req))
         });
-        opened.map_err(IntoResponse::into_response)
+        let (params, req) = opened.map_err(IntoResponse::into_response)?;
+        Ok(Self {
+            policy,
+            params,
+            req,
+        })
+    }
+}
+
+/// Which user flows a posted step belongs to; under any other its path answers 404.
+pub trait StepOf {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError>;
+}
+
+/// A step every user flow has (the sign-in form).
+pub struct AnyFlow;
+
+impl StepOf for AnyFlow {
+    fn admits(_: &AppState, _: &Policy) -> Result<(), AuthorizeError> {
+        Ok(())
+    }
+}
+
+/// A posted step's opening, done once: the user flow resolved from the path (one `K` admits),
+/// the form (its origin and CSRF token checked first), the authorization request it carries,
+/// validated, and the journey it continues. Rejected with the pages the handlers answered.
+pub struct PostedStep<K> {
+    pub(crate) policy: Policy,
+    pub(crate) form: HashMap<String, String>,
+    pub(crate) req: AuthRequest,
+    pub(crate) journey: Journey,
+    kind: PhantomData<fn() -> K>,
+}
+
+impl<K: StepOf> FromRequest<Arc<AppState>> for PostedStep<K> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &Arc<AppState>) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let Flow { policy, .. } =
+            Flow::<AuthorizeError>::from_request_parts(&mut parts, state).await?;
+        let headers = parts.headers.clone();
+        let body = Bytes::from_request(Request::from_parts(parts, body), state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        Self::open(state, policy, &headers, &body).map_err(IntoResponse::into_response)
+    }
+}
+
+impl<K: StepOf> PostedStep<K> {
+    /// The step under `policy` from the request's headers and body.
+    pub(crate) fn open(
+        state: &AppState,
+        policy: Policy,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Self, AuthorizeError> {
+        K::admits(state, &policy)?;
+        let form = posted_form(state, headers, body)?;
+        let req = AuthRequest::validate(state, &policy, &form)?;
+        let journey = Journey::new(state, headers, &policy, &form);
+        Ok(Self {
+            policy,
+            form,
+            req,
+            journey,
+            kind: PhantomData,
+        })
     }
 }
 
@@ -479,7 +563,7 @@ pub(crate) async fn complete(
         return web_app::respond(state, req, user_id, auth_time, cookie).await;
     }
     let code = issue_code(state, req, user_id, auth_time).await?;
-    let mut params = vec![("code", code.as_str())];
+    let mut params = vec![("code", code.secret())];
     if let Some(s) = &req.state {
         params.push(("state", s));
     }
@@ -497,20 +581,22 @@ pub(crate) async fn issue_code(
     req: &AuthRequest,
     user_id: &str,
     auth_time: i64,
-) -> Result<String, AuthorizeError> {
-    let code = random_token();
+) -> Result<AuthorizationCode, AuthorizeError> {
+    let code = AuthorizationCode::random();
     let record = CodeRecord {
-        client_id: req.client_id.clone(),
+        grant: Grant {
+            user_id: user_id.to_owned(),
+            client_id: req.client_id.clone(),
+            scopes: req.granted.scopes.clone(),
+            policy: req.policy.clone(),
+            auth_time,
+            expires_at: now() + state.config.lifetimes.authorization_code_seconds as i64,
+        },
         redirect_uri: req.redirect_uri.clone(),
         code_challenge: req.code_challenge.clone(),
         nonce: req.nonce.clone(),
-        user_id: user_id.to_owned(),
-        scopes: req.granted.joined(),
-        policy: req.policy.clone(),
-        auth_time,
-        expires_at: now() + state.config.lifetimes.authorization_code_seconds as i64,
     };
-    let hash = secret_hash(&code);
+    let hash = code.hash();
     state
         .store
         .run(move |s| s.insert_code(&hash, &record))
@@ -599,11 +685,10 @@ impl Journey {
 /// `GET …/oauth2/v2.0/authorize`: validate, then use the SSO session or show the sign-in page.
 pub async fn start(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<AuthorizeError>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
     let params = query_params(query.as_deref())?;
     begin(&state, &policy, &params, &headers).await
 }
@@ -612,7 +697,7 @@ pub async fn start(
 /// first page.
 pub(crate) async fn begin(
     state: &AppState,
-    policy: &str,
+    policy: &Policy,
     params: &HashMap<String, String>,
     headers: &HeaderMap,
 ) -> Result<Response, AuthorizeError> {
@@ -690,19 +775,20 @@ pub(crate) fn posted_form(
 /// `POST …/oauth2/v2.0/authorize`: the sign-in form.
 pub async fn sign_in(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    PostedStep {
+        policy,
+        form,
+        req,
+        journey,
+        ..
+    }: PostedStep<AnyFlow>,
 ) -> Result<Response, AuthorizeError> {
-    let policy = policy(&state, &tenant, &policy_name)?;
-    let form = posted_form(&state, &headers, &body)?;
-    let req = AuthRequest::validate(&state, &policy, &form)?;
     let name = form
         .get("signInName")
         .map(|s| s.trim().to_owned())
         .unwrap_or_default();
     let given = form.get("password").cloned().unwrap_or_default();
-    let journey = Journey::new(&state, &headers, &policy, &form);
     let answer = |status: StatusCode, message: &str| {
         journey.render(
             status,
@@ -767,26 +853,50 @@ pub async fn sign_in(
 }
 
 /// The path's policy when it is a sign-up-or-sign-in flow: only those create accounts.
-fn sign_up_policy(state: &AppState, tenant: &str, name: &str) -> Result<String, AuthorizeError> {
-    let policy = policy(state, tenant, name)?;
-    if state.flow_kind(&policy) != FlowKind::SignUpSignIn {
+fn sign_up_policy(state: &AppState, policy: Policy) -> Result<Policy, AuthorizeError> {
+    require_kind(
+        state,
+        &policy,
+        FlowKind::SignUpSignIn,
+        "has no sign-up page",
+    )?;
+    Ok(policy)
+}
+
+/// A 404 page unless `policy` is a flow of `kind`; `otherwise` ends its message.
+pub(crate) fn require_kind(
+    state: &AppState,
+    policy: &Policy,
+    kind: FlowKind,
+    otherwise: &str,
+) -> Result<(), AuthorizeError> {
+    if state.flow_kind(policy) != kind {
         return Err(page(
             StatusCode::NOT_FOUND,
             "Not found",
-            format!("The user flow '{policy}' has no sign-up page."),
+            format!("The user flow '{policy}' {otherwise}."),
         ));
     }
-    Ok(policy)
+    Ok(())
+}
+
+/// Posts to the sign-up page: sign-up-or-sign-in flows only.
+pub struct SignUpFlow;
+
+impl StepOf for SignUpFlow {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
+        sign_up_policy(state, policy.clone()).map(drop)
+    }
 }
 
 /// `GET …/authorize/signup`: the sign-up page.
 pub async fn sign_up_page(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<AuthorizeError>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Result<Response, AuthorizeError> {
-    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
+    let policy = sign_up_policy(&state, policy)?;
     let params = query_params(query.as_deref())?;
     AuthRequest::validate(&state, &policy, &params)?;
     let journey = Journey::new(&state, &headers, &policy, &params);
@@ -801,20 +911,17 @@ pub async fn sign_up_page(
 /// `POST …/authorize/signup`: creates the account, signs it in and returns to the app.
 pub async fn sign_up(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    PostedStep {
+        form, req, journey, ..
+    }: PostedStep<SignUpFlow>,
 ) -> Result<Response, AuthorizeError> {
-    let policy = sign_up_policy(&state, &tenant, &policy_name)?;
-    let form = posted_form(&state, &headers, &body)?;
-    let req = AuthRequest::validate(&state, &policy, &form)?;
     let field = |k: &str| form.get(k).cloned().unwrap_or_default();
     let (email, display_name) = (
         field("email").trim().to_owned(),
         field("displayName").trim().to_owned(),
     );
     let (new_password, reentered) = (field("newPassword"), field("reenterPassword"));
-    let journey = Journey::new(&state, &headers, &policy, &form);
     let answer = |status: StatusCode, message: &str| {
         journey.render(
             status,

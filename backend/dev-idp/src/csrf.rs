@@ -11,8 +11,10 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 
+use http_serve::cookie;
+
 use crate::random_token;
-use crate::session::{cookie, set_cookie};
+use crate::session::set_cookie;
 
 pub const COOKIE: &str = "devidp_csrf";
 pub const FIELD: &str = "csrf";
@@ -42,8 +44,8 @@ impl Csrf {
 
     /// The token to embed in a form, and the cookie to set when the browser has none yet.
     pub fn token(&self, headers: &HeaderMap, secure: bool) -> (String, Option<HeaderValue>) {
-        match cookie(headers, COOKIE).filter(|id| id.len() == 43) {
-            Some(id) => (self.sign(&id), None),
+        match cookie::value(headers, COOKIE).filter(|id| id.len() == 43) {
+            Some(id) => (self.sign(id), None),
             None => {
                 let id = random_token();
                 let header = set_cookie(COOKIE, &id, 86400, secure);
@@ -54,7 +56,7 @@ impl Csrf {
 
     /// True only when the cookie is present and the field is this server's signature of it.
     pub fn verify(&self, headers: &HeaderMap, submitted: Option<&str>) -> bool {
-        let (Some(id), Some(field)) = (cookie(headers, COOKIE), submitted) else {
+        let (Some(id), Some(field)) = (cookie::value(headers, COOKIE), submitted) else {
             return false;
         };
         let Ok(tag) = B64.decode(field) else {

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use crate::AppState;
 use crate::internal_error::InternalError;
+use crate::user_flow::{Flow, Policy, UnknownFlow};
 
 fn not_found(what: &str) -> Response {
     (
@@ -53,20 +54,23 @@ fn document(state: &AppState, policy: &str) -> Response {
 /// `/{tenant}/{policy}/v2.0/.well-known/openid-configuration` and the `tfp/` form.
 pub async fn by_policy_path(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<Unknown>,
 ) -> Response {
-    match state.resolve(&tenant, &policy) {
-        Some(policy) => document(&state, &policy),
-        None => not_found(&format!("{tenant}/{policy}")),
-    }
+    document(&state, &policy)
 }
 
-/// What a tenant-level discovery URL named that does not exist here.
-enum Unknown {
+/// What a discovery URL named that does not exist here.
+pub enum Unknown {
     /// Entra's answer for a tenant it does not know.
     Tenant(String),
     /// B2C's, for `?p=` naming no user flow of the tenant.
     UserFlow(String),
+}
+
+impl UnknownFlow for Unknown {
+    fn unknown(tenant: &str, policy: &str) -> Self {
+        Self::UserFlow(format!("{tenant}/{policy}"))
+    }
 }
 
 impl IntoResponse for Unknown {
@@ -118,7 +122,7 @@ fn query_policy(
     state: &AppState,
     tenant: &str,
     query: &HashMap<String, String>,
-) -> Result<Option<String>, Unknown> {
+) -> Result<Option<Policy>, Unknown> {
     if !state.is_tenant(tenant) {
         return Err(Unknown::Tenant(tenant.to_owned()));
     }
@@ -152,13 +156,7 @@ async fn keys(state: &Arc<AppState>) -> Response {
 }
 
 /// `/{tenant}/{policy}/discovery/v2.0/keys`
-pub async fn jwks(
-    State(state): State<Arc<AppState>>,
-    Path((tenant, policy)): Path<(String, String)>,
-) -> Response {
-    if state.resolve(&tenant, &policy).is_none() {
-        return not_found(&format!("{tenant}/{policy}"));
-    }
+pub async fn jwks(State(state): State<Arc<AppState>>, _: Flow<Unknown>) -> Response {
     keys(&state).await
 }
 

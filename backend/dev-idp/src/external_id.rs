@@ -14,6 +14,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
 use crate::authorize::{self, AUTHORITY, AuthorizeError, page, query_params};
+use crate::user_flow::Policy;
 use crate::{AppState, logout, pages};
 
 /// `GET /{tenant}/oauth2/v2.0/authorize`
@@ -59,7 +60,7 @@ fn flow(
     state: &AppState,
     tenant: &str,
     params: &HashMap<String, String>,
-) -> Result<String, AuthorizeError> {
+) -> Result<Policy, AuthorizeError> {
     if !state.is_tenant(tenant) {
         return Err(page(
             StatusCode::BAD_REQUEST,
@@ -80,7 +81,7 @@ fn flow(
     // An unknown client still gets the request's own error page (missing or unregistered
     // client id), from the validation every flow runs first.
     let flow = linked.or_else(|| state.config.default_user_flow());
-    flow.map(str::to_owned).ok_or_else(|| {
+    flow.map(Policy::new).ok_or_else(|| {
         page(
             StatusCode::BAD_REQUEST,
             "Sign-in request refused",

@@ -24,6 +24,7 @@ pub mod keys;
 pub mod lockout;
 pub mod logout;
 pub mod mail;
+pub mod oauth;
 pub mod pages;
 pub mod password;
 pub mod password_reset;
@@ -34,6 +35,7 @@ pub mod session;
 pub mod store;
 pub mod token;
 pub mod tokens;
+pub mod user_flow;
 pub mod userinfo;
 pub mod verification;
 pub mod web_app;
@@ -55,6 +57,7 @@ use tower_http::trace::TraceLayer;
 use crate::config::Config;
 use crate::keys::Keys;
 use crate::store::{Inserted, Store, User};
+use crate::user_flow::Policy;
 
 /// Why the server could not start; `Display` is one line naming the problem.
 #[derive(Debug, thiserror::Error)]
@@ -184,11 +187,11 @@ impl AppState {
     }
 
     /// Resolves `/{tenant}/{policy}/…` path segments to the canonical policy name.
-    pub fn resolve(&self, tenant: &str, policy: &str) -> Option<String> {
+    pub fn resolve(&self, tenant: &str, policy: &str) -> Option<Policy> {
         if !self.is_tenant(tenant) {
             return None;
         }
-        self.policy(policy).map(str::to_owned)
+        self.policy(policy).map(Policy::new)
     }
 
     /// `{base}/{tenant}.onmicrosoft.com/{policy}` as discovery advertises it (lowercase policy).

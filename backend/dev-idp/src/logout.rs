@@ -4,25 +4,23 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use crate::authorize::{ResponseMode, parse_params, response_url};
 use crate::internal_error::InternalError;
+use crate::user_flow::Flow;
 use crate::{AppState, pages, session};
 
 /// `GET|POST /{tenant}/{policy}/oauth2/v2.0/logout?post_logout_redirect_uri=…&state=…`
 pub async fn logout(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy)): Path<(String, String)>,
+    _: Flow<pages::NotFound>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if state.resolve(&tenant, &policy).is_none() {
-        return pages::not_found().await;
-    }
     end_session(&state, query, &headers, &body).await
 }
 

@@ -8,6 +8,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
+use crate::user_flow::UnknownFlow;
+
 const STYLE: &str = "
 *{box-sizing:border-box}
 body{margin:0;min-height:100vh;display:flex;align-items:center;justify-content:center;
@@ -31,21 +33,7 @@ a{color:#0b62d6}
 
 const PASSWORD_RULES: &str = "8 to 64 characters, with at least 3 of: a lowercase letter, an uppercase letter, a digit, a symbol.";
 
-/// HTML-escapes text for element content and attribute values.
-pub fn escape(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            _ => out.push(c),
-        }
-    }
-    out
-}
+pub use http_serve::markup::escape;
 
 fn document(title: &str, body: &str) -> String {
     format!(
@@ -306,10 +294,25 @@ pub fn signed_out() -> String {
     )
 }
 
+/// The page for an address where nothing is: unknown routes, tenants and user flows.
+pub struct NotFound;
+
+impl IntoResponse for NotFound {
+    fn into_response(self) -> Response {
+        error(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "There is nothing at this address.",
+        )
+    }
+}
+
+impl UnknownFlow for NotFound {
+    fn unknown(_tenant: &str, _policy: &str) -> Self {
+        Self
+    }
+}
+
 pub async fn not_found() -> Response {
-    error(
-        StatusCode::NOT_FOUND,
-        "Not found",
-        "There is nothing at this address.",
-    )
+    NotFound.into_response()
 }

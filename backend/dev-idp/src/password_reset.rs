@@ -17,11 +17,12 @@ use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::Response;
 
-use crate::authorize::{self, AuthRequest, AuthorizeError, Journey};
+use crate::authorize::{self, AuthRequest, AuthorizeError, Journey, PostedStep, StepOf};
 use crate::config::FlowKind;
 use crate::mail::{self, Mail};
 use crate::pages;
 use crate::store::{CodeCheck, Sent, Verification};
+use crate::user_flow::Policy;
 use crate::verification::{self, Codes};
 use crate::{AppState, email, now, password, random_token, secret_hash};
 
@@ -79,6 +80,16 @@ fn password_page(
     )
 }
 
+/// Posts of the reset steps: password-reset flows only.
+struct PasswordResetFlow;
+
+impl StepOf for PasswordResetFlow {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
+        let otherwise = "is not a password reset flow";
+        authorize::require_kind(state, policy, FlowKind::PasswordReset, otherwise)
+    }
+}
+
 /// A posted step: the path names a password-reset flow, the form passes CSRF, and the
 /// authorization request it carries is still valid.
 pub struct Step {
@@ -112,16 +123,9 @@ impl Step {
         body: &Bytes,
     ) -> Result<Self, AuthorizeError> {
         let policy = authorize::policy(state, tenant, policy_name)?;
-        if state.flow_kind(&policy) != FlowKind::PasswordReset {
-            return Err(authorize::page(
-                StatusCode::NOT_FOUND,
-                "Not found",
-                format!("The user flow '{policy}' is not a password reset flow."),
-            ));
-        }
-        let form = authorize::posted_form(state, headers, body)?;
-        let req = AuthRequest::validate(state, &policy, &form)?;
-        let journey = Journey::new(state, headers, &policy, &form);
+        let PostedStep {
+            form, req, journey, ..
+        } = PostedStep::<PasswordResetFlow>::open(state, policy, headers, body)?;
         Ok(Self { form, req, journey })
     }
 

@@ -4,14 +4,14 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
 
-use crate::authorize::{self, AuthRequest, AuthorizeError, Journey};
+use crate::authorize::{self, AuthorizeError, Journey, PostedStep, StepOf};
 use crate::config::FlowKind;
 use crate::store::User;
+use crate::user_flow::Policy;
 use crate::{AppState, pages, password, session};
 
 const PROFILE_STEP: &str = "/profile";
@@ -55,24 +55,24 @@ fn page_with(
     response
 }
 
+/// Posts of the profile form: profile-edit flows only.
+pub struct ProfileEditFlow;
+
+impl StepOf for ProfileEditFlow {
+    fn admits(state: &AppState, policy: &Policy) -> Result<(), AuthorizeError> {
+        let otherwise = "is not a profile editing flow";
+        authorize::require_kind(state, policy, FlowKind::ProfileEdit, otherwise)
+    }
+}
+
 /// `POST …/authorize/profile`: saves the display name and returns to the app with a code.
 pub async fn update(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy_name)): Path<(String, String)>,
     headers: HeaderMap,
-    body: Bytes,
+    PostedStep {
+        form, req, journey, ..
+    }: PostedStep<ProfileEditFlow>,
 ) -> Result<Response, AuthorizeError> {
-    let policy = authorize::policy(&state, &tenant, &policy_name)?;
-    if state.flow_kind(&policy) != FlowKind::ProfileEdit {
-        return Err(authorize::page(
-            StatusCode::NOT_FOUND,
-            "Not found",
-            format!("The user flow '{policy}' is not a profile editing flow."),
-        ));
-    }
-    let form = authorize::posted_form(&state, &headers, &body)?;
-    let req = AuthRequest::validate(&state, &policy, &form)?;
-    let journey = Journey::new(&state, &headers, &policy, &form);
     let session = session::current(&state, &headers).await?;
     let user = match &session {
         Some(s) => {

@@ -2,6 +2,7 @@
 //! permissions its registration lists — all for at most one API (one audience per token).
 
 use crate::config::{ApiApp, Config, SpaApp};
+use crate::oauth::{ClientId, Scopes};
 
 const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -9,27 +10,31 @@ const OIDC_SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 #[derive(Debug, Clone)]
 pub struct Granted {
     /// Canonical spellings, in request order: what the token response's `scope` lists.
-    pub scopes: Vec<String>,
+    pub scopes: Scopes,
     /// The API the access token is for, and the short scope names for `scp`.
-    pub api: Option<(String, Vec<String>)>,
+    pub api: Option<(ClientId, Vec<String>)>,
 }
 
 impl Granted {
     pub fn has(&self, scope: &str) -> bool {
-        self.scopes.iter().any(|s| s == scope)
+        self.scopes.has(scope)
     }
 
     pub fn joined(&self) -> String {
-        self.scopes.join(" ")
+        self.scopes.joined()
     }
 }
 
-/// Checks a space-separated `scope` against the SPA's registration; the error is the
-/// `error_description` for `invalid_scope`.
-pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted, String> {
-    let mut scopes: Vec<String> = Vec::new();
+/// Checks the requested scopes (the words of a `scope` parameter) against the SPA's
+/// registration; the error is the `error_description` for `invalid_scope`.
+pub fn resolve<'a>(
+    config: &Config,
+    spa: &SpaApp,
+    requested: impl IntoIterator<Item = &'a str>,
+) -> Result<Granted, String> {
+    let mut scopes = Scopes::default();
     let mut api: Option<(&ApiApp, Vec<String>)> = None;
-    for raw in requested.split_whitespace() {
+    for raw in requested {
         let canonical = if let Some(oidc) = OIDC_SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw))
         {
             (*oidc).to_owned()
@@ -59,9 +64,7 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
             }
             spelled
         };
-        if !scopes.contains(&canonical) {
-            scopes.push(canonical);
-        }
+        scopes.insert(&canonical);
     }
     if scopes.is_empty() {
         return Err("The request must include a scope, e.g. 'openid'.".into());
@@ -71,7 +74,7 @@ pub fn resolve(config: &Config, spa: &SpaApp, requested: &str) -> Result<Granted
     }
     Ok(Granted {
         scopes,
-        api: api.map(|(a, names)| (a.client_id.clone(), names)),
+        api: api.map(|(a, names)| (ClientId::new(a.client_id.as_str()), names)),
     })
 }
 

@@ -1,23 +1,12 @@
 //! The single sign-on session: an opaque random id in an HttpOnly cookie, stored hashed.
 
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue};
+use http_serve::cookie;
 
 use crate::store::Session;
 use crate::{AppState, now, random_token, secret_hash};
 
 pub const COOKIE: &str = "devidp_session";
-
-/// The value of cookie `name` in the request, if any.
-pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
 
 /// A `Set-Cookie` value; `max_age` of 0 deletes the cookie.
 pub fn set_cookie(name: &str, value: &str, max_age: u64, secure: bool) -> HeaderValue {
@@ -32,10 +21,10 @@ pub async fn current(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, crate::store::StoreError> {
-    let Some(id) = cookie(headers, COOKIE) else {
+    let Some(id) = cookie::value(headers, COOKIE) else {
         return Ok(None);
     };
-    let hash = secret_hash(&id);
+    let hash = secret_hash(id);
     state.store.run(move |s| s.session(&hash, now())).await
 }
 
@@ -66,8 +55,8 @@ pub async fn end(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<HeaderValue, crate::store::StoreError> {
-    if let Some(id) = cookie(headers, COOKIE) {
-        let hash = secret_hash(&id);
+    if let Some(id) = cookie::value(headers, COOKIE) {
+        let hash = secret_hash(id);
         state.store.run(move |s| s.delete_session(&hash)).await?;
     }
     Ok(set_cookie(COOKIE, "", 0, state.secure_cookies))

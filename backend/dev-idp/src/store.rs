@@ -9,7 +9,11 @@
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::types::{FromSql, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::oauth::{ClientId, CodeChallenge, RedirectUri, Scopes};
+use crate::user_flow::Policy;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -62,17 +66,87 @@ pub struct Session {
     pub auth_time: i64,
 }
 
+/// What a user granted a client in one sign-in: carried by the authorization code, then by the
+/// refresh-token family its redemption opens.
 #[derive(Debug, Clone)]
-pub struct CodeRecord {
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub code_challenge: String,
-    pub nonce: Option<String>,
+pub struct Grant {
     pub user_id: String,
-    pub scopes: String,
-    pub policy: String,
+    pub client_id: ClientId,
+    pub scopes: Scopes,
+    pub policy: Policy,
     pub auth_time: i64,
     pub expires_at: i64,
+}
+
+/// The columns a [`Grant`] is stored in (codes and families alike), in [`Grant::values`]' order.
+const GRANT_COLUMNS: &str = "user_id, client_id, scopes, policy, auth_time, expires_at";
+
+impl Grant {
+    /// The grant in the row's [`GRANT_COLUMNS`], starting at column `first`.
+    fn from_row(r: &rusqlite::Row<'_>, first: usize) -> rusqlite::Result<Self> {
+        Ok(Self {
+            user_id: r.get(first)?,
+            client_id: r.get(first + 1)?,
+            scopes: r.get(first + 2)?,
+            policy: r.get(first + 3)?,
+            auth_time: r.get(first + 4)?,
+            expires_at: r.get(first + 5)?,
+        })
+    }
+
+    /// The values of [`GRANT_COLUMNS`].
+    fn values(&self) -> [&dyn ToSql; 6] {
+        [
+            &self.user_id,
+            &self.client_id,
+            &self.scopes,
+            &self.policy,
+            &self.auth_time,
+            &self.expires_at,
+        ]
+    }
+}
+
+/// The protocol's text values are stored as they are spelt.
+macro_rules! text_column {
+    ($($t:ty),*) => {$(
+        impl ToSql for $t {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $t {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                String::column_result(value).map(Self::new)
+            }
+        }
+    )*};
+}
+
+text_column!(ClientId, RedirectUri, Policy);
+
+/// A scope set is stored space-separated.
+impl ToSql for Scopes {
+    fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+        Ok(ToSqlOutput::from(self.joined()))
+    }
+}
+
+impl FromSql for Scopes {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        String::column_result(value).map(|list| Self::parse(&list))
+    }
+}
+
+/// An authorization code's grant and what binds it: the redirect URI, the PKCE challenge (none
+/// for a web app's hybrid flow, whose code only its secret redeems) and the sign-in's nonce.
+#[derive(Debug, Clone)]
+pub struct CodeRecord {
+    pub grant: Grant,
+    pub redirect_uri: RedirectUri,
+    pub code_challenge: Option<CodeChallenge>,
+    pub nonce: Option<String>,
 }
 
 pub enum Redemption {
@@ -85,12 +159,7 @@ pub enum Redemption {
 #[derive(Debug, Clone)]
 pub struct Family {
     pub id: String,
-    pub user_id: String,
-    pub client_id: String,
-    pub scopes: String,
-    pub policy: String,
-    pub auth_time: i64,
-    pub expires_at: i64,
+    pub grant: Grant,
 }
 
 pub enum Rotation {
@@ -566,23 +635,19 @@ impl Store {
     // --- authorization codes ---
 
     pub fn insert_code(&self, hash: &str, code: &CodeRecord) -> Result<(), StoreError> {
+        // A code without PKCE (a web app's) stores an empty challenge, which no verifier matches.
+        let challenge = code
+            .code_challenge
+            .as_ref()
+            .map_or("", CodeChallenge::as_str);
+        let own = params![hash, code.redirect_uri, challenge, code.nonce];
         self.with(|c| {
             c.execute(
-                "INSERT INTO codes (hash, client_id, redirect_uri, code_challenge, nonce, user_id, scopes,
-                                    policy, auth_time, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    hash,
-                    code.client_id,
-                    code.redirect_uri,
-                    code.code_challenge,
-                    code.nonce,
-                    code.user_id,
-                    code.scopes,
-                    code.policy,
-                    code.auth_time,
-                    code.expires_at
-                ],
+                &format!(
+                    "INSERT INTO codes (hash, redirect_uri, code_challenge, nonce, {GRANT_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"
+                ),
+                params_from_iter(own.iter().chain(&code.grant.values())),
             )
             .map(drop)
         })
@@ -594,25 +659,19 @@ impl Store {
             let tx = c.transaction()?;
             let row = tx
                 .query_row(
-                    "SELECT client_id, redirect_uri, code_challenge, nonce, user_id, scopes, policy,
-                            auth_time, expires_at, used
-                     FROM codes WHERE hash = ?1",
+                    &format!(
+                        "SELECT redirect_uri, code_challenge, nonce, used, {GRANT_COLUMNS}
+                         FROM codes WHERE hash = ?1"
+                    ),
                     [hash],
                     |r| {
-                        Ok((
-                            CodeRecord {
-                                client_id: r.get(0)?,
-                                redirect_uri: r.get(1)?,
-                                code_challenge: r.get(2)?,
-                                nonce: r.get(3)?,
-                                user_id: r.get(4)?,
-                                scopes: r.get(5)?,
-                                policy: r.get(6)?,
-                                auth_time: r.get(7)?,
-                                expires_at: r.get(8)?,
-                            },
-                            r.get::<_, bool>(9)?,
-                        ))
+                        let record = CodeRecord {
+                            redirect_uri: r.get(0)?,
+                            code_challenge: CodeChallenge::parse(&r.get::<_, String>(1)?),
+                            nonce: r.get(2)?,
+                            grant: Grant::from_row(r, 4)?,
+                        };
+                        Ok((record, r.get::<_, bool>(3)?))
                     },
                 )
                 .optional()?;
@@ -650,26 +709,22 @@ impl Store {
             let tx = c.transaction()?;
             if let Some(code) = origin_code {
                 let revoked: bool = tx
-                    .query_row("SELECT revoked FROM codes WHERE hash = ?1", [code], |r| r.get(0))
+                    .query_row("SELECT revoked FROM codes WHERE hash = ?1", [code], |r| {
+                        r.get(0)
+                    })
                     .optional()?
                     .unwrap_or(true);
                 if revoked {
                     return Ok(false);
                 }
             }
+            let own = params![family.id, origin_code];
             tx.execute(
-                "INSERT INTO families (id, origin_code, user_id, client_id, scopes, policy, auth_time, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                params![
-                    family.id,
-                    origin_code,
-                    family.user_id,
-                    family.client_id,
-                    family.scopes,
-                    family.policy,
-                    family.auth_time,
-                    family.expires_at
-                ],
+                &format!(
+                    "INSERT INTO families (id, origin_code, {GRANT_COLUMNS})
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                params_from_iter(own.iter().chain(&family.grant.values())),
             )?;
             tx.execute(
                 "INSERT INTO refresh_tokens (hash, family_id) VALUES (?1, ?2)",
@@ -710,22 +765,14 @@ impl Store {
             }
             let family: Option<(Family, bool)> = tx
                 .query_row(
-                    "SELECT id, user_id, client_id, scopes, policy, auth_time, expires_at, revoked
-                     FROM families WHERE id = ?1",
+                    &format!("SELECT id, revoked, {GRANT_COLUMNS} FROM families WHERE id = ?1"),
                     [&family_id],
                     |r| {
-                        Ok((
-                            Family {
-                                id: r.get(0)?,
-                                user_id: r.get(1)?,
-                                client_id: r.get(2)?,
-                                scopes: r.get(3)?,
-                                policy: r.get(4)?,
-                                auth_time: r.get(5)?,
-                                expires_at: r.get(6)?,
-                            },
-                            r.get(7)?,
-                        ))
+                        let family = Family {
+                            id: r.get(0)?,
+                            grant: Grant::from_row(r, 2)?,
+                        };
+                        Ok((family, r.get(1)?))
                     },
                 )
                 .optional()?;
@@ -733,7 +780,8 @@ impl Store {
                 return Ok(Rotation::Invalid);
             };
             // A token presented by the wrong client is not consumed: the rightful holder keeps it.
-            if revoked || family.expires_at <= now || family.client_id != client_id {
+            let grant = &family.grant;
+            if revoked || grant.expires_at <= now || grant.client_id.as_str() != client_id {
                 return Ok(Rotation::Invalid);
             }
             tx.execute("UPDATE refresh_tokens SET used = 1 WHERE hash = ?1", [hash])?;

@@ -21,10 +21,12 @@ use crate::config::{ApiApp, DaemonApp, SpaApp};
 use crate::error_code::ErrorCode;
 use crate::internal_error::InternalError;
 use crate::keys::KeyError;
+use crate::oauth::{AuthorizationCode, ClientId, CodeVerifier, PresentedSecret, RefreshToken};
 use crate::scope;
-use crate::store::{CodeRecord, Family, Redemption, Rotation, StoreError, User};
+use crate::store::{CodeRecord, Family, Grant, Redemption, Rotation, StoreError, User};
 use crate::tokens::{self, Authority, UserGrant};
-use crate::{AppState, now, pkce, random_token, secret_hash};
+use crate::user_flow::{Flow, Policy, UnknownFlow};
+use crate::{AppState, now};
 
 /// A refusal of the token endpoint: RFC 6749 §5.2's code (from [`TokenError::code`]) and a
 /// description.
@@ -177,15 +179,17 @@ impl IntoResponse for TokenResponse {
 
 /// The token request's parameters (RFC 6749 §4.1.3, §4.4.2, §6; §2.3.1's `client_secret`),
 /// each once; others are ignored, as the RFC asks.
+/// A grant's own parameters (`code`, `redirect_uri`, `code_verifier`, `refresh_token`) count as
+/// absent when empty.
 #[derive(Debug, Default)]
 struct TokenForm {
     grant_type: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
-    code: Option<String>,
+    client_id: Option<ClientId>,
+    client_secret: Option<PresentedSecret>,
+    code: Option<AuthorizationCode>,
     redirect_uri: Option<String>,
-    code_verifier: Option<String>,
-    refresh_token: Option<String>,
+    code_verifier: Option<CodeVerifier>,
+    refresh_token: Option<RefreshToken>,
     scope: Option<String>,
 }
 
@@ -193,15 +197,20 @@ impl TokenForm {
     /// From the parsed body (in which a repeated parameter is already an error).
     fn new(mut params: HashMap<String, String>) -> Self {
         let mut take = |name: &str| params.remove(name);
+        let grant_type = take("grant_type");
+        let client_id = take("client_id").map(ClientId::new);
+        let client_secret = take("client_secret").map(PresentedSecret::new);
+        let scope = take("scope");
+        let mut given = |name: &str| take(name).filter(|v| !v.is_empty());
         Self {
-            grant_type: take("grant_type"),
-            client_id: take("client_id"),
-            client_secret: take("client_secret"),
-            code: take("code"),
-            redirect_uri: take("redirect_uri"),
-            code_verifier: take("code_verifier"),
-            refresh_token: take("refresh_token"),
-            scope: take("scope"),
+            grant_type,
+            client_id,
+            client_secret,
+            code: given("code").map(AuthorizationCode::new),
+            redirect_uri: given("redirect_uri"),
+            code_verifier: given("code_verifier").map(CodeVerifier::new),
+            refresh_token: given("refresh_token").map(RefreshToken::new),
+            scope,
         }
     }
 }
@@ -221,8 +230,8 @@ fn sha256(value: &str) -> [u8; 32] {
 /// The client id and secret a request presents, and whether through HTTP Basic (whose refusals
 /// carry a `WWW-Authenticate` challenge).
 struct Credentials {
-    client_id: String,
-    secret: Option<String>,
+    client_id: ClientId,
+    secret: Option<PresentedSecret>,
     basic: bool,
 }
 
@@ -259,7 +268,7 @@ fn authenticate<'a>(
         };
         // Compare digests in constant time; an unknown client still costs one comparison.
         let expected = sha256(confidential.as_ref().map_or("", |(_, s)| s));
-        let ok = bool::from(expected.ct_eq(&sha256(&secret)));
+        let ok = bool::from(expected.ct_eq(&sha256(secret.secret())));
         return match confidential {
             Some((client, _)) if ok => Ok(client),
             _ => Err(invalid_client(
@@ -340,7 +349,7 @@ fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<Credentials, Tok
             .map(|(_, v)| v.into_owned())
             .unwrap_or_default()
     };
-    let client_id = unescape(id);
+    let client_id = ClientId::new(unescape(id));
     if form.client_id.as_ref().is_some_and(|f| *f != client_id) {
         return Err(TokenError::InvalidRequest(
             "client_id differs from the Basic credentials.".into(),
@@ -348,23 +357,27 @@ fn credentials(headers: &HeaderMap, form: &TokenForm) -> Result<Credentials, Tok
     }
     Ok(Credentials {
         client_id,
-        secret: Some(unescape(secret)),
+        secret: Some(PresentedSecret::new(unescape(secret))),
         basic: true,
     })
+}
+
+/// The token endpoint answers an unknown tenant or user flow as a bad request.
+impl UnknownFlow for TokenError {
+    fn unknown(tenant: &str, policy: &str) -> Self {
+        Self::InvalidRequest(format!(
+            "The tenant or user flow '{tenant}/{policy}' does not exist."
+        ))
+    }
 }
 
 /// `POST /{tenant}/{policy}/oauth2/v2.0/token`
 pub async fn by_policy(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<TokenError>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, TokenError> {
-    let policy = state.resolve(&tenant, &policy).ok_or_else(|| {
-        TokenError::InvalidRequest(format!(
-            "The tenant or user flow '{tenant}/{policy}' does not exist."
-        ))
-    })?;
     handle(&state, Some(policy), &headers, &body).await
 }
 
@@ -393,7 +406,7 @@ pub async fn by_tenant(
 
 async fn handle(
     state: &Arc<AppState>,
-    policy: Option<String>,
+    policy: Option<Policy>,
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<Response, TokenError> {
@@ -418,7 +431,7 @@ async fn handle(
         }
         ("refresh_token", Client::Spa(spa)) => refresh_token(state, spa, policy, &form).await?,
         ("client_credentials", Client::Daemon(daemon)) => {
-            client_credentials(state, daemon, authority_of(policy.as_deref()), &form).await?
+            client_credentials(state, daemon, authority_of(policy.as_ref()), &form).await?
         }
         ("authorization_code", Client::Web(api)) => {
             return web_authorization_code(state, api, policy, &form).await;
@@ -448,18 +461,17 @@ async fn handle(
 }
 
 /// A user flow's endpoint issues B2C's tokens; the tenant's (no policy) v2 tokens.
-fn authority_of(policy: Option<&str>) -> Authority {
+fn authority_of(policy: Option<&Policy>) -> Authority {
     match policy {
         Some(_) => Authority::UserFlow,
         None => Authority::Tenant,
     }
 }
 
-/// A parameter the grant needs: present and not empty.
-fn required<'a>(value: &'a Option<String>, name: &str) -> Result<&'a str, TokenError> {
+/// A parameter the grant needs (present: [`TokenForm`] drops empty ones).
+fn required<'a, T>(value: &'a Option<T>, name: &str) -> Result<&'a T, TokenError> {
     value
-        .as_deref()
-        .filter(|v| !v.is_empty())
+        .as_ref()
         .ok_or_else(|| TokenError::InvalidRequest(format!("The request has no {name}.")))
 }
 
@@ -476,44 +488,43 @@ const CODE_REUSED: &str = "AADB2C90090: The authorization code was already redee
 async fn authorization_code(
     state: &Arc<AppState>,
     spa: &SpaApp,
-    policy: Option<String>,
+    policy: Option<Policy>,
     form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
     let code = required(&form.code, "code")?;
     let verifier = required(&form.code_verifier, "code_verifier")?;
-    let (record, code_hash) = redeem(state, &spa.client_id, policy.as_deref(), form).await?;
+    let (record, code_hash) = redeem(state, &spa.client_id, policy.as_ref(), form).await?;
     let now = now();
-    if !pkce::verify(verifier, &record.code_challenge) {
+    let challenge = record.code_challenge.as_ref();
+    if !challenge.is_some_and(|c| c.verify(verifier)) {
         return Err(TokenError::InvalidGrant(
             "AADB2C90183: The code_verifier does not match the code_challenge.".into(),
         ));
     }
-    let granted =
-        scope::resolve(&state.config, spa, &record.scopes).map_err(TokenError::InvalidGrant)?;
-    let user = grant_owner(state, &record.user_id).await?;
+    let issued = &record.grant;
+    let granted = scope::resolve(&state.config, spa, issued.scopes.iter())
+        .map_err(TokenError::InvalidGrant)?;
+    let user = grant_owner(state, &issued.user_id).await?;
+    let authority = authority_of(policy.as_ref());
     let grant = UserGrant {
-        user: &user,
-        client_id: &spa.client_id,
-        policy: &record.policy,
-        authority: authority_of(policy.as_deref()),
-        auth_time: record.auth_time,
-        granted: &granted,
         nonce: record.nonce.as_deref(),
-        code: Some(code),
+        code: Some(code.secret()),
+        ..UserGrant::of(issued, &user, &spa.client_id, authority, &granted)
     };
     let mut response = user_tokens_response(state, &grant, now).await?;
     if granted.has("offline_access") {
         let lifetime = state.config.lifetimes.refresh_token_seconds as i64;
         let family = Family {
             id: uuid::Uuid::new_v4().to_string(),
-            user_id: user.id.clone(),
-            client_id: spa.client_id.clone(),
-            scopes: record.scopes.clone(),
-            policy: record.policy.clone(),
-            auth_time: record.auth_time,
-            expires_at: now + lifetime,
+            grant: Grant {
+                user_id: user.id.clone(),
+                client_id: ClientId::new(spa.client_id.as_str()),
+                expires_at: now + lifetime,
+                ..issued.clone()
+            },
         };
-        response.refresh_token = Some(start_family(state, family, code_hash).await?);
+        let refresh = start_family(state, family, code_hash).await?;
+        response.refresh_token = Some(refresh.secret().to_owned());
         response.refresh_token_expires_in = Some(lifetime);
     }
     Ok(response)
@@ -525,12 +536,12 @@ async fn authorization_code(
 async fn redeem(
     state: &Arc<AppState>,
     client_id: &str,
-    policy: Option<&str>,
+    policy: Option<&Policy>,
     form: &TokenForm,
 ) -> Result<(CodeRecord, String), TokenError> {
     let code = required(&form.code, "code")?;
     let redirect_uri = required(&form.redirect_uri, "redirect_uri")?;
-    let code_hash = secret_hash(code);
+    let code_hash = code.hash();
     let lookup = code_hash.clone();
     let record = match state.store.run(move |s| s.redeem_code(&lookup)).await? {
         Redemption::Valid(record) => record,
@@ -545,22 +556,23 @@ async fn redeem(
         }
     };
     let now = now();
-    if record.expires_at <= now {
+    let grant = &record.grant;
+    if grant.expires_at <= now {
         return Err(TokenError::InvalidGrant(
             "AADB2C90080: The authorization code has expired.".into(),
         ));
     }
-    if record.client_id != client_id {
+    if grant.client_id.as_str() != client_id {
         return Err(TokenError::InvalidGrant(
             "The authorization code was issued to another client.".into(),
         ));
     }
-    if record.redirect_uri != redirect_uri {
+    if record.redirect_uri.as_str() != redirect_uri {
         return Err(TokenError::InvalidGrant(
             "The redirect_uri does not match the one the code was issued for.".into(),
         ));
     }
-    if policy.is_some_and(|p| p != record.policy) {
+    if policy.is_some_and(|p| *p != grant.policy) {
         return Err(TokenError::InvalidGrant(
             "The authorization code was issued by another user flow.".into(),
         ));
@@ -573,25 +585,21 @@ async fn redeem(
 async fn web_authorization_code(
     state: &Arc<AppState>,
     api: &ApiApp,
-    policy: Option<String>,
+    policy: Option<Policy>,
     form: &TokenForm,
 ) -> Result<Response, TokenError> {
-    let (record, _) = redeem(state, &api.client_id, policy.as_deref(), form).await?;
-    let user = grant_owner(state, &record.user_id).await?;
+    let (record, _) = redeem(state, &api.client_id, policy.as_ref(), form).await?;
+    let issued = &record.grant;
+    let user = grant_owner(state, &issued.user_id).await?;
     let granted = scope::Granted {
-        scopes: record.scopes.split(' ').map(str::to_owned).collect(),
+        scopes: issued.scopes.clone(),
         api: None,
     };
     let now = now();
+    let authority = authority_of(policy.as_ref());
     let grant = UserGrant {
-        user: &user,
-        client_id: &api.client_id,
-        policy: &record.policy,
-        authority: authority_of(policy.as_deref()),
-        auth_time: record.auth_time,
-        granted: &granted,
         nonce: record.nonce.as_deref(),
-        code: None,
+        ..UserGrant::of(issued, &user, &api.client_id, authority, &granted)
     };
     let ring = state.keys.ring().await?;
     let id_token = tokens::web_id_token(state, &ring, &grant, now)?;
@@ -601,7 +609,7 @@ async fn web_authorization_code(
         "not_before": now,
         "id_token_expires_in": state.config.lifetimes.id_token_seconds,
         "scope": granted.joined(),
-        "client_info": client_info(state, &user.id, &record.policy),
+        "client_info": client_info(state, &user.id, &issued.policy),
     }))
     .into_response();
     no_store(response.headers_mut());
@@ -614,9 +622,9 @@ async fn start_family(
     state: &Arc<AppState>,
     family: Family,
     code_hash: String,
-) -> Result<String, TokenError> {
-    let refresh = random_token();
-    let refresh_hash = secret_hash(&refresh);
+) -> Result<RefreshToken, TokenError> {
+    let refresh = RefreshToken::random();
+    let refresh_hash = refresh.hash();
     let created = state
         .store
         .run(move |s| s.create_family(&family, Some(&code_hash), &refresh_hash))
@@ -665,21 +673,21 @@ async fn user_tokens_response(
 async fn refresh_token(
     state: &Arc<AppState>,
     spa: &SpaApp,
-    policy: Option<String>,
+    policy: Option<Policy>,
     form: &TokenForm,
 ) -> Result<TokenResponse, TokenError> {
     let presented = required(&form.refresh_token, "refresh_token")?;
     // A narrower or different scope is checked before the token is consumed.
     let requested = match form.scope.as_ref().filter(|s| !s.trim().is_empty()) {
-        Some(s) => Some(scope::resolve(&state.config, spa, s).map_err(TokenError::InvalidScope)?),
+        Some(s) => Some(
+            scope::resolve(&state.config, spa, s.split_whitespace())
+                .map_err(TokenError::InvalidScope)?,
+        ),
         None => None,
     };
-    let successor = random_token();
-    let (old_hash, new_hash, client_id) = (
-        secret_hash(presented),
-        secret_hash(&successor),
-        spa.client_id.clone(),
-    );
+    let successor = RefreshToken::random();
+    let (old_hash, new_hash, client_id) =
+        (presented.hash(), successor.hash(), spa.client_id.clone());
     let now = now();
     let family = match state
         .store
@@ -699,32 +707,24 @@ async fn refresh_token(
             ));
         }
     };
-    if policy.as_ref().is_some_and(|p| *p != family.policy) {
+    let issued = &family.grant;
+    if policy.as_ref().is_some_and(|p| *p != issued.policy) {
         return Err(TokenError::InvalidGrant(
             "The refresh token was issued by another user flow.".into(),
         ));
     }
     let granted = match requested {
         Some(g) => g,
-        None => {
-            scope::resolve(&state.config, spa, &family.scopes).map_err(TokenError::InvalidGrant)?
-        }
+        None => scope::resolve(&state.config, spa, issued.scopes.iter())
+            .map_err(TokenError::InvalidGrant)?,
     };
-    let user = grant_owner(state, &family.user_id).await?;
-    let grant = UserGrant {
-        user: &user,
-        client_id: &spa.client_id,
-        policy: &family.policy,
-        authority: authority_of(policy.as_deref()),
-        auth_time: family.auth_time,
-        granted: &granted,
-        nonce: None,
-        code: None,
-    };
+    let user = grant_owner(state, &issued.user_id).await?;
+    let authority = authority_of(policy.as_ref());
+    let grant = UserGrant::of(issued, &user, &spa.client_id, authority, &granted);
     let mut response = user_tokens_response(state, &grant, now).await?;
-    response.refresh_token = Some(successor);
+    response.refresh_token = Some(successor.secret().to_owned());
     // SPA refresh tokens keep the window of the original sign-in: rotation does not extend it.
-    response.refresh_token_expires_in = Some(family.expires_at - now);
+    response.refresh_token_expires_in = Some(issued.expires_at - now);
     Ok(response)
 }
 

@@ -6,7 +6,7 @@ use serde_json::{Value, json};
 use crate::AppState;
 use crate::keys::{KeyError, KeyRing, half_hash};
 use crate::scope::Granted;
-use crate::store::User;
+use crate::store::{Grant, User};
 
 /// Who signed in, for which app, and what was granted.
 pub struct UserGrant<'a> {
@@ -20,6 +20,29 @@ pub struct UserGrant<'a> {
     /// Only on the first ID token of a sign-in (code redemption), not on refresh.
     pub nonce: Option<&'a str>,
     pub code: Option<&'a str>,
+}
+
+impl<'a> UserGrant<'a> {
+    /// The tokens' view of a stored grant (a redeemed code or refresh token) for `client_id`,
+    /// redeemed at `authority`, granting `granted`; no nonce or code to bind unless set after.
+    pub fn of(
+        issued: &'a Grant,
+        user: &'a User,
+        client_id: &'a str,
+        authority: Authority,
+        granted: &'a Granted,
+    ) -> Self {
+        Self {
+            user,
+            client_id,
+            policy: &issued.policy,
+            authority,
+            auth_time: issued.auth_time,
+            granted,
+            nonce: None,
+            code: None,
+        }
+    }
 }
 
 pub struct Minted {

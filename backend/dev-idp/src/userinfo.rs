@@ -3,16 +3,18 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use jsonwebtoken::{Algorithm, Validation};
 use serde::Deserialize;
 use serde_json::json;
+use token_validation::bearer_token;
 
 use crate::AppState;
 use crate::error_code::ErrorCode;
 use crate::internal_error::InternalError;
+use crate::user_flow::{Flow, UnknownFlow};
 
 #[derive(Deserialize)]
 struct Claims {
@@ -39,20 +41,29 @@ fn unauthorized(description: &str) -> Response {
     response
 }
 
-/// `GET|POST /{tenant}/{policy}/openid/v2.0/userinfo` with `Authorization: Bearer …`.
+/// Userinfo under an unknown tenant or user flow: a bare 404.
+pub struct NoSuchFlow;
+
+impl IntoResponse for NoSuchFlow {
+    fn into_response(self) -> Response {
+        StatusCode::NOT_FOUND.into_response()
+    }
+}
+
+impl UnknownFlow for NoSuchFlow {
+    fn unknown(_tenant: &str, _policy: &str) -> Self {
+        Self
+    }
+}
+
+/// `GET|POST /{tenant}/{policy}/openid/v2.0/userinfo` with `Authorization: Bearer …` (the scheme
+/// in any case, RFC 7235 §2.1: the one parser the gateway and the function use).
 pub async fn userinfo(
     State(state): State<Arc<AppState>>,
-    Path((tenant, policy)): Path<(String, String)>,
+    Flow { policy, .. }: Flow<NoSuchFlow>,
     headers: HeaderMap,
 ) -> Response {
-    if state.resolve(&tenant, &policy).is_none() {
-        return StatusCode::NOT_FOUND.into_response();
-    }
-    let Some(token) = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-    else {
+    let Ok(token) = bearer_token(&headers) else {
         return unauthorized("A bearer access token is required.");
     };
     let Ok(header) = jsonwebtoken::decode_header(token) else {
@@ -90,7 +101,7 @@ pub async fn userinfo(
             "name": user.display_name,
             "emails": [user.email],
             "email": user.email,
-            "tfp": state.resolve(&tenant, &policy),
+            "tfp": policy.as_str(),
         }))
         .into_response(),
         Ok(None) => unauthorized("The token does not belong to a user."),

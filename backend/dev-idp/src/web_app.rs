@@ -14,13 +14,18 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
-use crate::authorize::{AUTHORITY, AuthRequest, AuthorizeError, ResponseMode, page};
+use crate::authorize::{
+    AUTHORITY, AuthRequest, AuthorizeError, ResponseMode, param, redirect_error,
+    registered_redirect_uri,
+};
 use crate::config::ApiApp;
+use crate::error_code::ErrorCode;
+use crate::oauth::{AuthorizationCode, ClientId, RedirectUri, Scopes};
 use crate::scope::Granted;
 use crate::tokens::{self, Authority, UserGrant};
+use crate::user_flow::Policy;
 use crate::{AppState, authorize, now, pages};
 
-const REFUSED: &str = "Sign-in request refused";
 /// What a web sign-in may ask for: an ID token carries no API scope.
 const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 
@@ -28,103 +33,46 @@ const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
 /// a page), then `response_type=id_token`, `form_post`, a nonce and `openid`.
 pub(crate) fn validate(
     api: &ApiApp,
-    policy: &str,
+    policy: &Policy,
     p: &HashMap<String, String>,
 ) -> Result<AuthRequest, AuthorizeError> {
-    let get = |k: &str| p.get(k).map(String::as_str).filter(|v| !v.is_empty());
-    let redirect_uri = get("redirect_uri").ok_or_else(|| {
-        page(
-            StatusCode::BAD_REQUEST,
-            REFUSED,
-            "The request has no redirect_uri.",
-        )
-    })?;
-    if !api.web_redirect_uris.iter().any(|r| r == redirect_uri) {
-        return Err(page(
-            StatusCode::BAD_REQUEST,
-            REFUSED,
-            format!(
-                "AADB2C90006: The redirect URI '{redirect_uri}' provided in the request is not registered \
-                 for the client id '{}'.",
-                api.client_id
-            ),
-        ));
-    }
+    let get = |k: &str| param(p, k);
+    let redirect_uri = registered_redirect_uri(p, &api.web_redirect_uris, &api.client_id)?;
     let state = get("state").map(str::to_owned);
-    let fail = |error: &str, description: &str| {
-        let mut params = vec![
-            ("error".to_owned(), error.to_owned()),
-            ("error_description".to_owned(), description.to_owned()),
-        ];
-        if let Some(s) = &state {
-            params.push(("state".to_owned(), s.clone()));
-        }
-        AuthorizeError::FormPost {
-            to: redirect_uri.to_owned(),
-            params,
-        }
+    let fail = |error: ErrorCode, description: &str| {
+        redirect_error(
+            redirect_uri,
+            ResponseMode::FormPost,
+            state.as_deref(),
+            error,
+            description,
+        )
     };
     if get("response_mode") != Some("form_post") {
         return Err(fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "A web app receives its ID token with response_mode 'form_post'.",
         ));
     }
-    let mut response_type: Vec<&str> = get("response_type").unwrap_or("").split(' ').collect();
-    response_type.sort_unstable();
-    let web_code = match response_type.as_slice() {
-        ["id_token"] => false,
-        ["code", "id_token"] if api.web_client_secret.is_some() => true,
-        _ if api.web_client_secret.is_some() => {
-            return Err(fail(
-                "unsupported_response_type",
-                "Use response_type 'code id_token' (or 'id_token').",
-            ));
-        }
-        _ => {
-            return Err(fail(
-                "unsupported_response_type",
-                "This web app has no client secret: use response_type 'id_token'.",
-            ));
-        }
-    };
+    let web_code = hybrid(api, get("response_type"))
+        .map_err(|description| fail(ErrorCode::UnsupportedResponseType, description))?;
     let nonce = get("nonce").ok_or_else(|| {
         fail(
-            "invalid_request",
+            ErrorCode::InvalidRequest,
             "The request has no nonce; the implicit flow requires one.",
         )
     })?;
-    let mut scopes = Vec::new();
-    for raw in get("scope").unwrap_or("").split_whitespace() {
-        let known = SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw));
-        match known {
-            Some(s) if !scopes.iter().any(|have: &String| have == s) => {
-                scopes.push((*s).to_owned())
-            }
-            Some(_) => {}
-            None => {
-                return Err(fail(
-                    "invalid_scope",
-                    &format!("The scope '{raw}' cannot be granted to a web sign-in."),
-                ));
-            }
-        }
-    }
-    if !scopes.iter().any(|s| s == "openid") {
-        return Err(fail(
-            "invalid_scope",
-            "The request must include the scope 'openid'.",
-        ));
-    }
+    let scopes = sign_in_scopes(get("scope").unwrap_or(""))
+        .map_err(|description| fail(ErrorCode::InvalidScope, &description))?;
     Ok(AuthRequest {
-        policy: policy.to_owned(),
-        client_id: api.client_id.clone(),
-        redirect_uri: redirect_uri.to_owned(),
+        policy: policy.clone(),
+        client_id: ClientId::new(api.client_id.as_str()),
+        redirect_uri: RedirectUri::new(redirect_uri),
         response_mode: ResponseMode::FormPost,
         state,
         nonce: Some(nonce.to_owned()),
         granted: Granted { scopes, api: None },
-        code_challenge: String::new(),
+        code_challenge: None,
         prompt: get("prompt").map(str::to_owned),
         login_hint: get("login_hint").map(str::to_owned),
         authority: match get(AUTHORITY) {
@@ -133,6 +81,39 @@ pub(crate) fn validate(
         },
         web_code,
     })
+}
+
+/// Whether the `response_type` asks for the hybrid flow (`code id_token`, only for an app with a
+/// secret) rather than the implicit one (`id_token`); the error's description otherwise.
+fn hybrid(api: &ApiApp, response_type: Option<&str>) -> Result<bool, &'static str> {
+    let mut response_type: Vec<&str> = response_type.unwrap_or("").split(' ').collect();
+    response_type.sort_unstable();
+    match response_type.as_slice() {
+        ["id_token"] => Ok(false),
+        ["code", "id_token"] if api.web_client_secret.is_some() => Ok(true),
+        _ if api.web_client_secret.is_some() => {
+            Err("Use response_type 'code id_token' (or 'id_token').")
+        }
+        _ => Err("This web app has no client secret: use response_type 'id_token'."),
+    }
+}
+
+/// The OpenID scopes a web sign-in asks for (`openid` among them), canonically spelt.
+fn sign_in_scopes(requested: &str) -> Result<Scopes, String> {
+    let mut scopes = Scopes::default();
+    for raw in requested.split_whitespace() {
+        let known = SCOPES.iter().find(|s| s.eq_ignore_ascii_case(raw));
+        let Some(scope) = known else {
+            return Err(format!(
+                "The scope '{raw}' cannot be granted to a web sign-in."
+            ));
+        };
+        scopes.insert(scope);
+    }
+    if !scopes.has("openid") {
+        return Err("The request must include the scope 'openid'.".into());
+    }
+    Ok(scopes)
 }
 
 /// The signed-in user's ID token, posted to the web app.
@@ -166,13 +147,13 @@ pub(crate) async fn respond(
         auth_time,
         granted: &req.granted,
         nonce: req.nonce.as_deref(),
-        code: code.as_deref(),
+        code: code.as_ref().map(AuthorizationCode::secret),
     };
     let id_token = tokens::web_id_token(state, &ring, &grant, now())
         .map_err(|e| AuthorizeError::Internal(e.to_string()))?;
     let mut params = vec![("id_token".to_owned(), id_token)];
     if let Some(code) = code {
-        params.push(("code".to_owned(), code));
+        params.push(("code".to_owned(), code.secret().to_owned()));
     }
     if let Some(s) = &req.state {
         params.push(("state".to_owned(), s.clone()));

@@ -32,17 +32,7 @@ async fn code_flow_with_rfc7636_pair_issues_b2c_shaped_tokens() {
     assert_eq!(params["state"], "state-123");
     let code = params["code"].clone();
 
-    let r = token(
-        &idp,
-        &[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ],
-    )
-    .await;
+    let r = redeem_at(&idp.token_url(), &code).await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.body);
     assert_eq!(r.headers["cache-control"], "no-store");
     let body = r.json();
@@ -131,19 +121,8 @@ async fn fragment_mode_and_lowercased_authority_work_as_msal_uses_them() {
         "the SSO session answers at once"
     );
     let code = response_params(&r.location(), true)["code"].clone();
-    let r = reqwest::Client::new()
-        .post(idp.token_url().replace(&idp.base, &tfp_base))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), StatusCode::OK);
+    let r = redeem_at(&idp.token_url().replace(&idp.base, &tfp_base), &code).await;
+    assert_eq!(r.status, StatusCode::OK);
     idp.stop().await;
 }
 
@@ -424,14 +403,7 @@ async fn sign_up_checks_its_fields_then_creates_and_signs_in_the_account() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
     let mut browser = Browser::new();
-    let page = browser.get(&idp.authorize_url(&[])).await;
-    let signup = browser
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "createAccount")
-        ))
-        .await;
+    let signup = browser.sign_up_page(&idp).await;
     assert_eq!(signup.status, StatusCode::OK);
     for id in ["email", "displayName", "newPassword", "reenterPassword"] {
         assert!(
@@ -548,14 +520,7 @@ async fn concurrent_sign_ups_lose_nothing() {
         let idp = idp.clone();
         tasks.push(tokio::spawn(async move {
             let mut b = Browser::new();
-            let page = b.get(&idp.authorize_url(&[])).await;
-            let signup = b
-                .get(&format!(
-                    "{}{}",
-                    idp.base,
-                    link(&page.body, "createAccount")
-                ))
-                .await;
+            let signup = b.sign_up_page(&idp).await;
             let email = format!("user{i}@example.com");
             let r = b
                 .submit(
@@ -579,14 +544,7 @@ async fn concurrent_sign_ups_lose_nothing() {
         let idp = idp.clone();
         racers.push(tokio::spawn(async move {
             let mut b = Browser::new();
-            let page = b.get(&idp.authorize_url(&[])).await;
-            let signup = b
-                .get(&format!(
-                    "{}{}",
-                    idp.base,
-                    link(&page.body, "createAccount")
-                ))
-                .await;
+            let signup = b.sign_up_page(&idp).await;
             b.submit(
                 &idp.base,
                 &signup.body,
@@ -626,28 +584,14 @@ async fn forgot_password_and_cancel_return_b2c_errors_to_the_app() {
     let idp = Idp::start(config(dir.path())).await;
     let mut b = Browser::new();
     let page = b.get(&idp.authorize_url(&[])).await;
-    let r = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "forgotPassword")
-        ))
-        .await;
+    let r = b.follow(&idp, &page, "forgotPassword").await;
     let p = response_params(&r.location(), false);
     assert_eq!(p["error"], "access_denied");
     assert!(p["error_description"].starts_with("AADB2C90118"));
     assert_eq!(p["state"], "state-123");
 
-    let signup = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "createAccount")
-        ))
-        .await;
-    let r = b
-        .get(&format!("{}{}", idp.base, link(&signup.body, "cancel")))
-        .await;
+    let signup = b.follow(&idp, &page, "createAccount").await;
+    let r = b.follow(&idp, &signup, "cancel").await;
     let p = response_params(&r.location(), false);
     assert_eq!(p["error"], "access_denied");
     assert!(p["error_description"].starts_with("AADB2C90091"));
@@ -656,13 +600,7 @@ async fn forgot_password_and_cancel_return_b2c_errors_to_the_app() {
     let page = b
         .get(&idp.authorize_url(&[("response_mode", "fragment")]))
         .await;
-    let r = b
-        .get(&format!(
-            "{}{}",
-            idp.base,
-            link(&page.body, "forgotPassword")
-        ))
-        .await;
+    let r = b.follow(&idp, &page, "forgotPassword").await;
     assert!(response_params(&r.location(), true)["error_description"].starts_with("AADB2C90118"));
     idp.stop().await;
 }

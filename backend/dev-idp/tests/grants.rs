@@ -153,16 +153,9 @@ async fn refresh_checks_client_and_scope_without_burning_the_token() {
 async fn client_credentials_with_basic_and_post_carry_roles() {
     let dir = tempfile::tempdir().unwrap();
     let idp = Idp::start(config(dir.path())).await;
-    let client = reqwest::Client::new();
     let scope = "https://devtenant.onmicrosoft.com/hello-api/.default";
 
-    let basic = client
-        .post(idp.token_url())
-        .basic_auth(DAEMON, Some(DAEMON_SECRET))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap();
+    let basic = daemon_token(&idp.token_url(), DAEMON_SECRET).await;
     assert_eq!(basic.status(), StatusCode::OK);
     let basic: serde_json::Value = basic.json().await.unwrap();
 
@@ -195,12 +188,6 @@ async fn client_credentials_with_basic_and_post_carry_roles() {
     }
 
     idp.stop().await;
-}
-
-/// Status and JSON body of a GET.
-async fn get_json(url: &str) -> (StatusCode, serde_json::Value) {
-    let r = reqwest::get(url).await.unwrap();
-    (r.status(), r.json().await.unwrap())
 }
 
 /// Seed 004's token comes from the tenant's Entra endpoint, not a user flow's: v2 claims under
@@ -243,13 +230,12 @@ async fn the_tenant_endpoint_issues_entra_app_tokens_its_metadata_describes() {
         "https://devtenant.onmicrosoft.com/hello-api/.default".to_owned(),
         format!("{API}/.default"),
     ] {
-        let r = reqwest::Client::new()
-            .post(&token_endpoint)
-            .basic_auth(DAEMON, Some(DAEMON_SECRET))
-            .form(&[("grant_type", "client_credentials"), ("scope", &scope)])
-            .send()
-            .await
-            .unwrap();
+        let r = post_basic(
+            &token_endpoint,
+            DAEMON_SECRET,
+            &[("grant_type", "client_credentials"), ("scope", &scope)],
+        )
+        .await;
         assert_eq!(r.status(), StatusCode::OK, "{scope}");
         let body: serde_json::Value = r.json().await.unwrap();
         let token = body["access_token"].as_str().unwrap();
@@ -271,13 +257,7 @@ async fn token_endpoint_errors_follow_rfc_6749() {
     let scope = "https://devtenant.onmicrosoft.com/hello-api/.default";
 
     // Wrong secret via Basic: 401 with a Basic challenge.
-    let r = client
-        .post(idp.token_url())
-        .basic_auth(DAEMON, Some("wrong-secret"))
-        .form(&[("grant_type", "client_credentials"), ("scope", scope)])
-        .send()
-        .await
-        .unwrap();
+    let r = daemon_token(&idp.token_url(), "wrong-secret").await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
         r.headers()["www-authenticate"]
@@ -291,17 +271,16 @@ async fn token_endpoint_errors_follow_rfc_6749() {
     );
 
     // Both methods at once.
-    let r = client
-        .post(idp.token_url())
-        .basic_auth(DAEMON, Some(DAEMON_SECRET))
-        .form(&[
+    let r = post_basic(
+        &idp.token_url(),
+        DAEMON_SECRET,
+        &[
             ("grant_type", "client_credentials"),
             ("scope", scope),
             ("client_secret", DAEMON_SECRET),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
     assert_eq!(
         r.json::<serde_json::Value>().await.unwrap()["error"],
         "invalid_request"
@@ -496,5 +475,57 @@ async fn userinfo_answers_for_valid_access_tokens_only() {
     let forged = format!("{}.{}x.{}", parts[0], parts[1], parts[2]);
     let r = client.get(&url).bearer_auth(forged).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    idp.stop().await;
+}
+
+#[tokio::test]
+async fn userinfo_takes_the_bearer_scheme_in_any_case_and_refuses_the_rest_alike() {
+    let dir = tempfile::tempdir().unwrap();
+    let idp = Idp::start(config(dir.path())).await;
+    let tokens = alice_tokens(&idp).await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let url = format!("{}/openid/v2.0/userinfo", idp.policy_url());
+    let client = reqwest::Client::new();
+    let get = |authorization: Vec<String>| {
+        let mut request = client.get(&url);
+        for value in authorization {
+            request = request.header("authorization", value);
+        }
+        request.send()
+    };
+
+    // RFC 7235 §2.1: the scheme is case-insensitive.
+    for scheme in ["Bearer", "bearer", "BEARER", "bEaReR"] {
+        let r = get(vec![format!("{scheme} {token}")]).await.unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{scheme}");
+        let info: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(info["emails"][0], ALICE, "{scheme}");
+    }
+
+    // No token, another scheme, the scheme alone, or two credentials: one answer.
+    let challenge = |r: &reqwest::Response| r.headers()["www-authenticate"].clone();
+    let none = get(vec![]).await.unwrap();
+    assert_eq!(none.status(), StatusCode::UNAUTHORIZED);
+    let expected = challenge(&none);
+    assert!(
+        expected
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer error=\"invalid_token\""),
+        "{expected:?}"
+    );
+    for authorization in [
+        vec![format!("Basic {token}")],
+        vec![format!("Bearer{token}")],
+        vec!["Bearer".to_owned()],
+        vec!["Bearer   ".to_owned()],
+        vec![format!("Bearer {token}"), format!("Bearer {token}")],
+    ] {
+        let r = get(authorization.clone()).await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{authorization:?}");
+        assert_eq!(challenge(&r), expected, "{authorization:?}");
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_token", "{authorization:?}");
+    }
     idp.stop().await;
 }

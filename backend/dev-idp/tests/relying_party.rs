@@ -48,14 +48,8 @@ async fn an_openidconnect_client_discovers_signs_in_exchanges_refreshes_and_vali
     // Discovery from the user flow's metadata URL: B2C's issuer names no policy, so the
     // issuer-relative document is the tenant's, not the user flow's (as in Azure).
     let metadata_url = format!("{}/v2.0/.well-known/openid-configuration", idp.policy_url());
-    let metadata: CoreProviderMetadata = reqwest_client
-        .get(&metadata_url)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, document) = get_json(&metadata_url).await;
+    let metadata: CoreProviderMetadata = serde_json::from_value(document).unwrap();
     assert_eq!(metadata.issuer(), &IssuerUrl::new(idp.issuer()).unwrap());
     let jwks = JsonWebKeySet::fetch_async(metadata.jwks_uri(), &http_client)
         .await

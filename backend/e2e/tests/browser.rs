@@ -22,8 +22,8 @@ use fantoccini::Locator;
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
-    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, SPA_CLIENT_ID,
-    TENANT_ID, TempDir, browser_stack, dev_idp_toml, workspace_root,
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, CONSOLE_CLIENT_ID, IDP_HOST,
+    POLICY, SPA_CLIENT_ID, TENANT_ID, TempDir, browser_stack, dev_idp_toml, workspace_root,
 };
 use testkit::Trust;
 
@@ -57,6 +57,13 @@ struct Options {
     /// The function's `MICROSOFT_PROVIDER_AUTHENTICATION_SECRET`, registered as the API web
     /// app's secret at the IdP: EasyAuth's confidential sign-in (`code id_token`).
     easyauth_secret: Option<&'static str>,
+    /// config.json has a `console` section (the developer console's app registration).
+    console: bool,
+    /// An OpenAPI document the site itself serves at `/e2e-openapi.json`, which the console then
+    /// reads instead of the gateway's (`console.openapiUrl`).
+    site_openapi: Option<Value>,
+    /// The gateway validates requests against its document (`GATEWAY_VALIDATION=prevent`).
+    validation: bool,
 }
 
 impl Options {
@@ -90,12 +97,17 @@ impl Default for Options {
             api_unreachable: false,
             external_id: false,
             easyauth_secret: None,
+            console: true,
+            site_openapi: None,
+            validation: false,
         }
     }
 }
 
 struct Stack {
     spa_url: String,
+    /// The gateway's origin (where it serves `/openapi.json`).
+    gateway_url: String,
     idp_origin: String,
     /// The dev IdP's data folder (its verification mails are in `mail/`).
     idp_data: PathBuf,
@@ -200,12 +212,28 @@ impl Stack {
                 "editProfile": "B2C_1_profileedit",
             });
         }
+        if options.console {
+            config["console"] = json!({"clientId": CONSOLE_CLIENT_ID});
+            if options.site_openapi.is_some() {
+                config["console"]["openapiUrl"] = json!(format!("{spa_origin}/e2e-openapi.json"));
+            }
+        }
         shared::SpaConfig::from_json(&config.to_string()).expect("the test's config.json is valid");
-        let site_task = tokio::spawn(serve_site(site, dist, config, options.config_delay));
+        let site_task = tokio::spawn(serve_site(
+            site,
+            dist,
+            config,
+            options.config_delay,
+            options.site_openapi.clone(),
+        ));
 
+        // The console's authorization server names the API's scope (the OpenAPI document's).
+        stack.wiring.api_scopes = Some(scope.clone());
+        stack.wiring.validation = options.validation.then(|| "prevent".to_owned());
         let servers = testkit::Stack::spawn(stack).await;
         Stack {
             spa_url,
+            gateway_url: format!("http://127.0.0.1:{gateway_port}"),
             idp_origin,
             idp_data: servers.idp_data_dir.clone(),
             hello_url: servers.hello_url(),
@@ -227,11 +255,17 @@ async fn serve_site(
     dist: PathBuf,
     config: Value,
     config_delay: Duration,
+    openapi: Option<Value>,
 ) {
     use axum::routing::get;
     use tower_http::services::{ServeDir, ServeFile};
     let config = Arc::new(config);
+    let openapi = Arc::new(openapi.unwrap_or(Value::Null));
     let app = axum::Router::new()
+        .route(
+            "/e2e-openapi.json",
+            get(move || async move { axum::Json((*openapi).clone()) }),
+        )
         .route(
             "/config.json",
             get(move || {
@@ -430,15 +464,20 @@ async fn sign_in(b: &Browser, s: &Stack, email: &str, password: &str, name: &str
 
 /// On the IdP's sign-in form: signs in and waits for the SPA's welcome.
 async fn submit_sign_in_form(b: &Browser, email: &str, password: &str, name: &str) -> Step {
-    b.type_into("#signInName", email).await?;
-    b.type_into("#password", password).await?;
-    b.click("#next").await?;
+    fill_sign_in_form(b, email, password).await?;
     let welcome = format!("Welcome, {name}");
     b.wait_card(&format!("\"{welcome}\""), |c| {
         c.message == welcome && c.phase == "signed-in"
     })
     .await?;
     Ok(())
+}
+
+/// On the IdP's sign-in form: the credentials, then "Sign in".
+async fn fill_sign_in_form(b: &Browser, email: &str, password: &str) -> Step {
+    b.type_into("#signInName", email).await?;
+    b.type_into("#password", password).await?;
+    b.click("#next").await
 }
 
 fn is_green(card: &Card) -> bool {
@@ -1370,6 +1409,421 @@ async fn a_network_failure_is_red() {
             card.class.split_whitespace().any(|c| c == "status-danger")
                 && card.message == "Error: TypeError: Failed to fetch",
             "not the red network error: {card:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Issue 18: the developer console (/console), signing in as its own app registration
+
+const CONSOLE_NOT_CONFIGURED: &str =
+    "The developer console is not configured: config.json has no `console` section.";
+
+/// What `#exchange` shows after a "Try it".
+#[derive(Debug)]
+struct Exchange {
+    request: String,
+    status: String,
+    class: String,
+    time: String,
+    headers: String,
+    body: String,
+}
+
+impl Browser {
+    /// Waits for the console's operation list (its document loaded).
+    async fn console_ready(&self) -> Step<Card> {
+        self.wait_true(
+            "the console's operation list",
+            "const c = document.getElementById('console');
+             return !!c && c.dataset.state === 'ready' && !!document.querySelector('li.operation');",
+        )
+        .await?;
+        self.card().await
+    }
+
+    /// Types `value` into the operation's parameter `name` and clicks its "Try it".
+    async fn try_it(&self, operation: &str, parameter: Option<(&str, &str)>) -> Step {
+        // The answer shown so far is marked, so that only the new one counts.
+        self.js("const e = document.getElementById('response-status'); if (e) e.dataset.stale = '1'; return null;")
+            .await?;
+        if let Some((name, value)) = parameter {
+            self.type_into(&format!("{operation} input[name='{name}']"), value)
+                .await?;
+        }
+        self.click(&format!("{operation} button.try")).await
+    }
+
+    /// Waits for `#exchange` (the answer to the last "Try it") and reads it.
+    async fn exchange(&self) -> Step<Exchange> {
+        self.wait_true(
+            "the console's answer",
+            "const e = document.getElementById('response-status'); return !!e && !e.dataset.stale;",
+        )
+        .await?;
+        let value = self
+            .js(
+                "const t = id => { const e = document.getElementById(id); return e ? e.textContent : null; };
+                 return [t('request'), t('response-status'), document.getElementById('response-status').className,
+                         t('response-time'), t('response-headers'), t('response-body')];",
+            )
+            .await?;
+        let text = |i: usize| value[i].as_str().unwrap_or_default().to_owned();
+        Ok(Exchange {
+            request: text(0),
+            status: text(1),
+            class: text(2),
+            time: text(3),
+            headers: text(4),
+            body: text(5),
+        })
+    }
+
+    /// The access token of the session stored under `key` in sessionStorage.
+    async fn session_token(&self, key: &str) -> Step<Option<String>> {
+        let storage = self.storage().await?;
+        let Some(text) = storage["session"][key].as_str() else {
+            return Ok(None);
+        };
+        let session: Value = serde_json::from_str(text).map_err(err(key))?;
+        Ok(session["access_token"].as_str().map(str::to_owned))
+    }
+}
+
+const HELLO_OPERATION: &str = "li.operation[data-method='GET'][data-path='/hello']";
+
+/// On the IdP's form for the console's sign-in: the authorize request names the console's own
+/// client id and redirect URI, not the SPA's.
+async fn console_sign_in_form(b: &Browser, s: &Stack) -> Step {
+    b.wait_for_element("#signInName").await?;
+    let url = b.client.current_url().await.map_err(err("url"))?;
+    let param = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default()
+    };
+    ensure!(
+        url.as_str().starts_with(&s.idp_origin),
+        "not the IdP's form: {url}"
+    );
+    ensure!(
+        param("client_id") == CONSOLE_CLIENT_ID,
+        "the console signed in as {:?}, not its own app registration: {url}",
+        param("client_id")
+    );
+    ensure!(
+        param("redirect_uri") == format!("{}console", s.spa_url),
+        "the console's redirect URI is {:?}: {url}",
+        param("redirect_uri")
+    );
+    ensure!(param("code_challenge_method") == "S256", "no PKCE: {url}");
+    Ok(())
+}
+
+fn ensure_hello_ada(exchange: &Exchange, s: &Stack) -> Step {
+    ensure!(
+        exchange.status == "200 OK" && exchange.class == "status-success",
+        "Try it did not answer 200: {exchange:?}"
+    );
+    ensure!(
+        exchange
+            .body
+            .contains("\"message\": \"Hello Ada, time and date are "),
+        "the body is not hello's greeting of Ada: {exchange:?}"
+    );
+    ensure!(
+        exchange
+            .request
+            .starts_with(&format!("GET {}/api/hello?name=Ada\n", s.gateway_url))
+            && exchange
+                .request
+                .contains("Authorization: Bearer (the console's access token)"),
+        "the request line: {exchange:?}"
+    );
+    ensure!(
+        !looks_like_jwt(&exchange.request),
+        "the page shows the token: {exchange:?}"
+    );
+    ensure!(
+        exchange.headers.contains("content-type: application/json"),
+        "the response headers: {exchange:?}"
+    );
+    let ms = exchange.time.strip_suffix(" ms").unwrap_or_default();
+    ensure!(ms.parse::<u64>().is_ok(), "the time: {exchange:?}");
+    Ok(())
+}
+
+/// The console lists the gateway's document (fetched cross-origin: the gateway's CORS covers
+/// /openapi.json), Try it on GET /hello signs in through the console's own client, and shows
+/// 200 with hello's greeting; an invalid name then shows APIM's 400 naming the parameter.
+#[tokio::test]
+async fn console_signs_in_as_its_own_client_and_tries_the_api() {
+    let options = Options {
+        validation: true,
+        ..Options::default()
+    };
+    run("console", options, async |b, s| {
+        let spa_origin = s.spa_url.trim_end_matches('/');
+        let preflight = reqwest::Client::new()
+            .get(format!("{}/openapi.json", s.gateway_url))
+            .header("Origin", spa_origin)
+            .send()
+            .await
+            .map_err(err("GET /openapi.json"))?;
+        ensure!(
+            preflight
+                .headers()
+                .get("access-control-allow-origin")
+                .and_then(|v| v.to_str().ok())
+                == Some(spa_origin),
+            "the gateway's CORS does not allow the SPA's origin for /openapi.json: {:?}",
+            preflight.headers()
+        );
+
+        b.goto(&s.spa_url).await?;
+        b.click("nav.pages a[href='/console']").await?;
+        let card = b.console_ready().await?;
+        ensure!(
+            card.message == "Hello API 0.1.0: 1 operation",
+            "the console's header: {card:?}"
+        );
+        let listed = b
+            .js(&format!(
+                "const li = document.querySelector(\"{HELLO_OPERATION}\");
+                 return [li.querySelector('.method').textContent, li.querySelector('.path').textContent,
+                         li.querySelector('.summary').textContent,
+                         Array.from(li.querySelectorAll('input')).map(i => i.name)];"
+            ))
+            .await?;
+        ensure!(
+            listed[0] == "GET"
+                && listed[1] == "/hello"
+                && !listed[2].as_str().unwrap_or_default().is_empty()
+                && listed[3] == json!(["name"]),
+            "the operation as listed: {listed}"
+        );
+
+        b.try_it(HELLO_OPERATION, Some(("name", "Ada"))).await?;
+        console_sign_in_form(b, s).await?;
+        fill_sign_in_form(b, ALICE, ALICE_PASSWORD).await?;
+        let exchange = b.exchange().await?;
+        ensure_hello_ada(&exchange, s)?;
+        ensure!(b.path().await? == "/console", "not back on /console");
+
+        // The console's token is the console's (azp), and the SPA has no session of its own.
+        let token = b
+            .session_token("console.session")
+            .await?
+            .ok_or("no console session in sessionStorage")?;
+        ensure!(
+            jwt_claims(&token)?["azp"] == CONSOLE_CLIENT_ID,
+            "the console's token: {}",
+            jwt_claims(&token)?
+        );
+        ensure!(
+            b.session_token("spa.session").await?.is_none(),
+            "the console's sign-in made an SPA session"
+        );
+
+        // Signed in: an invalid name goes straight to the gateway, whose validation refuses it.
+        b.try_it(HELLO_OPERATION, Some(("name", "Ada!"))).await?;
+        let refused = b.exchange().await?;
+        let message = shared::api::messages::invalid_greeting_name();
+        ensure!(
+            refused.status.starts_with("400 ")
+                && refused.class == "status-warning"
+                && refused.body.contains(&format!("\"message\": \"{message}\""))
+                && refused.body.contains("\"statusCode\": 400"),
+            "an invalid name: {refused:?}"
+        );
+        ensure!(
+            refused.request.contains("?name=Ada%21"),
+            "the request line: {refused:?}"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Signed in on `/`, then in the console: two sessions of two clients side by side, each still
+/// working afterwards (Call API on `/`, Try it on the console without a new sign-in).
+#[tokio::test]
+async fn the_spa_and_the_console_keep_their_own_sessions() {
+    run("console-sessions", Options::default(), async |b, s| {
+        sign_in(b, s, ALICE, ALICE_PASSWORD, ALICE_NAME).await?;
+        call_api_green(b).await?;
+        let spa_token = b
+            .session_token("spa.session")
+            .await?
+            .ok_or("no SPA session")?;
+
+        b.click("nav.pages a[href='/console']").await?;
+        b.console_ready().await?;
+        b.try_it(HELLO_OPERATION, Some(("name", "Ada"))).await?;
+        // The IdP's session may sign the console in without its form.
+        let deadline = Instant::now() + STEP;
+        loop {
+            if b.client.find(Locator::Css("#signInName")).await.is_ok() {
+                console_sign_in_form(b, s).await?;
+                fill_sign_in_form(b, ALICE, ALICE_PASSWORD).await?;
+                break;
+            }
+            if b.client
+                .find(Locator::Css("#response-status"))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            ensure!(Instant::now() < deadline, "no sign-in and no answer");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        ensure_hello_ada(&b.exchange().await?, s)?;
+        let console_token = b
+            .session_token("console.session")
+            .await?
+            .ok_or("no console session")?;
+        ensure!(
+            b.session_token("spa.session").await? == Some(spa_token.clone()),
+            "the console's sign-in replaced the SPA's session"
+        );
+        ensure!(console_token != spa_token, "one token for both clients");
+        ensure!(
+            jwt_claims(&spa_token)?["azp"] == SPA_CLIENT_ID
+                && jwt_claims(&console_token)?["azp"] == CONSOLE_CLIENT_ID,
+            "each token is its own client's"
+        );
+
+        // Both keep working, and neither signs in again.
+        b.js("window.__e2eSamePage = true; return null;").await?;
+        b.click("nav.pages a[href='/']").await?;
+        b.wait_card("home, still signed in", |c| {
+            c.phase == "signed-in" && c.message == format!("Welcome, {ALICE_NAME}")
+        })
+        .await?;
+        call_api_green(b).await?;
+        b.click("nav.pages a[href='/console']").await?;
+        b.console_ready().await?;
+        b.try_it(HELLO_OPERATION, Some(("name", "Ada"))).await?;
+        ensure_hello_ada(&b.exchange().await?, s)?;
+        ensure!(
+            b.same_page().await?,
+            "the console signed in again (or the page reloaded)"
+        );
+        ensure!(
+            b.session_token("console.session").await? == Some(console_token)
+                && b.session_token("spa.session").await? == Some(spa_token),
+            "a session changed"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// Without a `console` section: no nav link, and /console says it is not configured.
+#[tokio::test]
+async fn the_console_unconfigured() {
+    let options = Options {
+        console: false,
+        ..Options::default()
+    };
+    run("console-unconfigured", options, async |b, s| {
+        b.goto(&s.spa_url).await?;
+        b.wait_card("home", |c| c.phase == "signed-out").await?;
+        ensure!(
+            b.client
+                .find(Locator::Css("nav.pages a[href='/console']"))
+                .await
+                .is_err(),
+            "a Console link without a console"
+        );
+        b.goto(&format!("{}console", s.spa_url)).await?;
+        let card = b
+            .wait_card("the console's explanation", |c| {
+                c.message == CONSOLE_NOT_CONFIGURED
+            })
+            .await?;
+        ensure!(is_yellow(&card), "{card:?}");
+        ensure!(
+            b.client.find(Locator::Css("li.operation")).await.is_err(),
+            "operations without a console"
+        );
+        Ok(())
+    })
+    .await;
+}
+
+/// The document cannot be fetched (the gateway's port is closed): a red sentence naming the URL,
+/// and the page keeps working (a panic would have stopped the wasm).
+#[tokio::test]
+async fn the_console_without_its_document_is_red_not_dead() {
+    let options = Options {
+        api_unreachable: true,
+        ..Options::default()
+    };
+    run("console-no-document", options, async |b, s| {
+        b.goto(&format!("{}console", s.spa_url)).await?;
+        let card = b
+            .wait_card("the console's red error", |c| {
+                c.message
+                    .starts_with("The API definition could not be loaded from http://127.0.0.1:")
+            })
+            .await?;
+        ensure!(
+            card.class.split_whitespace().any(|c| c == "status-danger")
+                && card.message.contains("/openapi.json: "),
+            "{card:?}"
+        );
+        b.click("nav.pages a[href='/']").await?;
+        b.wait_card("home after the console", |c| {
+            c.phase == "signed-out" && c.message == SIGNED_OUT
+        })
+        .await?;
+        Ok(())
+    })
+    .await;
+}
+
+/// An operation without parameters or security (a document of the site's own, its server the
+/// site): listed with "No parameters", tried without any sign-in.
+#[tokio::test]
+async fn the_console_tries_an_operation_without_parameters() {
+    let document = json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Site", "version": "1"},
+        "servers": [{"url": "/"}],
+        "paths": {"/config.json": {"get": {"summary": "The SPA's own settings"}}},
+    });
+    let options = Options {
+        site_openapi: Some(document),
+        ..Options::default()
+    };
+    run("console-no-parameters", options, async |b, s| {
+        b.goto(&format!("{}console", s.spa_url)).await?;
+        let card = b.console_ready().await?;
+        ensure!(card.message == "Site 1: 1 operation", "{card:?}");
+        let operation = "li.operation[data-method='GET'][data-path='/config.json']";
+        let shown = b
+            .js(&format!(
+                "const li = document.querySelector(\"{operation}\");
+                 return [li.querySelectorAll('input').length, li.querySelector('.no-parameters').textContent];"
+            ))
+            .await?;
+        ensure!(shown == json!([0, "No parameters"]), "{shown}");
+        b.try_it(operation, None).await?;
+        let exchange = b.exchange().await?;
+        ensure!(
+            exchange.status == "200 OK"
+                && exchange.request == format!("GET {}config.json", s.spa_url)
+                && exchange.body.contains(CONSOLE_CLIENT_ID),
+            "{exchange:?}"
+        );
+        ensure!(
+            b.session_token("console.session").await?.is_none(),
+            "it signed in for an operation that needs no token"
         );
         Ok(())
     })

@@ -444,3 +444,71 @@ fn spa_config_check_validates_an_existing_file() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("config.json is not valid"));
 }
+
+/// `spa-config` with `SPA_CONSOLE_*`: the console's section, validated like the rest; a console
+/// setting without its client id is refused rather than silently dropped.
+#[test]
+fn spa_config_writes_the_developer_console() {
+    let spa_config = |extra: &[(&str, &str)]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_spa-config"));
+        command
+            .env_clear()
+            .envs(ENV_CONFIG)
+            .envs(extra.iter().copied());
+        command.output().unwrap()
+    };
+    let output = spa_config(&[
+        ("SPA_CONSOLE_CLIENT_ID", "console-app"),
+        (
+            "SPA_CONSOLE_OPENAPI_URL",
+            "https://contoso.z6.web.core.windows.net/openapi.json",
+        ),
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    let config = shared::SpaConfig::from_json(&String::from_utf8_lossy(&output.stdout)).unwrap();
+    let console = config.console.as_ref().unwrap();
+    assert_eq!(console.client_id, "console-app");
+    assert_eq!(
+        config.openapi_url().unwrap(),
+        "https://contoso.z6.web.core.windows.net/openapi.json"
+    );
+    assert_eq!(console.redirect_uri, None);
+
+    let without = spa_config(&[]);
+    assert!(without.status.success());
+    assert!(!String::from_utf8_lossy(&without.stdout).contains("console"));
+
+    let orphan = spa_config(&[("SPA_CONSOLE_REDIRECT_URI", "https://x.example/console")]);
+    assert_eq!(orphan.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&orphan.stderr).contains("SPA_CONSOLE_CLIENT_ID"));
+    let relative = spa_config(&[
+        ("SPA_CONSOLE_CLIENT_ID", "console-app"),
+        ("SPA_CONSOLE_REDIRECT_URI", "/console"),
+    ]);
+    assert_eq!(relative.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&relative.stderr).contains("console.redirectUri"));
+}
+
+/// `deploy/static-site --console-client-id … --console-openapi-url …` puts the console in the
+/// config.json it writes (`--config-only`: no storage account needed).
+#[test]
+fn static_site_flags_name_the_developer_console() {
+    let dir = TempDir::new("console-config");
+    let out = dir.path().join("config.json");
+    let output = std::process::Command::new(workspace_root().join("deploy/static-site"))
+        .args([
+            "--config-only",
+            out.to_str().unwrap(),
+            "--console-client-id",
+            "console-app",
+            "--console-openapi-url",
+            "https://contoso.z6.web.core.windows.net/openapi.json",
+        ])
+        .env("SPA_CONFIG_BIN", env!("CARGO_BIN_EXE_spa-config"))
+        .envs(ENV_CONFIG)
+        .output()
+        .unwrap();
+    assert!(output.status.success(), "{output:?}");
+    let config = shared::SpaConfig::from_json(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(config.console.unwrap().client_id, "console-app");
+}

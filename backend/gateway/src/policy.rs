@@ -29,18 +29,7 @@ pub const SUBJECT_COUNTER_KEY: &str =
 
 /// XML text and attribute escaping.
 fn xml(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
-            c => out.push(c),
-        }
-    }
-    out
+    http_serve::markup::escape(text)
 }
 
 fn rate_limit(out: &mut String, limit: RateLimit, key: &str, headers: (&str, &str)) {

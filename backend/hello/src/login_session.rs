@@ -456,14 +456,7 @@ fn kept_claims(claims: &Map<String, Value>) -> Map<String, Value> {
 
 /// The named cookie's value from the request.
 fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v)
+    http_serve::cookie::value(headers, name)
 }
 
 const RESUBMIT: &str = "document.forms[0].submit();";

@@ -17,7 +17,9 @@
 //! never finishes its handshake is bounded like one that never finishes its headers; whatever the
 //! handshake learnt (a client certificate) goes into every request of that connection.
 
+pub mod cookie;
 pub mod logging;
+pub mod markup;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;

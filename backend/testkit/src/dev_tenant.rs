@@ -7,6 +7,9 @@ pub const TENANT_ID: &str = "3f1b7a9e-6c2d-4e8f-9a0b-1c2d3e4f5a6b";
 pub const POLICY: &str = "B2C_1_signupsignin";
 /// The SPA's client id: the `azp` of user tokens and the `aud` of ID tokens.
 pub const SPA_CLIENT_ID: &str = "6c0e4a12-3b5d-4f7e-8a9b-0c1d2e3f4a5b";
+/// The developer console's app registration (seed 002's "Developer Console"): a public client of
+/// its own, redirect URI `{SPA origin}/console`.
+pub const CONSOLE_CLIENT_ID: &str = "5a7c9e1b-3d2f-4b6a-8c0e-2f4a6b8c0d1e";
 /// The API app's client id: the `aud` of access tokens.
 pub const API_CLIENT_ID: &str = "9d2f1c3b-4a5e-4b6c-8d7e-1f2a3b4c5d6e";
 /// The daemon app of seed 004 (client credentials).
@@ -47,6 +50,7 @@ mod tests {
             ("TENANT_ID", super::TENANT_ID),
             ("POLICY", super::POLICY),
             ("SPA_CLIENT_ID", super::SPA_CLIENT_ID),
+            ("CONSOLE_CLIENT_ID", super::CONSOLE_CLIENT_ID),
             ("API_CLIENT_ID", super::API_CLIENT_ID),
             ("DAEMON_CLIENT_ID", super::DAEMON_CLIENT_ID),
             ("API_SCOPE_URI", super::API_SCOPE_URI),

@@ -13,7 +13,7 @@ use serde_json::Value;
 use tokio::sync::oneshot;
 
 pub use testkit::dev_tenant::{
-    ALICE, ALICE_PASSWORD, API_CLIENT_ID as API, API_SCOPE_URI as API_SCOPE,
+    ALICE, ALICE_PASSWORD, API_CLIENT_ID as API, API_SCOPE_URI as API_SCOPE, APP_SCOPE_URI,
     DAEMON_CLIENT_ID as DAEMON, DAEMON_SECRET, SPA_CLIENT_ID as SPA, TENANT_ID,
 };
 /// RFC 7636 appendix B.
@@ -243,11 +243,16 @@ impl Browser {
         self.post(url, &values).await
     }
 
+    /// Follows the link with `id` on `page` (a path on the provider).
+    pub async fn follow(&mut self, idp: &Idp, page: &Response, id: &str) -> Response {
+        let href = link(&page.body, id);
+        self.get(&format!("{}{href}", idp.base)).await
+    }
+
     /// Opens the authorize URL and follows its "Sign up now" link: the sign-up page.
     pub async fn sign_up_page(&mut self, idp: &Idp) -> Response {
         let page = self.get(&idp.authorize_url(&[])).await;
-        let href = link(&page.body, "createAccount");
-        self.get(&format!("{}{href}", idp.base)).await
+        self.follow(idp, &page, "createAccount").await
     }
 
     /// Opens the authorize URL, signs in on the form, returns the redirect to the app.
@@ -369,6 +374,12 @@ pub async fn token(idp: &Idp, fields: &[(&str, &str)]) -> Response {
     post_form(&idp.token_url(), fields).await
 }
 
+/// Status and JSON body of a GET.
+pub async fn get_json(url: &str) -> (StatusCode, Value) {
+    let r = reqwest::get(url).await.unwrap();
+    (r.status(), r.json().await.unwrap())
+}
+
 /// POSTs a form without cookies.
 pub async fn post_form(url: &str, fields: &[(&str, &str)]) -> Response {
     let r = reqwest::Client::new()
@@ -382,6 +393,27 @@ pub async fn post_form(url: &str, fields: &[(&str, &str)]) -> Response {
         headers: r.headers().clone(),
         body: r.text().await.unwrap(),
     }
+}
+
+/// POSTs a form to the token endpoint `url` as the daemon app, its `secret` in HTTP Basic.
+pub async fn post_basic(url: &str, secret: &str, fields: &[(&str, &str)]) -> reqwest::Response {
+    reqwest::Client::new()
+        .post(url)
+        .basic_auth(DAEMON, Some(secret))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// The daemon's client-credentials request for the API (`{app id uri}/.default`), its `secret`
+/// in HTTP Basic.
+pub async fn daemon_token(url: &str, secret: &str) -> reqwest::Response {
+    let fields = [
+        ("grant_type", "client_credentials"),
+        ("scope", APP_SCOPE_URI),
+    ];
+    post_basic(url, secret, &fields).await
 }
 
 /// Signs Alice in and redeems the code: the token response.

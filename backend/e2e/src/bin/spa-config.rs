@@ -3,8 +3,9 @@
 //!
 //! `spa-config` reads `SPA_CLIENT_ID`, `SPA_AUTHORITY`, `SPA_KNOWN_AUTHORITIES`, `SPA_SCOPES`,
 //! `SPA_API_URL` and the optional `SPA_REDIRECT_URI`, `SPA_POST_LOGOUT_REDIRECT_URI`,
-//! `SPA_FORGOT_PASSWORD_POLICY`, `SPA_EDIT_PROFILE_POLICY` (lists are comma- or space-separated)
-//! and prints the JSON. `spa-config --check FILE` validates a file.
+//! `SPA_FORGOT_PASSWORD_POLICY`, `SPA_EDIT_PROFILE_POLICY`, `SPA_CONSOLE_CLIENT_ID` (the developer
+//! console's app registration; with it `SPA_CONSOLE_REDIRECT_URI`, `SPA_CONSOLE_OPENAPI_URL`)
+//! (lists are comma- or space-separated) and prints the JSON. `spa-config --check FILE` validates a file.
 //! Any problem: one line on stderr naming the setting, exit code 2.
 
 use shared::SpaConfig;
@@ -47,10 +48,11 @@ fn from_env() -> Result<SpaConfig, String> {
         scopes: list(&required("SPA_SCOPES")?),
         api_url: required("SPA_API_URL")?,
         policies: user_flows(&required("SPA_AUTHORITY")?),
+        console: console()?,
     };
     // The variable names, not the JSON field names, are what the operator sets.
     config.validate().map_err(|e| {
-        format!("{e} (settings: SPA_CLIENT_ID, SPA_AUTHORITY, SPA_KNOWN_AUTHORITIES, SPA_SCOPES, SPA_API_URL, SPA_REDIRECT_URI, SPA_POST_LOGOUT_REDIRECT_URI, SPA_FORGOT_PASSWORD_POLICY, SPA_EDIT_PROFILE_POLICY)")
+        format!("{e} (settings: SPA_CLIENT_ID, SPA_AUTHORITY, SPA_KNOWN_AUTHORITIES, SPA_SCOPES, SPA_API_URL, SPA_REDIRECT_URI, SPA_POST_LOGOUT_REDIRECT_URI, SPA_FORGOT_PASSWORD_POLICY, SPA_EDIT_PROFILE_POLICY, SPA_CONSOLE_CLIENT_ID, SPA_CONSOLE_REDIRECT_URI, SPA_CONSOLE_OPENAPI_URL)")
     })?;
     Ok(config)
 }
@@ -71,6 +73,28 @@ fn user_flows(authority: &str) -> Option<shared::UserFlows> {
         forgot_password,
         edit_profile,
     })
+}
+
+/// `SPA_CONSOLE_CLIENT_ID`: the developer console's app registration; its other settings alone
+/// are a mistake, not a console.
+fn console() -> Result<Option<shared::ConsoleConfig>, String> {
+    let (redirect_uri, openapi_url) = (
+        optional("SPA_CONSOLE_REDIRECT_URI"),
+        optional("SPA_CONSOLE_OPENAPI_URL"),
+    );
+    let Some(client_id) = optional("SPA_CONSOLE_CLIENT_ID") else {
+        if redirect_uri.is_some() || openapi_url.is_some() {
+            return Err(
+                "SPA_CONSOLE_CLIENT_ID is not set, but other SPA_CONSOLE_* settings are".into(),
+            );
+        }
+        return Ok(None);
+    };
+    Ok(Some(shared::ConsoleConfig {
+        client_id,
+        redirect_uri,
+        openapi_url,
+    }))
 }
 
 fn required(name: &str) -> Result<String, String> {

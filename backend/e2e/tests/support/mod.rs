@@ -132,8 +132,8 @@ pub fn log(file: &str) -> ChildOutput {
 
 // The development tenant of contract.md, as the browser tests configure and use it.
 pub use testkit::dev_tenant::{
-    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE_URI as API_SCOPE, IDP_HOST, POLICY,
-    SPA_CLIENT_ID, TENANT_ID,
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE_URI as API_SCOPE,
+    CONSOLE_CLIENT_ID, IDP_HOST, POLICY, SPA_CLIENT_ID, TENANT_ID,
 };
 
 /// The dev IdP's configuration for one browser test: the SPA's redirect URI on that test's port
@@ -169,6 +169,12 @@ name = "hello-spa"
 client_id = "{SPA_CLIENT_ID}"
 redirect_uris = ["{spa_url}"]
 post_logout_redirect_uris = ["{spa_url}"]
+api_permissions = ["{API_SCOPE}"]
+
+[[spas]]
+name = "developer-console"
+client_id = "{CONSOLE_CLIENT_ID}"
+redirect_uris = ["{spa_url}console"]
 api_permissions = ["{API_SCOPE}"]
 
 [[users]]
