@@ -28,7 +28,8 @@ async fn poll(
     mut alive: impl FnMut() -> Result<(), String>,
 ) -> Result<(), String> {
     let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(1))
+        // A loaded machine (browser tests beside builds) can take over a second to answer.
+        .timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| e.to_string())?;
     let deadline = Instant::now() + timeout;
