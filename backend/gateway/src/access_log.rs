@@ -9,7 +9,6 @@ use crate::request_id::REQUEST_ID;
 use crate::subscription::Subscriber;
 use crate::tls::ClientCertificate;
 use axum::extract::Request;
-use axum::middleware::Next;
 use axum::response::Response;
 use shared::trace_context::TraceParent;
 use std::fmt;
@@ -18,7 +17,8 @@ use std::time::Instant;
 /// What the line needs from the request, kept as it is (reference counts and copies of small
 /// values): every field is formatted once, when the line is written, never copied into a
 /// `String` on the way.
-struct RequestFacts {
+pub struct RequestFacts {
+    started: Instant,
     method: axum::http::Method,
     uri: axum::http::Uri,
     request_id: Option<axum::http::HeaderValue>,
@@ -41,56 +41,57 @@ impl<T: fmt::Display> fmt::Display for Quoted<T> {
     }
 }
 
-pub async fn record(request: Request, next: Next) -> Response {
-    // With the access log filtered out (e.g. RUST_LOG=warn), skip even the facts.
-    if !tracing::enabled!(target: "gateway::access", tracing::Level::INFO) {
-        return next.run(request).await;
+impl RequestFacts {
+    /// The facts of a call about to be answered; `None` with the access log filtered out (e.g.
+    /// `RUST_LOG=warn`), so nothing is even copied.
+    pub fn of(request: &Request) -> Option<Self> {
+        if !tracing::enabled!(target: "gateway::access", tracing::Level::INFO) {
+            return None;
+        }
+        Some(Self {
+            started: Instant::now(),
+            method: request.method().clone(),
+            uri: request.uri().clone(),
+            request_id: request.headers().get(&REQUEST_ID).cloned(),
+            client: request.extensions().get::<ClientIp>().copied(),
+            certificate: request
+                .extensions()
+                .get::<ClientCertificate>()
+                .cloned()
+                .unwrap_or_default(),
+            trace: request.extensions().get::<TraceParent>().copied(),
+        })
     }
-    let started = Instant::now();
-    let facts = RequestFacts {
-        method: request.method().clone(),
-        uri: request.uri().clone(),
-        request_id: request.headers().get(&REQUEST_ID).cloned(),
-        client: request.extensions().get::<ClientIp>().copied(),
-        certificate: request
-            .extensions()
-            .get::<ClientCertificate>()
-            .cloned()
-            .unwrap_or_default(),
-        trace: request.extensions().get::<TraceParent>().copied(),
-    };
-    let response = next.run(request).await;
-    write_line(&facts, &response, started);
-    response
-}
 
-fn write_line(facts: &RequestFacts, response: &Response, started: Instant) {
-    let subscription = response
-        .extensions()
-        .get::<Subscriber>()
-        .map_or("-", |s| &s.subscription);
-    let subject = response
-        .extensions()
-        .get::<AuthenticatedSubject>()
-        .map_or("-", |s| s.0.as_str());
-    // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
-    let certificate = facts.certificate.0.as_deref();
-    tracing::info!(
-        target: "gateway::access",
-        method = %facts.method,
-        path = facts.uri.path(),
-        status = response.status().as_u16(),
-        latency_ms = started.elapsed().as_secs_f64() * 1000.0,
-        client = %Quoted(facts.client.map(|c| c.0)),
-        cert_thumbprint = certificate.map_or("-", |c| c.thumbprint.as_str()),
-        cert_subject = certificate.map_or("-", |c| c.subject.as_str()),
-        subject,
-        subscription,
-        request_id = facts
-            .request_id
-            .as_ref()
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("-"),
-        trace_id = %Quoted(facts.trace.as_ref().map(TraceParent::trace_id)),
-    );
+    /// The call's line, once its answer is known.
+    pub fn write(&self, response: &Response) {
+        let subscription = response
+            .extensions()
+            .get::<Subscriber>()
+            .map_or("-", |s| &s.subscription);
+        let subject = response
+            .extensions()
+            .get::<AuthenticatedSubject>()
+            .map_or("-", AuthenticatedSubject::subject);
+        // What the TLS handshake saw: the client certificate's thumbprint and subject (not secret).
+        let certificate = self.certificate.0.as_deref();
+        tracing::info!(
+            target: "gateway::access",
+            method = %self.method,
+            path = self.uri.path(),
+            status = response.status().as_u16(),
+            latency_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            client = %Quoted(self.client.map(|c| c.0)),
+            cert_thumbprint = certificate.map_or("-", |c| c.thumbprint.as_str()),
+            cert_subject = certificate.map_or("-", |c| c.subject.as_str()),
+            subject,
+            subscription,
+            request_id = self
+                .request_id
+                .as_ref()
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("-"),
+            trace_id = %Quoted(self.trace.as_ref().map(TraceParent::trace_id)),
+        );
+    }
 }

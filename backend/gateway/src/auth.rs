@@ -6,11 +6,19 @@ use crate::error::GatewayError;
 use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
-use token_validation::{Validator, bearer_token};
+use std::sync::Arc;
+use token_validation::{Principal, Validator, bearer_token};
 
-/// The validated `sub`, attached to the response so the access log can name the caller.
+/// The validated caller, attached to the response so the access log can name its `sub`: the
+/// principal itself (a reference count), not a copy of the subject per call.
 #[derive(Debug, Clone)]
-pub struct AuthenticatedSubject(pub String);
+pub struct AuthenticatedSubject(pub Arc<Principal>);
+
+impl AuthenticatedSubject {
+    pub fn subject(&self) -> &str {
+        &self.0.subject
+    }
+}
 
 pub async fn validate_jwt(
     State(validator): State<Validator>,
@@ -28,7 +36,7 @@ pub async fn validate_jwt(
             .await
             .map_err(|_| GatewayError::Unauthorized)?
     };
-    let subject = AuthenticatedSubject(principal.subject.clone());
+    let subject = AuthenticatedSubject(principal.clone());
     request.extensions_mut().insert(principal);
     let mut response = next.run(request).await;
     response.extensions_mut().insert(subject);

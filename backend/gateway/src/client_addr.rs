@@ -9,13 +9,10 @@
 //! access log use; nothing else in the gateway reads `X-Forwarded-For`.
 
 use crate::config::{ConfigError, bad};
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderName};
-use axum::middleware::Next;
-use axum::response::Response;
 use ipnet::IpNet;
 use std::net::{IpAddr, SocketAddr};
-use std::sync::Arc;
 
 pub const VAR: &str = "GATEWAY_TRUSTED_PROXIES";
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
@@ -93,16 +90,11 @@ fn hop_address(hop: &str) -> Option<IpAddr> {
         .map(|ip| ip.to_canonical())
 }
 
-/// Middleware, outside the access log: puts the [`ClientIp`] into the request.
-pub async fn resolve(
-    State(proxies): State<Arc<TrustedProxies>>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let client = proxies.client(peer.ip(), request.headers());
-    request.extensions_mut().insert(ClientIp(client));
-    next.run(request).await
+/// Outside the access log: puts the [`ClientIp`] of the call from `peer` into the request.
+pub fn resolve(proxies: &TrustedProxies, peer: SocketAddr, request: &mut Request) -> ClientIp {
+    let client = ClientIp(proxies.client(peer.ip(), request.headers()));
+    request.extensions_mut().insert(client);
+    client
 }
 
 #[cfg(test)]

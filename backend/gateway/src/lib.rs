@@ -16,6 +16,7 @@ pub mod client_addr;
 pub mod concurrency;
 pub mod config;
 pub mod cors;
+pub mod envelope;
 pub mod error;
 pub mod explain;
 pub mod forward;
@@ -34,12 +35,13 @@ pub mod trace_context;
 pub mod validation;
 
 use axum::Router;
-use axum::middleware::{FromFnLayer, from_fn, from_fn_with_state};
+use axum::middleware::{FromFnLayer, from_fn_with_state};
 use axum::routing::get;
 use client_addr::TrustedProxies;
 use concurrency::ConcurrencyLimit;
 use config::Config;
 use cors::CorsPolicy;
+use envelope::Envelope;
 use error::GatewayError;
 use forward::Backend;
 use front_door::FrontDoorId;
@@ -221,17 +223,14 @@ pub fn router(gateway: &Gateway) -> Router {
         .merge(api)
         .merge(definition)
         .fallback(|| async { GatewayError::NotFound })
-        .layer(
-            ServiceBuilder::new()
-                .layer(from_fn(request_id::assign))
-                .layer(from_fn_with_state(
-                    gateway.trusted_proxies.clone(),
-                    client_addr::resolve,
-                ))
-                .layer(from_fn_with_state(gateway.metrics.clone(), metrics::record))
-                .layer(from_fn(trace_context::propagate))
-                .layer(from_fn(access_log::record)),
-        )
+        // Around every call: request id → client address → metrics → traceparent → access log.
+        .layer(from_fn_with_state(
+            Arc::new(Envelope {
+                trusted_proxies: gateway.trusted_proxies.clone(),
+                metrics: gateway.metrics.clone(),
+            }),
+            envelope::around,
+        ))
 }
 
 /// An optional policy's layer: there when its setting is, absent (not a no-op) otherwise.

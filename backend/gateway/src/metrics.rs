@@ -7,13 +7,12 @@
 //! crate: two metric families do not justify another dependency tree to compile.
 
 use crate::error::GatewayError;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{Method, header};
-use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Mutex, PoisonError};
 use std::time::Instant;
 
 /// Which policy answered a call; set on the response by whoever made the answer.
@@ -106,25 +105,36 @@ fn default_outcome(method: &Method, path: &str, preflight: bool) -> Outcome {
     }
 }
 
-/// Outermost but for the request id: times and counts every answer.
-pub async fn record(State(metrics): State<Arc<Metrics>>, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let preflight = request
-        .headers()
-        .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let fallback = default_outcome(request.method(), request.uri().path(), preflight);
-    let response = next.run(request).await;
-    let outcome = response
-        .extensions()
-        .get::<Outcome>()
-        .copied()
-        .unwrap_or(fallback);
-    metrics.observe(
-        response.status().as_u16(),
-        outcome,
-        started.elapsed().as_secs_f64(),
-    );
-    response
+/// One call being timed: outermost but for the request id, so it times and counts every answer.
+pub struct Timing {
+    started: Instant,
+    fallback: Outcome,
+}
+
+impl Timing {
+    pub fn start(request: &Request) -> Self {
+        let preflight = request
+            .headers()
+            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
+        Self {
+            started: Instant::now(),
+            fallback: default_outcome(request.method(), request.uri().path(), preflight),
+        }
+    }
+
+    /// Counts the answer, under the outcome its maker named (or the default one).
+    pub fn finish(self, metrics: &Metrics, response: &Response) {
+        let outcome = response
+            .extensions()
+            .get::<Outcome>()
+            .copied()
+            .unwrap_or(self.fallback);
+        metrics.observe(
+            response.status().as_u16(),
+            outcome,
+            self.started.elapsed().as_secs_f64(),
+        );
+    }
 }
 
 impl GatewayError {

@@ -3,7 +3,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::Response;
 
 pub const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -17,7 +16,8 @@ fn acceptable(value: &HeaderValue) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b':'))
 }
 
-pub async fn assign(mut request: Request, next: Next) -> Response {
+/// The call's id, set on the request (the backend gets it); [`echo`] returns it to the client.
+pub fn assign(request: &mut Request) -> HeaderValue {
     let id = match request.headers().get(&REQUEST_ID) {
         Some(value) if acceptable(value) => value.clone(),
         _ => {
@@ -29,7 +29,9 @@ pub async fn assign(mut request: Request, next: Next) -> Response {
         }
     };
     request.headers_mut().insert(REQUEST_ID, id.clone());
-    let mut response = next.run(request).await;
+    id
+}
+
+pub fn echo(id: HeaderValue, response: &mut Response) {
     response.headers_mut().insert(REQUEST_ID, id);
-    response
 }

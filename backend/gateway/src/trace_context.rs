@@ -6,8 +6,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
-use axum::middleware::Next;
-use axum::response::Response;
 use shared::trace_context::TraceParent;
 
 pub const TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
@@ -52,8 +50,10 @@ fn continue_or_start(request: &Request) -> (TraceParent, bool) {
     }
 }
 
-pub async fn propagate(mut request: Request, next: Next) -> Response {
-    let (trace, continued) = continue_or_start(&request);
+/// Sets the `traceparent` the function gets (and drops an orphaned `tracestate`); the trace goes
+/// into the request's extensions for the access log.
+pub fn propagate(request: &mut Request) {
+    let (trace, continued) = continue_or_start(request);
     let headers = request.headers_mut();
     if !continued {
         headers.remove(&TRACESTATE);
@@ -62,5 +62,4 @@ pub async fn propagate(mut request: Request, next: Next) -> Response {
         headers.insert(TRACEPARENT, value);
     }
     request.extensions_mut().insert(trace);
-    next.run(request).await
 }

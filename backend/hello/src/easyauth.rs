@@ -22,64 +22,60 @@ pub struct Authenticated {
     pub access_token: String,
 }
 
-/// Middleware for the function: the configured unauthenticated action.
-pub async fn authenticate(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    let action = state.config.unauthenticated_action;
-    run(state, request, next, action).await
-}
-
 /// Middleware for `/.auth/me`: EasyAuth answers 401 there whatever the configured action.
 pub async fn authenticate_api(
     State(state): State<Arc<AppState>>,
     request: Request,
     next: Next,
 ) -> Response {
-    run(state, request, next, UnauthenticatedAction::Return401).await
+    match authenticate(&state, request, UnauthenticatedAction::Return401).await {
+        Ok(request) => next.run(request).await,
+        Err(refused) => refused,
+    }
 }
 
-async fn run(
-    state: Arc<AppState>,
+/// The request with its identity attached ([`Authenticated`] and the `X-MS-CLIENT-PRINCIPAL*`
+/// headers), or EasyAuth's answer instead of the function's: `action` for a caller without a
+/// valid token, 403 for one the authorization policy refuses.
+// The request on the other side is as large as the response: boxing the refusal saves nothing.
+#[allow(clippy::result_large_err)]
+pub async fn authenticate(
+    state: &AppState,
     mut request: Request,
-    next: Next,
     action: UnauthenticatedAction,
-) -> Response {
+) -> Result<Request, Response> {
     client_principal::strip_incoming(request.headers_mut());
     let token = match bearer_token(request.headers()) {
         Ok(token) => token.to_owned(),
         // Without a bearer token, EasyAuth's own session cookie (a browser it signed in).
         Err(ValidationError::MissingToken)
-            if let Some(principal) =
-                login_session::session_principal(&state, request.headers()) =>
+            if let Some(principal) = login_session::session_principal(state, request.headers()) =>
         {
-            return admit(&state, request, next, Arc::new(principal), String::new()).await;
+            return admit(state, request, Arc::new(principal), String::new());
         }
-        Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
+        Err(why) => return Err(unauthenticated(state, Origin::of(&request), action, why).await),
     };
     let principal = match state.validator.validate(&token).await {
         Ok(principal) => principal,
         Err(why @ ValidationError::KeysUnavailable) => {
-            return Refusal::KeysUnavailable(why).into_response();
+            return Err(Refusal::KeysUnavailable(why).into_response());
         }
-        Err(why) => return unauthenticated(&state, Origin::of(&request), action, why).await,
+        Err(why) => return Err(unauthenticated(state, Origin::of(&request), action, why).await),
     };
-    admit(&state, request, next, principal, token).await
+    admit(state, request, principal, token)
 }
 
 /// The authorization policy, then the identity handed to the function.
-async fn admit(
+#[allow(clippy::result_large_err)]
+fn admit(
     state: &AppState,
     mut request: Request,
-    next: Next,
     principal: Arc<Principal>,
     access_token: String,
-) -> Response {
+) -> Result<Request, Response> {
     if let Err(why) = authorize(&state.config, &principal) {
         tracing::info!(reason = %why, subject = %principal.subject, "authorization policy refused the caller");
-        return Refusal::Forbidden(Some(why)).into_response();
+        return Err(Refusal::Forbidden(Some(why)).into_response());
     }
     state
         .principal_headers
@@ -88,7 +84,7 @@ async fn admit(
         principal,
         access_token,
     });
-    next.run(request).await
+    Ok(request)
 }
 
 /// EasyAuth's built-in authorization: allowed client applications, allowed identities, and the

@@ -1,15 +1,10 @@
 //! Function keys (authLevel `function`): `x-functions-key` header, else `?code=`; several keys
 //! accepted; compared in constant time; missing or wrong → 401 with an empty body, like the host.
 
-use std::sync::Arc;
-
-use axum::extract::{Request, State};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::extract::Request;
 use sha2::{Digest, Sha256};
 use subtle::{Choice, ConstantTimeEq};
 
-use crate::AppState;
 use crate::config::FunctionKey;
 use crate::refusal::Refusal;
 
@@ -53,20 +48,18 @@ fn presented_key(request: &Request) -> Option<String> {
         .map(|(_, value)| value.into_owned())
 }
 
-/// Middleware: 401 unless a valid function key is presented.
-pub async fn require_key(
-    State(state): State<Arc<AppState>>,
-    request: Request,
-    next: Next,
-) -> Response {
-    match presented_key(&request) {
-        Some(key) if state.function_keys.accepts(&key) => next.run(request).await,
-        presented => {
-            tracing::info!(
-                presented = presented.is_some(),
-                "function key missing or wrong"
-            );
-            Refusal::FunctionKey.into_response()
+impl FunctionKeys {
+    /// 401 unless the request presents one of the keys.
+    pub fn check(&self, request: &Request) -> Result<(), Refusal> {
+        match presented_key(request) {
+            Some(key) if self.accepts(&key) => Ok(()),
+            presented => {
+                tracing::info!(
+                    presented = presented.is_some(),
+                    "function key missing or wrong"
+                );
+                Err(Refusal::FunctionKey)
+            }
         }
     }
 }

@@ -18,14 +18,19 @@
 //! `/.auth/login/aad`, its callback and `/.auth/logout` are EasyAuth's browser sign-in
 //! ([`login_session`]), whose session cookie EasyAuth accepts when no bearer token is sent.
 
+pub mod binding;
 pub mod client_principal;
 pub mod config;
 pub mod easyauth;
 pub mod function_key;
 pub mod greeting;
+pub mod health;
+pub mod host;
 pub mod ip_filter;
 pub mod login_session;
+pub mod negotiation;
 pub mod refusal;
+pub mod token_store;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -35,7 +40,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::extract::Request;
 use axum::http::{HeaderName, StatusCode};
-use axum::middleware::{from_fn, from_fn_with_state};
+use axum::middleware::from_fn_with_state;
 use axum::routing::{any, get, post};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
@@ -64,8 +69,9 @@ pub struct AppState {
     pub principal_headers: PrincipalHeaders,
     /// Signs EasyAuth's login and session cookies.
     pub sealer: login_session::Sealer,
-    /// Redeems the sign-in code at the IdP's token endpoint (with a client secret only).
-    pub token_client: reqwest::Client,
+    /// Redeems the sign-in code at the IdP's token endpoint: present with a client secret only
+    /// (a client loads the system's CA roots, milliseconds of every cold start).
+    pub token_client: Option<reqwest::Client>,
 }
 
 impl AppState {
@@ -90,7 +96,10 @@ impl AppState {
             function_keys: FunctionKeys::new(&config.function_keys),
             allow_list: config.allowed_ips.clone().map(AllowList::new),
             sealer: login_session::Sealer::default(),
-            token_client: login_session::token_client(validator.config().http_timeout),
+            token_client: config
+                .client_secret
+                .is_some()
+                .then(|| login_session::token_client(validator.config().http_timeout)),
             validator,
             config,
         })
@@ -99,14 +108,12 @@ impl AppState {
 
 /// The routes and their layers, in the order documented at the top of this crate.
 pub fn router(state: Arc<AppState>) -> Router {
-    // `route_layer`s run last-added first: method, then key, then EasyAuth, then the handler.
+    // The host's steps before the handler, in order: method, function key, EasyAuth.
     let function = Router::new()
         .route("/api/hello", any(greeting::hello))
-        .route_layer(from_fn_with_state(state.clone(), easyauth::authenticate))
-        .route_layer(from_fn_with_state(state.clone(), function_key::require_key))
-        .route_layer(from_fn(greeting::only_get));
+        .route_layer(from_fn_with_state(state.clone(), host::admit));
     let auth_me = Router::new()
-        .route("/.auth/me", get(greeting::me))
+        .route("/.auth/me", get(token_store::me))
         .route_layer(from_fn_with_state(
             state.clone(),
             easyauth::authenticate_api,
@@ -125,7 +132,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .merge(function)
         .merge(auth_me)
         .merge(login)
-        .route("/healthz", get(greeting::healthz))
+        .route("/healthz", get(health::healthz))
         .fallback(|| async { Refusal::NotFound })
         .layer(
             ServiceBuilder::new()

@@ -410,8 +410,11 @@ async fn redeem(
         ("redirect_uri", redirect_uri.as_str()),
     ];
     let unreachable = |_| LoginError::Redemption("the token endpoint did not answer".into());
-    let mut response = state
+    let client = state
         .token_client
+        .as_ref()
+        .ok_or_else(|| LoginError::Redemption("no token client without a secret".into()))?;
+    let mut response = client
         .post(&endpoint)
         .form(&form)
         .send()
