@@ -13,30 +13,17 @@ import stack
 from issuer import Issuer
 from probe import bearer, get
 
-KEY = "harden-active-primary-0001"
-SUSPENDED = "harden-suspended-primary-02"
+# The gateway tests' catalogue (one product; an active, a second and a suspended subscription), with limits high
+# enough for every attempt here to reach the subscription check.
+with open(os.path.join(stack.ROOT, "backend", "gateway", "tests", "products.toml")) as catalogue:
+    PRODUCTS = (catalogue.read().replace('rate_limit = "100/60"', 'rate_limit = "300/60"')
+                .replace('quota = "10000/86400"', 'quota = "100000/86400"'))
+KEY = "contoso-dev-primary-0001"
+SUSPENDED = "suspended-primary-key-04"
 MISSING = ("Access denied due to missing subscription key. Make sure to include subscription key when making "
            "requests to an API.")
 INVALID = ("Access denied due to invalid subscription key. Make sure to provide a valid key for an active "
            "subscription.")
-
-PRODUCTS = f"""
-[[product]]
-name = "unlimited"
-rate_limit = "300/60"
-quota = "100000/86400"
-
-[[product.subscription]]
-name = "active"
-primary_key = "{KEY}"
-secondary_key = "harden-active-secondary-03"
-
-[[product.subscription]]
-name = "suspended"
-primary_key = "{SUSPENDED}"
-secondary_key = "harden-suspended-second-04"
-state = "suspended"
-"""
 
 
 def message(body):

@@ -1,4 +1,5 @@
 """The local stack as child processes for the hardening suite: dev IdP, hello function, gateway, Redis, wrk.
+Which setting each server gets comes from testkit's Wiring (`devstack env`), as for scripts/dev and the Rust tests.
 Every process is started here, remembered, and stopped by pid (TERM, then KILL) when the suite ends."""
 
 import atexit
@@ -144,13 +145,21 @@ def binary(name):
 IDP_HOST = DEV_TENANT["IDP_HOST"]
 
 
+def wiring(*args):
+    """The environments testkit's Wiring gives the servers (`devstack env --plain`, the wiring scripts/dev and the
+    Rust tests' Stack use), for these devstack arguments: {"dev-idp": {…}, "hello": {…}, "gateway": {…}, "urls": {…}}."""
+    out = subprocess.run([binary("devstack"), "env", "--plain", "--format", "json", *map(str, args)],
+                         check=True, capture_output=True, text=True, timeout=30)
+    return json.loads(out.stdout)
+
+
 def dev_idp(data_dir=None, port=None, name="dev-idp", **env):
     port = port or free_port()
     data_dir = data_dir or tempfile.mkdtemp(prefix="harden-idp-")
-    proc = Proc(name, [binary("dev-idp")], {"DEVIDP_PORT": str(port), "DEVIDP_DATA_DIR": data_dir,
-                                            "RUST_LOG": "warn", **env}, port, host=IDP_HOST)
+    wired = wiring("--idp-port", port, "--idp-data-dir", data_dir)
+    proc = Proc(name, [binary("dev-idp")], {**wired["dev-idp"], "RUST_LOG": "warn", **env}, port, host=IDP_HOST)
     proc.data_dir = data_dir
-    proc.openid_config_url = f"{proc.url}/{TENANT}/{POLICY}/v2.0/.well-known/openid-configuration"
+    proc.openid_config_url = wired["urls"]["OPENID_CONFIG"]
     proc.token_url = f"{proc.url}/{TENANT}/{POLICY}/oauth2/v2.0/token"
     return proc
 
@@ -164,20 +173,18 @@ def rotate_keys(idp):
 
 def function(openid_config_url, key, name="hello", action="Return401", **extra):
     port = free_port()
-    env = {"FUNCTIONS_CUSTOMHANDLER_PORT": str(port), "HELLO_FUNCTION_KEYS": key,
-           "EASYAUTH_OPENID_CONFIG_URL": openid_config_url, "EASYAUTH_AUDIENCES": API_AUDIENCE,
-           "EASYAUTH_UNAUTHENTICATED_ACTION": action, "RUST_LOG": "warn", **extra}
+    wired = wiring("--hello-port", port, "--openid-config-url", openid_config_url, "--function-key", key)
+    env = {**wired["hello"], "EASYAUTH_UNAUTHENTICATED_ACTION": action, "RUST_LOG": "warn", **extra}
     return Proc(name, [binary("hello")], env, port)
 
 
 def gateway(backend_port, openid_config_url, key, name="gateway", per_ip=HIGH_LIMIT, per_subject=HIGH_LIMIT,
             **extra):
     port = free_port()
-    env = {"GATEWAY_PORT": str(port), "GATEWAY_BACKEND_URL": f"http://127.0.0.1:{backend_port}",
-           "GATEWAY_BACKEND_FUNCTION_KEY": key, "GATEWAY_ALLOWED_ORIGINS": SPA_ORIGIN,
-           "GATEWAY_OPENID_CONFIG_URLS": openid_config_url, "GATEWAY_AUDIENCES": API_AUDIENCE,
-           "GATEWAY_RATE_LIMIT_PER_IP": per_ip, "GATEWAY_RATE_LIMIT_PER_SUBJECT": per_subject, "RUST_LOG": "warn",
-           **extra}
+    wired = wiring("--gateway-port", port, "--hello-port", backend_port, "--openid-config-url", openid_config_url,
+                   "--function-key", key, "--spa-origin", SPA_ORIGIN)
+    env = {**wired["gateway"], "GATEWAY_RATE_LIMIT_PER_IP": per_ip, "GATEWAY_RATE_LIMIT_PER_SUBJECT": per_subject,
+           "RUST_LOG": "warn", **extra}
     return Proc(name, [binary("gateway")], env, port)
 
 

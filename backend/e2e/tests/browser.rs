@@ -23,9 +23,9 @@ use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
     ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, CONSOLE_CLIENT_ID, IDP_HOST,
-    POLICY, Proc, SPA_CLIENT_ID, TENANT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for,
-    workspace_binary, workspace_root,
+    POLICY, SPA_CLIENT_ID, TENANT_ID, TempDir, browser_stack, dev_idp_toml, workspace_root,
 };
+use testkit::Trust;
 
 const FUNCTION_KEY: &str = "e2e-browser-function-key-0123456789abcdef";
 const SIGNED_OUT: &str = "Please sign in to continue";
@@ -115,7 +115,7 @@ struct Stack {
     hello_url: String,
     /// Whether the function signs browsers in as a confidential client ([`Options`]).
     easyauth_secret: bool,
-    procs: Vec<Proc>,
+    servers: testkit::Stack,
     _site: tokio::task::JoinHandle<()>,
     _data: TempDir,
 }
@@ -136,19 +136,43 @@ impl Stack {
     async fn start(name: &str, options: &Options) -> Stack {
         let dist = dist_dir();
         let data = TempDir::new(&format!("browser-{name}"));
-        let logs = test_output_dir();
 
         // The static site: dist/ as built, plus this run's config.json.
         let site = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let spa_port = site.local_addr().unwrap().port();
         let spa_origin = format!("http://127.0.0.1:{spa_port}");
         let spa_url = format!("{spa_origin}/");
-        let (idp_port, hello_port, gateway_port) = (
-            testkit::free_port(),
-            testkit::free_port(),
-            testkit::free_port(),
-        );
-        let idp_origin = format!("http://{IDP_HOST}:{idp_port}");
+
+        let mut stack = browser_stack(&format!("browser-{name}"), FUNCTION_KEY, &spa_origin, &data);
+        let skew = options.gateway_clock_skew_seconds.to_string();
+        stack.gateway_env.push(("GATEWAY_CLOCK_SKEW_SECONDS", skew));
+        let wiring = &mut stack.wiring;
+        // deploy/README.md's two configurations: B2C's user flow, or External ID's tenant.
+        if options.external_id {
+            wiring.trust = Trust::Tenant;
+        }
+        wiring.easyauth_secret = options.easyauth_secret.map(str::to_owned);
+        let idp_config = wiring.idp_config.clone().unwrap();
+        let (idp_port, hello_port, gateway_port) =
+            (wiring.idp_port, wiring.hello_port, wiring.gateway_port);
+        let idp_origin = wiring.idp_url();
+        std::fs::write(
+            &idp_config,
+            // The API app is also EasyAuth's web client, at this run's function.
+            dev_idp_toml(&spa_url, options.access_token_seconds).replace(
+                "app_roles = [\"access:test-api\"]\n",
+                &format!(
+                    "app_roles = [\"access:test-api\"]\nweb_redirect_uris = \
+                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n{}",
+                    options
+                        .easyauth_secret
+                        .map(|s| format!("web_client_secret = \"{s}\"\n"))
+                        .unwrap_or_default()
+                ),
+            ),
+        )
+        .unwrap();
+
         let authority_port = if options.idp_unreachable {
             testkit::free_port()
         } else {
@@ -160,18 +184,13 @@ impl Stack {
             gateway_port
         };
         let authority_origin = format!("http://{IDP_HOST}:{authority_port}");
-        // deploy/README.md's two configurations: B2C's user flow, or External ID's tenant.
-        let (openid, authority, scope) = if options.external_id {
+        let (authority, scope) = if options.external_id {
             (
-                format!("{idp_origin}/{TENANT_ID}/v2.0/.well-known/openid-configuration"),
                 format!("{authority_origin}/{TENANT_ID}/v2.0"),
                 format!("api://{API_CLIENT_ID}/accessapp"),
             )
         } else {
             (
-                format!(
-                    "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
-                ),
                 format!("{authority_origin}/tfp/devtenant.onmicrosoft.com/{POLICY}"),
                 API_SCOPE.to_owned(),
             )
@@ -208,125 +227,26 @@ impl Stack {
             options.site_openapi.clone(),
         ));
 
-        let idp_config = data.path().join("devidp.toml");
-        std::fs::write(
-            &idp_config,
-            // The API app is also EasyAuth's web client, at this run's function.
-            dev_idp_toml(
-                idp_port,
-                &data.path().join("idp"),
-                &spa_url,
-                options.access_token_seconds,
-            )
-            .replace(
-                "app_roles = [\"access:test-api\"]\n",
-                &format!(
-                    "app_roles = [\"access:test-api\"]\nweb_redirect_uris = \
-                     [\"http://127.0.0.1:{hello_port}/.auth/login/aad/callback\"]\n{}",
-                    options
-                        .easyauth_secret
-                        .map(|s| format!("web_client_secret = \"{s}\"\n"))
-                        .unwrap_or_default()
-                ),
-            ),
-        )
-        .unwrap();
-        let mut idp = Proc::spawn(
-            command(
-                &workspace_binary("dev-idp"),
-                [("DEVIDP_CONFIG", idp_config.to_str().unwrap())],
-            ),
-            "dev-idp",
-            logs.join(format!("browser-{name}.dev-idp.log")),
-        );
-        wait_for(&mut idp, &format!("{idp_origin}/healthz"), true, STEP).await;
-
-        let mut hello = Proc::spawn(
-            command(
-                &workspace_binary("hello"),
-                [
-                    (
-                        "FUNCTIONS_CUSTOMHANDLER_PORT",
-                        hello_port.to_string().as_str(),
-                    ),
-                    ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
-                    ("EASYAUTH_OPENID_CONFIG_URL", &openid),
-                    ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
-                    (
-                        "MICROSOFT_PROVIDER_AUTHENTICATION_SECRET",
-                        options.easyauth_secret.unwrap_or_default(),
-                    ),
-                ],
-            ),
-            "hello",
-            logs.join(format!("browser-{name}.hello.log")),
-        );
-        wait_for(
-            &mut hello,
-            &format!("http://127.0.0.1:{hello_port}/healthz"),
-            true,
-            STEP,
-        )
-        .await;
-
-        let skew = options.gateway_clock_skew_seconds.to_string();
-        let mut gateway = Proc::spawn(
-            command(
-                &workspace_binary("gateway"),
-                [
-                    ("GATEWAY_PORT", gateway_port.to_string().as_str()),
-                    (
-                        "GATEWAY_BACKEND_URL",
-                        &format!("http://127.0.0.1:{hello_port}"),
-                    ),
-                    ("GATEWAY_BACKEND_FUNCTION_KEY", FUNCTION_KEY),
-                    ("GATEWAY_ALLOWED_ORIGINS", &spa_origin),
-                    ("GATEWAY_OPENID_CONFIG_URLS", &openid),
-                    ("GATEWAY_AUDIENCES", API_CLIENT_ID),
-                    ("GATEWAY_CLOCK_SKEW_SECONDS", &skew),
-                    ("GATEWAY_API_SCOPES", &scope),
-                    (
-                        "GATEWAY_VALIDATION",
-                        if options.validation { "prevent" } else { "" },
-                    ),
-                ],
-            ),
-            "gateway",
-            logs.join(format!("browser-{name}.gateway.log")),
-        );
-        wait_for(
-            &mut gateway,
-            &format!("http://127.0.0.1:{gateway_port}/healthz"),
-            true,
-            STEP,
-        )
-        .await;
-
+        // The console's authorization server names the API's scope (the OpenAPI document's).
+        stack.wiring.api_scopes = Some(scope.clone());
+        stack.wiring.validation = options.validation.then(|| "prevent".to_owned());
+        let servers = testkit::Stack::spawn(stack).await;
         Stack {
             spa_url,
             gateway_url: format!("http://127.0.0.1:{gateway_port}"),
             idp_origin,
-            idp_data: data.path().join("idp"),
-            hello_url: format!("http://127.0.0.1:{hello_port}"),
+            idp_data: servers.idp_data_dir.clone(),
+            hello_url: servers.hello_url(),
             easyauth_secret: options.easyauth_secret.is_some(),
-            procs: vec![idp, hello, gateway],
+            servers,
             _site: site_task,
             _data: data,
         }
     }
 
     fn log_paths(&self) -> Vec<&Path> {
-        self.procs.iter().map(|p| p.log.as_path()).collect()
+        self.servers.log_paths()
     }
-}
-
-fn command<'a>(
-    program: &Path,
-    envs: impl IntoIterator<Item = (&'a str, &'a str)>,
-) -> std::process::Command {
-    let mut command = std::process::Command::new(program);
-    command.envs(envs).env("RUST_LOG", "info");
-    command
 }
 
 /// dist/ as a static website would serve it, with `config.json` answered from memory.

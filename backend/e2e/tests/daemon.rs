@@ -8,17 +8,16 @@
 
 mod support;
 
-use std::path::Path;
 use std::time::Duration;
 
 use support::{
-    ALICE, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, POLICY, Proc, SPA_CLIENT_ID, TempDir,
-    test_output_dir, wait_for, workspace_binary,
+    ALICE, ALICE_PASSWORD, API_SCOPE, ChildServer, POLICY, SPA_CLIENT_ID, binaries, log,
+    test_output_dir, workspace_binary,
 };
 use testkit::dev_tenant::{
     APP_ROLE as ROLE, APP_SCOPE_URI as APP_SCOPE, DAEMON_CLIENT_ID, DAEMON_SECRET, TENANT_ID,
 };
-use testkit::free_port;
+use testkit::{Server, Stack, StackOptions, Trust, free_port};
 
 const FUNCTION_KEY: &str = "daemon-e2e-function-key-0123456789abcdef";
 /// The built-in SPA's redirect URI: nothing listens there, the test reads `Location`.
@@ -28,117 +27,43 @@ const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
 const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 const STEP: Duration = Duration::from_secs(60);
 
-struct Idp {
-    base: String,
-    _proc: Proc,
+/// Seed 004's stack: the built-in tenant on 127.0.0.1, both issuers trusted, the function
+/// requiring the app role `ROLE` (401 without a token), the gateway allowing `per_subject`.
+async fn start_stack(label: &str, per_subject: &str) -> Stack {
+    let mut options = StackOptions::new(binaries(), &format!("daemon-{label}"), FUNCTION_KEY);
+    options.log_dir = Some(test_output_dir());
+    options.ready_timeout = STEP;
+    options.wiring.idp_host = "127.0.0.1".into();
+    options
+        .hello_env
+        .extend(unauthenticated_401_requiring(ROLE));
+    options.gateway_env.extend(per_subject_limit(per_subject));
+    Stack::spawn(options).await
 }
 
-impl Idp {
-    fn user_flow_metadata(&self) -> String {
-        format!(
-            "{}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration",
-            self.base
-        )
-    }
-
-    fn tenant_metadata(&self) -> String {
-        format!(
-            "{}/{TENANT_ID}/v2.0/.well-known/openid-configuration",
-            self.base
-        )
-    }
-
-    fn tenant_token_url(&self) -> String {
-        format!("{}/{TENANT_ID}/oauth2/v2.0/token", self.base)
-    }
-
-    fn both_metadata(&self) -> String {
-        format!("{},{}", self.user_flow_metadata(), self.tenant_metadata())
-    }
+fn unauthenticated_401_requiring(role: &str) -> [(&'static str, String); 2] {
+    [
+        ("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401".to_owned()),
+        ("EASYAUTH_REQUIRED_ROLES", role.to_owned()),
+    ]
 }
 
-fn spawn(binary: &str, envs: &[(&str, String)], label: &str) -> (Proc, String) {
-    let port = free_port();
-    let mut command = std::process::Command::new(workspace_binary(binary));
-    let port_var = match binary {
-        "dev-idp" => "DEVIDP_PORT",
-        "gateway" => "GATEWAY_PORT",
-        _ => "FUNCTIONS_CUSTOMHANDLER_PORT",
-    };
-    command
-        .env("RUST_LOG", "info")
-        .env(port_var, port.to_string())
-        .envs(envs.iter().map(|(k, v)| (*k, v.as_str())));
-    let log = test_output_dir().join(format!("daemon-{label}-{port}.log"));
-    (
-        Proc::spawn(command, label, log),
-        format!("http://127.0.0.1:{port}"),
-    )
+fn per_subject_limit(limit: &str) -> [(&'static str, String); 1] {
+    [("GATEWAY_RATE_LIMIT_PER_SUBJECT", limit.to_owned())]
 }
 
-async fn start_idp(data: &Path) -> Idp {
-    let (mut proc, base) = spawn(
-        "dev-idp",
-        &[
-            ("DEVIDP_DATA_DIR", data.display().to_string()),
-            ("DEVIDP_BIND_ADDRESS", "127.0.0.1".to_owned()),
-        ],
-        "dev-idp",
-    );
-    wait_for(&mut proc, &format!("{base}/healthz"), true, STEP).await;
-    Idp { base, _proc: proc }
-}
-
-/// The function requiring `roles`, trusting the metadata documents `metadata` (comma-separated).
-async fn start_hello(metadata: String, roles: &str, label: &str) -> (Proc, String) {
-    let (mut proc, base) = spawn(
-        "hello",
-        &[
-            ("HELLO_FUNCTION_KEYS", FUNCTION_KEY.to_owned()),
-            ("EASYAUTH_OPENID_CONFIG_URLS", metadata),
-            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_owned()),
-            ("EASYAUTH_UNAUTHENTICATED_ACTION", "Return401".to_owned()),
-            ("EASYAUTH_REQUIRED_ROLES", roles.to_owned()),
-        ],
-        label,
-    );
-    wait_for(&mut proc, &format!("{base}/healthz"), true, STEP).await;
-    (proc, base)
-}
-
-async fn start_gateway(
-    backend: &str,
-    metadata: String,
-    per_subject: &str,
-    label: &str,
-) -> (Proc, String) {
-    let (mut proc, base) = spawn(
-        "gateway",
-        &[
-            ("GATEWAY_BACKEND_URL", backend.to_owned()),
-            ("GATEWAY_BACKEND_FUNCTION_KEY", FUNCTION_KEY.to_owned()),
-            (
-                "GATEWAY_ALLOWED_ORIGINS",
-                "http://127.0.0.1:8080".to_owned(),
-            ),
-            ("GATEWAY_OPENID_CONFIG_URLS", metadata),
-            ("GATEWAY_AUDIENCES", API_CLIENT_ID.to_owned()),
-            ("GATEWAY_RATE_LIMIT_PER_SUBJECT", per_subject.to_owned()),
-        ],
-        label,
-    );
-    wait_for(&mut proc, &format!("{base}/healthz"), true, STEP).await;
-    (proc, base)
+fn tenant_token_url(stack: &Stack) -> String {
+    format!("{}/{TENANT_ID}/oauth2/v2.0/token", stack.idp_url())
 }
 
 /// The daemon's settings as seed 004's function app has them, with `overrides`.
 fn daemon_env(
-    idp: &Idp,
+    stack: &Stack,
     api_url: &str,
     overrides: &[(&'static str, String)],
 ) -> Vec<(&'static str, String)> {
     let mut env = vec![
-        ("DAEMON_TOKEN_URL", idp.tenant_token_url()),
+        ("DAEMON_TOKEN_URL", tenant_token_url(stack)),
         ("DAEMON_CLIENT_ID", DAEMON_CLIENT_ID.to_owned()),
         ("DAEMON_CLIENT_SECRET", DAEMON_SECRET.to_owned()),
         ("DAEMON_SCOPE", APP_SCOPE.to_owned()),
@@ -195,14 +120,14 @@ fn attribute(tag: &str, name: &str) -> Option<String> {
 
 /// Alice signs in on the user flow's HTML form (as the SPA's user does, minus the browser) and
 /// the SPA redeems the code: her access token for the API.
-async fn user_access_token(idp: &Idp) -> String {
+async fn user_access_token(stack: &Stack) -> String {
     let client = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .unwrap();
     let policy = format!(
         "{}/devtenant.onmicrosoft.com/{POLICY}/oauth2/v2.0",
-        idp.base
+        stack.idp_url()
     );
     let mut authorize = reqwest::Url::parse(&format!("{policy}/authorize")).unwrap();
     authorize
@@ -263,33 +188,23 @@ async fn user_access_token(idp: &Idp) -> String {
         .find(|(k, _)| k == "code")
         .map(|(_, v)| v.into_owned())
         .unwrap_or_else(|| panic!("no code in {location}"));
-    let token: serde_json::Value = client
-        .post(format!("{policy}/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("client_id", SPA_CLIENT_ID),
-            ("code", &code),
-            ("redirect_uri", SPA_REDIRECT),
-            ("code_verifier", VERIFIER),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = testkit::json_reply(client.post(format!("{policy}/token")).form(&[
+        ("grant_type", "authorization_code"),
+        ("client_id", SPA_CLIENT_ID),
+        ("code", &code),
+        ("redirect_uri", SPA_REDIRECT),
+        ("code_verifier", VERIFIER),
+    ]))
+    .await;
     token["access_token"].as_str().unwrap().to_owned()
 }
 
 #[tokio::test]
 async fn the_daemons_app_token_passes_gateway_and_function_and_a_users_token_gets_403() {
-    let data = TempDir::new("daemon-ok");
-    let idp = start_idp(data.path()).await;
-    let (_hello, hello) = start_hello(idp.both_metadata(), ROLE, "hello").await;
-    let (_gateway, gateway) = start_gateway(&hello, idp.both_metadata(), "15/60", "gateway").await;
-    let api_url = format!("{gateway}/api/hello");
+    let stack = start_stack("ok", "15/60").await;
+    let api_url = format!("{}/api/hello", stack.gateway_url());
 
-    let (code, stdout, stderr) = daemon_call(&daemon_env(&idp, &api_url, &[])).await;
+    let (code, stdout, stderr) = daemon_call(&daemon_env(&stack, &api_url, &[])).await;
     assert_eq!(code, 0, "stdout: {stdout}\nstderr: {stderr}");
     assert!(stderr.is_empty(), "{stderr}");
     let answer: shared::HelloResponse = serde_json::from_str(stdout.trim()).unwrap();
@@ -304,18 +219,17 @@ async fn the_daemons_app_token_passes_gateway_and_function_and_a_users_token_get
     assert!(answer.caller.scopes.is_empty());
 
     // As seed 004's Function App: the custom handler's GET /api/call-hello makes the same call.
-    let (mut function, function_url) = spawn(
-        "daemon",
-        &daemon_env(&idp, &api_url, &[]),
-        "daemon-function",
-    );
-    wait_for(
-        &mut function,
-        &format!("{function_url}/healthz"),
-        true,
-        STEP,
-    )
-    .await;
+    let port = free_port();
+    let mut command = std::process::Command::new(workspace_binary("daemon"));
+    command
+        .env("RUST_LOG", "info")
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .envs(daemon_env(&stack, &api_url, &[]));
+    let mut function = ChildServer::spawn(command, "daemon", log("daemon-ok.daemon.log"));
+    let function_url = format!("http://127.0.0.1:{port}");
+    function
+        .wait_ready(&format!("{function_url}/healthz"), STEP)
+        .await;
     let r = reqwest::get(format!("{function_url}/api/call-hello"))
         .await
         .unwrap();
@@ -325,7 +239,7 @@ async fn the_daemons_app_token_passes_gateway_and_function_and_a_users_token_get
     assert_eq!(answer.caller.roles, [ROLE]);
 
     // Alice's token is valid (the gateway lets it through) but carries no app role: 403.
-    let user_token = user_access_token(&idp).await;
+    let user_token = user_access_token(&stack).await;
     let r = reqwest::Client::new()
         .get(&api_url)
         .bearer_auth(&user_token)
@@ -345,32 +259,39 @@ async fn the_daemons_app_token_passes_gateway_and_function_and_a_users_token_get
 
 #[tokio::test]
 async fn each_failure_of_daemon_call_is_one_line_naming_it() {
-    let data = TempDir::new("daemon-failures");
-    let idp = start_idp(data.path()).await;
-    let (_hello, hello) = start_hello(idp.both_metadata(), ROLE, "hello").await;
-    let (_other_role_hello, other_role_hello) =
-        start_hello(idp.both_metadata(), "access:other-api", "hello-other-role").await;
+    let mut stack = start_stack("failures", "1/60").await;
+    let limited = stack.gateway_url();
+    let other_role = stack
+        .spawn_another(
+            Server::Hello,
+            "hello-other-role",
+            |_| {},
+            &unauthenticated_401_requiring("access:other-api"),
+        )
+        .await;
     // Trusts only the user flow's issuer: the tenant-level app token is refused.
-    let (_user_flow_only, user_flow_only) = start_gateway(
-        &hello,
-        idp.user_flow_metadata(),
-        "15/60",
-        "gateway-user-flow-only",
-    )
-    .await;
-    let (_forbidding, forbidding) = start_gateway(
-        &other_role_hello,
-        idp.both_metadata(),
-        "15/60",
-        "gateway-forbidding",
-    )
-    .await;
-    let (_limited, limited) =
-        start_gateway(&hello, idp.both_metadata(), "1/60", "gateway-limited").await;
+    let user_flow_only = stack
+        .spawn_another(
+            Server::Gateway,
+            "gateway-user-flow-only",
+            |w| w.trust = Trust::UserFlow,
+            &per_subject_limit("15/60"),
+        )
+        .await
+        .gateway_url();
+    let forbidding = stack
+        .spawn_another(
+            Server::Gateway,
+            "gateway-forbidding",
+            |w| w.hello_port = other_role.hello_port,
+            &per_subject_limit("15/60"),
+        )
+        .await
+        .gateway_url();
     let api = |base: &str| format!("{base}/api/hello");
 
     let bad_secret = [("DAEMON_CLIENT_SECRET", "not-the-secret".to_owned())];
-    let line = failure_line(&daemon_env(&idp, &api(&limited), &bad_secret)).await;
+    let line = failure_line(&daemon_env(&stack, &api(&limited), &bad_secret)).await;
     assert_eq!(
         line,
         "daemon: the identity provider refused the client credentials (invalid_client): check DAEMON_CLIENT_ID and DAEMON_CLIENT_SECRET"
@@ -381,7 +302,7 @@ async fn each_failure_of_daemon_call_is_one_line_naming_it() {
         free_port()
     );
     let line = failure_line(&daemon_env(
-        &idp,
+        &stack,
         &api(&limited),
         &[("DAEMON_TOKEN_URL", down.clone())],
     ))
@@ -394,22 +315,22 @@ async fn each_failure_of_daemon_call_is_one_line_naming_it() {
     );
     assert!(line.to_lowercase().contains("connection refused"), "{line}");
 
-    let line = failure_line(&daemon_env(&idp, &api(&user_flow_only), &[])).await;
+    let line = failure_line(&daemon_env(&stack, &api(&user_flow_only), &[])).await;
     assert_eq!(
         line,
         "daemon: the API refused the token (401 Unauthorized): Unauthorized. Access token is missing or invalid."
     );
 
-    let line = failure_line(&daemon_env(&idp, &api(&forbidding), &[])).await;
+    let line = failure_line(&daemon_env(&stack, &api(&forbidding), &[])).await;
     assert_eq!(
         line,
         "daemon: the API refused the call (403 Forbidden): You do not have permission to view this directory or page."
     );
 
     // 1 call per minute per subject: the first passes, the second is over the limit.
-    let (code, _, stderr) = daemon_call(&daemon_env(&idp, &api(&limited), &[])).await;
+    let (code, _, stderr) = daemon_call(&daemon_env(&stack, &api(&limited), &[])).await;
     assert_eq!(code, 0, "{stderr}");
-    let line = failure_line(&daemon_env(&idp, &api(&limited), &[])).await;
+    let line = failure_line(&daemon_env(&stack, &api(&limited), &[])).await;
     assert!(
         line.starts_with(
             "daemon: the API's rate limit is exceeded (429 Too Many Requests), retry in "

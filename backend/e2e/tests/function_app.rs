@@ -10,7 +10,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde_json::Value;
-use support::{Proc, TempDir, wait_for, workspace_binary, workspace_root};
+use support::{ChildServer, TempDir, log, workspace_binary, workspace_root};
 
 const FUNCTION_KEY: &str = "e2e-function-key-0123456789abcdefghijklmnopq";
 
@@ -75,6 +75,29 @@ async fn package(args: &[&str], binary: &Path, zip: &Path) -> String {
         String::from_utf8_lossy(&output.stderr)
     );
     stdout
+}
+
+/// The unpacked app's `exe`, started as the Functions host starts it: from the app root, with
+/// nothing but `env` and its port in `FUNCTIONS_CUSTOMHANDLER_PORT`, waited for; its base URL.
+async fn start_as_the_host_does(
+    app: &Path,
+    exe: &str,
+    env: &[(&str, String)],
+) -> (ChildServer, String) {
+    let port = testkit::free_port();
+    let mut command = std::process::Command::new(app.join(exe));
+    command
+        .current_dir(app)
+        .env_clear()
+        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
+        .envs(env.iter().map(|(k, v)| (k, v)));
+    let name = format!("{exe} (from the zip)");
+    let mut server = ChildServer::spawn(command, &name, log(&format!("function-app-{port}.log")));
+    let base = format!("http://127.0.0.1:{port}");
+    server
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(30))
+        .await;
+    (server, base)
 }
 
 #[tokio::test]
@@ -143,23 +166,14 @@ async fn packages_a_custom_handler_zip_whose_binary_serves_hello_as_the_host_sta
 
     // Started as the host does: from the app root, told its port.
     let issuer = testkit::TestIssuer::start().await;
-    let port = testkit::free_port();
-    let mut command = std::process::Command::new(app.join(exe));
-    command
-        .current_dir(&app)
-        .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("HELLO_FUNCTION_KEYS", FUNCTION_KEY)
-        .env("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url())
-        .env("EASYAUTH_AUDIENCES", testkit::API_CLIENT_ID);
-    let log = support::test_output_dir().join(format!("function-app-{port}.log"));
-    let mut proc = Proc::spawn(command, "hello (from the zip)", log);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for(
-        &mut proc,
-        &format!("{base}/healthz"),
-        true,
-        Duration::from_secs(30),
+    let (_hello, base) = start_as_the_host_does(
+        &app,
+        exe,
+        &[
+            ("HELLO_FUNCTION_KEYS", FUNCTION_KEY.to_owned()),
+            ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
+            ("EASYAUTH_AUDIENCES", testkit::API_CLIENT_ID.to_owned()),
+        ],
     )
     .await;
 
@@ -252,29 +266,23 @@ async fn packages_the_daemon_whose_binary_serves_call_hello_as_the_host_starts_i
     assert_eq!(trigger["route"], "call-hello");
     assert_eq!(trigger["methods"], serde_json::json!(["get"]));
 
-    let port = testkit::free_port();
     let idp_down = format!(
         "http://127.0.0.1:{}/tenant/oauth2/v2.0/token",
         testkit::free_port()
     );
-    let mut command = std::process::Command::new(app.join("bin/daemon"));
-    command
-        .current_dir(&app)
-        .env_clear()
-        .env("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string())
-        .env("DAEMON_TOKEN_URL", &idp_down)
-        .env("DAEMON_CLIENT_ID", testkit::DAEMON_CLIENT_ID)
-        .env("DAEMON_CLIENT_SECRET", "function-app-test-secret")
-        .env("DAEMON_SCOPE", "api://hello/.default")
-        .env("DAEMON_API_URL", "http://127.0.0.1:9/api/hello");
-    let log = support::test_output_dir().join(format!("function-app-daemon-{port}.log"));
-    let mut proc = Proc::spawn(command, "daemon (from the zip)", log);
-    let base = format!("http://127.0.0.1:{port}");
-    wait_for(
-        &mut proc,
-        &format!("{base}/healthz"),
-        true,
-        Duration::from_secs(30),
+    let (_daemon, base) = start_as_the_host_does(
+        &app,
+        "bin/daemon",
+        &[
+            ("DAEMON_TOKEN_URL", idp_down),
+            ("DAEMON_CLIENT_ID", testkit::DAEMON_CLIENT_ID.to_owned()),
+            (
+                "DAEMON_CLIENT_SECRET",
+                "function-app-test-secret".to_owned(),
+            ),
+            ("DAEMON_SCOPE", "api://hello/.default".to_owned()),
+            ("DAEMON_API_URL", "http://127.0.0.1:9/api/hello".to_owned()),
+        ],
     )
     .await;
     let r = reqwest::get(format!("{base}/api/call-hello"))

@@ -22,9 +22,8 @@ use std::time::{Duration, Instant};
 use serde_json::{Value, json};
 use support::browser::{Browser, STEP, Step, err};
 use support::{
-    ALICE, ALICE_NAME, ALICE_PASSWORD, API_CLIENT_ID, API_SCOPE, IDP_HOST, POLICY, Proc,
-    SPA_CLIENT_ID, TempDir, dev_idp_toml, test_output_dir, wait_for, workspace_binary,
-    workspace_root,
+    ALICE, ALICE_NAME, ALICE_PASSWORD, API_SCOPE, IDP_HOST, POLICY, SPA_CLIENT_ID, TempDir,
+    browser_stack, dev_idp_toml, workspace_root,
 };
 
 const NAME: &str = "msal-seed-page";
@@ -140,14 +139,6 @@ async fn serve_site(listener: tokio::net::TcpListener, page: String, msal: Strin
     axum::serve(listener, app).await.unwrap();
 }
 
-/// A workspace server started with `envs`, its output in test-output/.
-fn spawn(name: &str, envs: &[(&str, &str)]) -> Proc {
-    let mut command = std::process::Command::new(workspace_binary(name));
-    command.envs(envs.iter().copied()).env("RUST_LOG", "info");
-    let log = test_output_dir().join(format!("{NAME}.{name}.log"));
-    Proc::spawn(command, name, log)
-}
-
 impl Browser {
     /// `#message`'s text and the page's origin.
     async fn message(&self) -> Step<(String, String)> {
@@ -194,57 +185,16 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     let spa_origin = format!("http://127.0.0.1:{}", site.local_addr().unwrap().port());
     // MSAL sends redirectUri as configured; the IdP compares it exactly with the registered one.
     let spa_url = format!("{spa_origin}/");
-    let idp_port = testkit::free_port();
-    let idp_host = format!("{IDP_HOST}:{idp_port}");
-    let idp_origin = format!("http://{idp_host}");
-    let (hello_port, gateway_port) = (testkit::free_port(), testkit::free_port());
-    let api_url = format!("http://127.0.0.1:{gateway_port}/api/hello");
+    let stack = browser_stack(NAME, FUNCTION_KEY, &spa_origin, &data);
+    let wiring = &stack.wiring;
+    let idp_host = format!("{IDP_HOST}:{}", wiring.idp_port);
+    let idp_origin = wiring.idp_url();
+    let api_url = format!("{}/api/hello", wiring.gateway_url());
     let page = seed_page(&idp_origin, &idp_host, &spa_url, &api_url);
     let _site = tokio::spawn(serve_site(site, page, msal_script()));
-
-    let idp_config = data.path().join("devidp.toml");
-    std::fs::write(
-        &idp_config,
-        dev_idp_toml(idp_port, &data.path().join("idp"), &spa_url, 3600),
-    )
-    .unwrap();
-    let mut command = std::process::Command::new(workspace_binary("dev-idp"));
-    command
-        .env("DEVIDP_CONFIG", &idp_config)
-        .env("RUST_LOG", "info");
-    let idp_log = test_output_dir().join(format!("{NAME}.dev-idp.log"));
-    let mut idp = Proc::spawn(command, "dev-idp", idp_log.clone());
-    wait_for(&mut idp, &format!("{idp_origin}/healthz"), true, STEP).await;
-    let openid = format!(
-        "{idp_origin}/devtenant.onmicrosoft.com/{POLICY}/v2.0/.well-known/openid-configuration"
-    );
-    let mut hello = spawn(
-        "hello",
-        &[
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", &hello_port.to_string()),
-            ("HELLO_FUNCTION_KEYS", FUNCTION_KEY),
-            ("EASYAUTH_OPENID_CONFIG_URL", &openid),
-            ("EASYAUTH_AUDIENCES", API_CLIENT_ID),
-        ],
-    );
-    let hello_health = format!("http://127.0.0.1:{hello_port}/healthz");
-    wait_for(&mut hello, &hello_health, true, STEP).await;
-    let mut gateway = spawn(
-        "gateway",
-        &[
-            ("GATEWAY_PORT", &gateway_port.to_string()),
-            (
-                "GATEWAY_BACKEND_URL",
-                &format!("http://127.0.0.1:{hello_port}"),
-            ),
-            ("GATEWAY_BACKEND_FUNCTION_KEY", FUNCTION_KEY),
-            ("GATEWAY_ALLOWED_ORIGINS", &spa_origin),
-            ("GATEWAY_OPENID_CONFIG_URLS", &openid),
-            ("GATEWAY_AUDIENCES", API_CLIENT_ID),
-        ],
-    );
-    let gateway_health = format!("http://127.0.0.1:{gateway_port}/healthz");
-    wait_for(&mut gateway, &gateway_health, true, STEP).await;
+    let idp_config = wiring.idp_config.clone().unwrap();
+    std::fs::write(idp_config, dev_idp_toml(&spa_url, 3600)).unwrap();
+    let servers = testkit::Stack::spawn(stack).await;
 
     let browser = Browser::start(NAME).await;
     let scenario = async {
@@ -321,8 +271,8 @@ async fn the_seed_msal_page_signs_in_against_the_dev_idp() {
     let _ = browser.client.clone().close().await;
     if let Err(why) = outcome {
         panic!(
-            "{NAME}: {why}\nevidence: {saved:?}\ndev-idp log: {}\nbrowser console:\n{console}",
-            idp_log.display()
+            "{NAME}: {why}\nevidence: {saved:?}\nchild logs: {:?}\nbrowser console:\n{console}",
+            servers.log_paths()
         );
     }
     eprintln!("{NAME}: passed in {:.1} s", started.elapsed().as_secs_f64());

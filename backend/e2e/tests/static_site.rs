@@ -13,7 +13,7 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
 use sha2::{Digest, Sha256};
-use support::{Proc, TempDir, wait_for, workspace_root};
+use support::{ChildServer, TempDir, log, workspace_root};
 
 /// Azurite's well-known development account (public, documented, loopback only).
 const ACCOUNT: &str = "devstoreaccount1";
@@ -22,7 +22,7 @@ const ACCOUNT_KEY: &str =
 const IMMUTABLE: &str = "public, max-age=31536000, immutable";
 
 struct Azurite {
-    _proc: Proc,
+    _proc: ChildServer,
     _data: TempDir,
     endpoint: String,
 }
@@ -41,11 +41,12 @@ impl Azurite {
         command.args(["--blobHost", "127.0.0.1", "--blobPort", &port.to_string()]);
         command.arg("--location").arg(data.path());
         command.args(["--skipApiVersionCheck", "--loose", "--silent"]);
-        let log = support::test_output_dir().join(format!("azurite-{port}.log"));
-        let mut proc = Proc::spawn(command, "azurite-blob", log);
+        let log = log(&format!("azurite-{port}.log"));
+        let mut proc = ChildServer::spawn(command, "azurite-blob", log);
         let endpoint = format!("http://127.0.0.1:{port}/{ACCOUNT}");
         // Azurite answers an unsigned request with 4xx: any answer means it listens.
-        wait_for(&mut proc, &endpoint, false, Duration::from_secs(30)).await;
+        proc.wait_answering(&endpoint, Duration::from_secs(30))
+            .await;
         Self {
             _proc: proc,
             _data: data,

@@ -518,23 +518,8 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    const GOOD: &str = r#"
-[[product]]
-name = "unlimited"
-rate_limit = "100/60"
-quota = "10000/86400"
-
-[[product.subscription]]
-name = "contoso-dev"
-primary_key = "0123456789abcdef0123"
-secondary_key = "fedcba9876543210fedc"
-
-[[product.subscription]]
-name = "contoso-old"
-primary_key = "suspended-key-000000"
-secondary_key = "suspended-key-111111"
-state = "suspended"
-"#;
+    /// The catalogue the integration tests and scripts/harden use too.
+    const GOOD: &str = include_str!("../tests/products.toml");
 
     fn parse(text: &str) -> Result<Catalogue, ConfigError> {
         Catalogue::parse(Path::new("products.toml"), text)
@@ -547,16 +532,16 @@ state = "suspended"
         assert!(product.subscription_required);
         assert_eq!(product.rate_limit, Some(RateLimit::new(100, 60)));
         assert_eq!(product.quota.unwrap().calls, 10000);
-        for key in ["0123456789abcdef0123", "fedcba9876543210fedc"] {
+        for key in ["contoso-dev-primary-0001", "contoso-dev-secondary-02"] {
             assert_eq!(catalogue.find(key).unwrap().1.name, "contoso-dev");
         }
         assert_eq!(
-            catalogue.find("suspended-key-000000").unwrap().1.state,
+            catalogue.find("suspended-primary-key-04").unwrap().1.state,
             SubscriptionState::Suspended
         );
-        assert!(catalogue.find("0123456789abcdef012").is_none());
+        assert!(catalogue.find("contoso-dev-primary-000").is_none());
         let debug = format!("{catalogue:?}");
-        assert!(!debug.contains("0123456789abcdef0123"), "{debug}");
+        assert!(!debug.contains("contoso-dev-primary-0001"), "{debug}");
     }
 
     #[test]

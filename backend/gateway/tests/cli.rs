@@ -26,6 +26,15 @@ fn dev_env() -> Vec<(&'static str, String)> {
     ]
 }
 
+/// [`dev_env`] serving on `port`, trusting `issuer`.
+fn serving_env(issuer: &testkit::TestIssuer, port: u16) -> Vec<(&'static str, String)> {
+    let mut env = dev_env();
+    env.push(("GATEWAY_OPENID_CONFIG_URLS", issuer.openid_config_url()));
+    env.push(("GATEWAY_PORT", port.to_string()));
+    env.push(("GATEWAY_AUDIENCES", testkit::API_CLIENT_ID.into()));
+    env
+}
+
 /// Runs the binary with exactly `env` (nothing inherited) and returns (exit code, stdout, stderr).
 async fn run(args: &[&str], env: &[(&'static str, String)]) -> (Option<i32>, String, String) {
     let child = tokio::process::Command::new(BIN)
@@ -443,10 +452,7 @@ async fn render_apim_policy_covers_claims_ip_filter_front_door_certificates_and_
 async fn the_binary_serves_on_its_configured_port() {
     let issuer = testkit::TestIssuer::start().await;
     let port = testkit::free_port();
-    let mut env = dev_env();
-    env.push(("GATEWAY_OPENID_CONFIG_URLS", issuer.openid_config_url()));
-    env.push(("GATEWAY_PORT", port.to_string()));
-    env.push(("GATEWAY_AUDIENCES", testkit::API_CLIENT_ID.into()));
+    let mut env = serving_env(&issuer, port);
     let dead_backend = format!("http://127.0.0.1:{}", testkit::free_port());
     env.push(("GATEWAY_BACKEND_URL", dead_backend));
     let base = format!("http://127.0.0.1:{port}");
@@ -482,21 +488,18 @@ async fn the_binary_serves_on_its_configured_port() {
 async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     let issuer = testkit::TestIssuer::start().await;
     let port = testkit::free_port();
-    let mut env = dev_env();
-    env.push(("GATEWAY_OPENID_CONFIG_URLS", issuer.openid_config_url()));
-    env.push(("GATEWAY_PORT", port.to_string()));
-    env.push(("GATEWAY_AUDIENCES", testkit::API_CLIENT_ID.into()));
+    let mut env = serving_env(&issuer, port);
     env.push((
         "GATEWAY_BACKEND_URL",
         format!("http://127.0.0.1:{}", testkit::free_port()),
     ));
     env.push(("RUST_LOG", "info".into()));
     env.push(("GATEWAY_TRUSTED_PROXIES", "127.0.0.1".into()));
-    let child = spawn_logged(BIN, &env);
+    let mut child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
-    testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
-        .await
-        .unwrap();
+    child
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await;
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     let token = issuer.mint(&issuer.user_claims(
         "log-subject-42",
@@ -523,14 +526,7 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     assert_eq!(response.status(), 401);
 
     // SIGKILL: the log lines are already written (stdout is flushed per event).
-    let mut child = child;
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    let log = format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let log = child.stop_and_read().await;
     let line = |id: &str| {
         log.lines()
             .find(|l| l.contains("gateway::access") && l.contains(id))

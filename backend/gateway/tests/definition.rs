@@ -78,30 +78,23 @@ fn env(
 /// The binary on a free port; its log is returned by [`stop`].
 struct Binary {
     base: String,
-    child: tokio::process::Child,
+    child: testkit::ChildServer,
 }
 
 async fn start(env: &[(&'static str, String)]) -> Binary {
     let port = testkit::free_port();
     let mut env = env.to_vec();
     env.push(("GATEWAY_PORT", port.to_string()));
-    let child = spawn_logged(BIN, &env);
+    let mut child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
-    testkit::wait_for_http_ok(&format!("{base}/healthz"), Duration::from_secs(20))
-        .await
-        .unwrap();
+    child
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await;
     Binary { base, child }
 }
 
 async fn stop(binary: Binary) -> String {
-    let mut child = binary.child;
-    child.start_kill().unwrap();
-    let output = child.wait_with_output().await.unwrap();
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+    binary.child.stop_and_read().await
 }
 
 /// `/openapi.json` once the issuer's metadata has loaded (503 until then).

@@ -7,7 +7,6 @@ mod common;
 use common::*;
 use std::sync::{Arc, Mutex, OnceLock};
 use testkit::TestIssuer;
-use tokio::net::TcpListener;
 
 const INCOMING: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -149,12 +148,12 @@ async fn metrics_on_the_admin_port_count_calls_by_status_and_outcome() {
     let issuer = TestIssuer::start().await;
     let backend = start_echo_backend().await;
     let gw = start_gateway(config_for(&issuer, &backend.url)).await;
-    let admin = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let admin_url = format!("http://{}", admin.local_addr().unwrap());
-    tokio::spawn({
-        let gateway = gw.gateway.clone();
-        async move { gateway::admin::serve(&gateway, admin, std::future::pending()).await }
-    });
+    let gateway = gw.gateway.clone();
+    let admin = testkit::InProcessServer::start_unready(|listener, shutdown| async move {
+        gateway::admin::serve(&gateway, listener, shutdown).await
+    })
+    .await;
+    let admin_url = admin.url.clone();
     let token = token(&issuer, "alice");
     for _ in 0..3 {
         let r = client()

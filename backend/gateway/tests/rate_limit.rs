@@ -25,6 +25,22 @@ async fn call(
     .await
 }
 
+/// Redis, an issuer, the echo backend and a gateway configuration counting on that Redis;
+/// `None` without redis-server (`start_redis` says so loudly).
+async fn on_redis() -> Option<(
+    RedisServer,
+    TestIssuer,
+    EchoBackend,
+    gateway::config::Config,
+)> {
+    let redis = start_redis().await?;
+    let issuer = TestIssuer::start().await;
+    let backend = start_echo_backend().await;
+    let mut config = config_for(&issuer, &backend.url);
+    config.redis_url = Some(redis.url.clone());
+    Some((redis, issuer, backend, config))
+}
+
 /// Asserts APIM's 429 and returns its Retry-After.
 fn assert_429(status: u16, headers: &reqwest::header::HeaderMap, body: &str) -> u64 {
     assert_eq!(status, 429, "{body}");
@@ -150,26 +166,13 @@ async fn the_ip_limit_counts_the_socket_peer_across_subjects() {
 
 #[tokio::test]
 async fn two_gateways_on_one_redis_share_a_subjects_budget() {
-    let Some(redis) = start_redis().await else {
+    let Some((_redis, issuer, _backend, config)) = on_redis().await else {
         return;
     };
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let mut config = config_for(&issuer, &backend.url);
-    config.redis_url = Some(redis.url.clone());
     let first = start_gateway(config.clone()).await;
     let second = start_gateway(config).await;
-    for gw in [&first, &second] {
-        let shared = gw.gateway.redis.clone().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while !shared.is_connected() {
-            assert!(
-                Instant::now() < deadline,
-                "gateway never connected to Redis"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    first.wait_for_redis().await;
+    second.wait_for_redis().await;
     let client = client();
     let carol = token(&issuer, "carol-oid");
 
@@ -273,20 +276,11 @@ async fn with_redis_unreachable_the_gateway_serves_and_limits_locally() {
 
 #[tokio::test]
 async fn when_redis_dies_mid_run_calls_continue_on_local_counters() {
-    let Some(redis) = start_redis().await else {
+    let Some((redis, issuer, _backend, config)) = on_redis().await else {
         return;
     };
-    let issuer = TestIssuer::start().await;
-    let backend = start_echo_backend().await;
-    let mut config = config_for(&issuer, &backend.url);
-    config.redis_url = Some(redis.url.clone());
     let gw = start_gateway(config).await;
-    let shared = gw.gateway.redis.clone().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !shared.is_connected() {
-        assert!(Instant::now() < deadline);
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    gw.wait_for_redis().await;
     let client = client();
     let frank = token(&issuer, "frank-oid");
     for _ in 0..5 {
@@ -333,13 +327,7 @@ async fn a_call_refused_by_the_ip_limit_is_not_counted_for_its_subject() {
         config.policy.per_subject = RateLimit::new(15, 60);
         config.redis_url = redis_url;
         let gw = start_gateway(config).await;
-        if let Some(counters) = gw.gateway.redis.clone() {
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while !counters.is_connected() {
-                assert!(Instant::now() < deadline, "never connected to Redis");
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        }
+        gw.wait_for_redis().await;
         let erin = token(&issuer, &format!("erin-{shared}"));
         for _ in 0..3 {
             assert_eq!(call(&client(), &gw.hello_url(), &erin).await.0, 200);

@@ -18,33 +18,14 @@ const SUSPENDED_KEY: &str = "suspended-primary-key-04";
 const MISSING: &str = "Access denied due to missing subscription key. Make sure to include subscription key when making requests to an API.";
 const INVALID: &str = "Access denied due to invalid subscription key. Make sure to provide a valid key for an active subscription.";
 
+/// `tests/products.toml` with the product's `rate_limit` and `quota` set.
 fn products(rate_limit: &str, quota: &str) -> String {
-    format!(
-        r#"
-[[product]]
-name = "unlimited"
-subscription_required = true
-rate_limit = "{rate_limit}"
-quota = "{quota}"
-
-[[product.subscription]]
-name = "contoso-dev"
-primary_key = "{DEV_KEY}"
-secondary_key = "{DEV_KEY_2}"
-state = "active"
-
-[[product.subscription]]
-name = "fabrikam"
-primary_key = "{OTHER_KEY}"
-secondary_key = "fabrikam-secondary-key-05"
-
-[[product.subscription]]
-name = "old-partner"
-primary_key = "{SUSPENDED_KEY}"
-secondary_key = "suspended-secondary-06"
-state = "suspended"
-"#
-    )
+    include_str!("products.toml")
+        .replace(
+            "rate_limit = \"100/60\"",
+            &format!("rate_limit = \"{rate_limit}\""),
+        )
+        .replace("quota = \"10000/86400\"", &format!("quota = \"{quota}\""))
 }
 
 /// A file that lives as long as the test.
@@ -83,25 +64,17 @@ fn config_with(
     Config::from_source(&env).unwrap()
 }
 
-/// An issuer, the echo backend and an in-process gateway with `products(rate_limit, quota)`.
-struct Setup {
-    issuer: TestIssuer,
-    backend: EchoBackend,
-    gw: RunningGateway,
-    _file: TempFile,
-}
-
-async fn set_up(rate_limit: &str, quota: &str) -> Setup {
+/// An issuer, the echo backend and an in-process gateway with `products(rate_limit, quota)`,
+/// whose file lives as long as the last.
+async fn set_up(
+    rate_limit: &str,
+    quota: &str,
+) -> (TestIssuer, EchoBackend, RunningGateway, TempFile) {
     let issuer = TestIssuer::start().await;
     let backend = start_echo_backend().await;
     let file = TempFile::new(&products(rate_limit, quota));
     let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
-    Setup {
-        issuer,
-        backend,
-        gw,
-        _file: file,
-    }
+    (issuer, backend, gw, file)
 }
 
 /// The real binary with exactly `env` and `args`, to its exit.
@@ -141,12 +114,7 @@ fn assert_refusal(answer: &(u16, reqwest::header::HeaderMap, String), status: u1
 
 #[tokio::test]
 async fn missing_unknown_and_suspended_keys_are_refused_before_validate_jwt() {
-    let Setup {
-        issuer,
-        backend,
-        gw,
-        ..
-    } = set_up("100/60", "1000/3600").await;
+    let (issuer, backend, gw, _file) = set_up("100/60", "1000/3600").await;
     let token = token(&issuer, "alice");
     let url = gw.hello_url();
 
@@ -212,12 +180,7 @@ async fn missing_unknown_and_suspended_keys_are_refused_before_validate_jwt() {
 
 #[tokio::test]
 async fn either_key_works_and_neither_reaches_the_function() {
-    let Setup {
-        issuer,
-        backend,
-        gw,
-        ..
-    } = set_up("100/60", "1000/3600").await;
+    let (issuer, backend, gw, _file) = set_up("100/60", "1000/3600").await;
     let token = token(&issuer, "alice");
 
     let (status, headers, body) = call(
@@ -269,8 +232,8 @@ async fn an_open_product_lets_calls_without_a_key_through_but_checks_a_key_that_
     let issuer = TestIssuer::start().await;
     let backend = start_echo_backend().await;
     let file = TempFile::new(&products("100/60", "1000/3600").replace(
-        "subscription_required = true",
-        "subscription_required = false",
+        "name = \"unlimited\"\n",
+        "name = \"unlimited\"\nsubscription_required = false\n",
     ));
     let gw = start_gateway(config_with(&issuer, &backend.url, &file, &[])).await;
     let token = token(&issuer, "alice");
@@ -287,12 +250,7 @@ async fn an_open_product_lets_calls_without_a_key_through_but_checks_a_key_that_
 
 #[tokio::test]
 async fn the_rate_limit_is_per_subscription_with_retry_after() {
-    let Setup {
-        issuer,
-        backend,
-        gw,
-        ..
-    } = set_up("3/60", "1000/3600").await;
+    let (issuer, backend, gw, _file) = set_up("3/60", "1000/3600").await;
     // Different users on one subscription share its budget.
     for (n, user) in ["alice", "bob", "carol"].iter().enumerate() {
         let (status, headers, body) = call(
@@ -351,12 +309,7 @@ fn clock_seconds(message: &str) -> u64 {
 
 #[tokio::test]
 async fn the_quota_refuses_with_403_and_when_it_renews() {
-    let Setup {
-        issuer,
-        backend,
-        gw,
-        ..
-    } = set_up("100/60", "2/7200").await;
+    let (issuer, backend, gw, _file) = set_up("100/60", "2/7200").await;
     let token = token(&issuer, "alice");
     let key = [("Ocp-Apim-Subscription-Key", DEV_KEY)];
     for _ in 0..2 {
@@ -394,12 +347,8 @@ async fn a_quota_on_redis_is_shared_by_two_gateways_and_usage_reads_from_redis()
     let redis_env = [("GATEWAY_REDIS_URL", redis.url.clone())];
     let first = start_gateway(config_with(&issuer, &backend.url, &file, &redis_env)).await;
     let second = start_gateway(config_with(&issuer, &backend.url, &file, &redis_env)).await;
-    for gw in [&first, &second] {
-        let redis = gw.gateway.redis.as_ref().unwrap();
-        while !redis.is_connected() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    first.wait_for_redis().await;
+    second.wait_for_redis().await;
     let token = token(&issuer, "alice");
     let key = [("Ocp-Apim-Subscription-Key", DEV_KEY)];
     let mut statuses = Vec::new();
@@ -464,14 +413,8 @@ async fn the_binary_reports_usage_and_rereads_the_file_on_sighup() {
     assert_eq!(raw_call(&mut connection, &token, DEV_KEY), 200);
     assert_eq!(raw_call(&mut connection, &token, DEV_KEY), 200);
 
-    let usage: serde_json::Value = client()
-        .get(format!("http://127.0.0.1:{admin_port}/usage"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let usage =
+        testkit::json_reply(client().get(format!("http://127.0.0.1:{admin_port}/usage"))).await;
     assert_eq!(
         usage,
         serde_json::json!({"usage": [{"product": "unlimited", "subscription": "contoso-dev", "calls": 2}]})

@@ -100,7 +100,7 @@ fn write(dir: &Path, name: &str, text: &str) -> String {
 struct TlsGateway {
     base: String,
     server_ca: reqwest::Certificate,
-    child: tokio::process::Child,
+    child: testkit::ChildServer,
 }
 
 impl TlsGateway {
@@ -174,14 +174,8 @@ impl TlsGateway {
     }
 
     /// Stops the binary and returns everything it logged.
-    async fn stop(mut self) -> String {
-        self.child.start_kill().unwrap();
-        let output = self.child.wait_with_output().await.unwrap();
-        format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        )
+    async fn stop(self) -> String {
+        self.child.stop_and_read().await
     }
 }
 

@@ -190,6 +190,14 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let state = AppState::new(config).await;
+    serve_state(AppState::new(config).await, listener, shutdown).await
+}
+
+/// [`serve`] with an already-built state (tests keep it to look inside, e.g. at the validator).
+pub async fn serve_state(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     http_serve::serve(listener, router(state), shutdown).await
 }

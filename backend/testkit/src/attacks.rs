@@ -1,4 +1,8 @@
 //! One token per attack class of `platform.md`, for every validating layer to refuse.
+//!
+//! The list is built in groups — signature and algorithm, `kid`, foreign keys, claims, the token's
+//! format — and its order and names are part of the contract: tests look attacks up by name, and
+//! the hardening suite reads the same list through `test-issuer`.
 
 use aws_lc_rs::hmac;
 use base64::Engine;
@@ -15,240 +19,292 @@ pub struct Attack {
     pub token: String,
 }
 
+fn attack(name: &'static str, token: String) -> Attack {
+    Attack { name, token }
+}
+
 impl TestIssuer {
     /// Attack tokens aimed at a validator that accepts `audience` from this issuer with a clock
     /// skew of at most 300 s and a token size limit of at most 16 KiB. Each is a valid user token
     /// (`user_claims("attacker-sub", audience, ["accessapp"])`) with exactly one thing wrong.
     pub fn attack_tokens(&self, audience: &str) -> Vec<Attack> {
-        let good = self.user_claims("attacker-sub", audience, &[crate::API_SCOPE]);
-        let kid = self.current_kid();
+        let forge = Forge::new(self, audience);
+        [
+            forge.signature_attacks(),
+            forge.kid_attacks(),
+            forge.foreign_key_attacks(),
+            forge.claim_attacks(),
+            forge.format_attacks(),
+        ]
+        .concat()
+    }
+}
+
+/// What every attack starts from: a valid token for the audience, its parts, and the issuer.
+struct Forge<'a> {
+    issuer: &'a TestIssuer,
+    audience: &'a str,
+    good: Value,
+    kid: String,
+    /// `{"alg":"RS256","typ":"JWT","kid":<current>}`.
+    rs256: Value,
+    valid: String,
+    /// `header.claims` of `valid`.
+    signed_part: String,
+    signature: String,
+}
+
+impl<'a> Forge<'a> {
+    fn new(issuer: &'a TestIssuer, audience: &'a str) -> Self {
+        let good = issuer.user_claims("attacker-sub", audience, &[crate::API_SCOPE]);
+        let kid = issuer.current_kid();
         let rs256 = json!({"alg": "RS256", "typ": "JWT", "kid": kid});
-        let with = |patch: Value| merge(&good, &patch);
-        let without = |claim: &str| {
-            let mut claims = good.clone();
-            if let Some(map) = claims.as_object_mut() {
-                map.remove(claim);
-            }
-            claims
-        };
-        let valid = self.mint(&good);
+        let valid = issuer.mint(&good);
         let (signed_part, signature) = valid.rsplit_once('.').unwrap_or((&valid, ""));
+        let (signed_part, signature) = (signed_part.to_owned(), signature.to_owned());
+        Forge {
+            issuer,
+            audience,
+            good,
+            kid,
+            rs256,
+            valid,
+            signed_part,
+            signature,
+        }
+    }
+
+    /// The good claims with `patch`'s top-level fields set.
+    fn with(&self, patch: Value) -> Value {
+        merge(&self.good, &patch)
+    }
+
+    /// The good claims without `claim`.
+    fn without(&self, claim: &str) -> Value {
+        let mut claims = self.good.clone();
+        if let Some(map) = claims.as_object_mut() {
+            map.remove(claim);
+        }
+        claims
+    }
+
+    /// Signed with the current key under `header`.
+    fn under_header(&self, header: Value) -> String {
+        self.issuer.mint_with_header(&header, &self.good)
+    }
+
+    /// Signed with the key the issuer never publishes, under `header`.
+    fn by_unpublished_key(&self, header: &Value) -> String {
+        self.issuer.mint_with_unpublished_key(header, &self.good)
+    }
+
+    /// No signature, a wrong one, or one a validator must not accept the algorithm of.
+    fn signature_attacks(&self) -> Vec<Attack> {
+        let (good, kid, signature) = (&self.good, &self.kid, &self.signature);
         let mut corrupted = signature.as_bytes().to_vec();
         corrupted[10] = if corrupted[10] == b'A' { b'B' } else { b'A' };
-        let corrupted = format!("{signed_part}.{}", String::from_utf8_lossy(&corrupted));
-
-        let hs256 = hs256_with_secret(&good, &kid, self.public_key_pem().as_bytes());
-        let jwk_n = self.current_jwk()["n"]
+        let corrupted = format!(
+            "{}.{}",
+            self.signed_part,
+            String::from_utf8_lossy(&corrupted)
+        );
+        let (header, _) = self
+            .signed_part
+            .split_once('.')
+            .unwrap_or((&self.signed_part, ""));
+        let forged = URL_SAFE_NO_PAD.encode(
+            serde_json::to_vec(&self.with(json!({"sub": "someone-else"}))).unwrap_or_default(),
+        );
+        let jwk_n = self.issuer.current_jwk()["n"]
             .as_str()
             .unwrap_or_default()
             .to_owned();
+        let public_pem = self.issuer.public_key_pem();
+        vec![
+            attack(
+                "alg none, no signature",
+                unsigned(&json!({"alg": "none", "typ": "JWT"}), good),
+            ),
+            attack(
+                "alg none with the current kid",
+                unsigned(&json!({"alg": "none", "typ": "JWT", "kid": kid}), good),
+            ),
+            attack(
+                "alg NONE (case variant)",
+                unsigned(&json!({"alg": "NONE", "kid": kid}), good),
+            ),
+            attack("signature stripped", format!("{}.", self.signed_part)),
+            attack("signature corrupted", corrupted),
+            attack(
+                "claims changed after signing",
+                format!("{header}.{forged}.{signature}"),
+            ),
+            attack(
+                "HS256 signed with the public key as secret",
+                hs256_with_secret(good, kid, public_pem.as_bytes()),
+            ),
+            attack(
+                "HS256 signed with the JWK's modulus as secret",
+                hs256_with_secret(good, kid, jwk_n.as_bytes()),
+            ),
+        ]
+    }
 
-        let rogue_kid = self.rogue().kid.clone();
-        let attacker_jwks = format!("{}/attacker/keys", self.base_url());
+    /// A `kid` that names no published key, or is no key id at all.
+    fn kid_attacks(&self) -> Vec<Attack> {
+        vec![
+            attack(
+                "unknown kid",
+                self.under_header(json!({"alg": "RS256", "kid": "no-such-key"})),
+            ),
+            attack(
+                "kid with path characters",
+                self.under_header(json!({"alg": "RS256", "kid": "../../../../etc/passwd"})),
+            ),
+            attack(
+                "kid with SQL characters",
+                self.under_header(json!({"alg": "RS256", "kid": "x' OR '1'='1' --"})),
+            ),
+            attack(
+                "kid not a string",
+                self.under_header(json!({"alg": "RS256", "kid": 1})),
+            ),
+            attack(
+                "no kid",
+                self.under_header(json!({"alg": "RS256", "typ": "JWT"})),
+            ),
+        ]
+    }
+
+    /// Signed by the attacker's key, which the token points at or carries, or hides under the
+    /// real `kid`.
+    fn foreign_key_attacks(&self) -> Vec<Attack> {
+        let rogue_kid = self.issuer.rogue().kid.clone();
+        let attacker_jwks = format!("{}/attacker/keys", self.issuer.base_url());
+        let jwk = self.issuer.unpublished_jwk();
+        vec![
+            attack(
+                "jku pointing at the attacker's JWKS",
+                self.by_unpublished_key(
+                    &json!({"alg": "RS256", "kid": rogue_kid, "jku": attacker_jwks}),
+                ),
+            ),
+            attack(
+                "x5u pointing at the attacker",
+                self.by_unpublished_key(
+                    &json!({"alg": "RS256", "kid": rogue_kid, "x5u": attacker_jwks}),
+                ),
+            ),
+            attack(
+                "embedded jwk of the attacker's key",
+                self.by_unpublished_key(&json!({"alg": "RS256", "kid": rogue_kid, "jwk": jwk})),
+            ),
+            attack(
+                "embedded jwk under the real kid",
+                self.by_unpublished_key(&json!({"alg": "RS256", "kid": self.kid, "jwk": jwk})),
+            ),
+            attack(
+                "signed by a key not in the JWKS, real kid",
+                self.by_unpublished_key(&self.rs256),
+            ),
+        ]
+    }
+
+    /// Properly signed, with one claim out of time, of the wrong type, for someone else, from
+    /// someone else, or missing; and the SPA's ID token in place of an access token.
+    fn claim_attacks(&self) -> Vec<Attack> {
+        let issuer = self.issuer;
+        let mint = |claims: Value| issuer.mint(&claims);
         let now = now();
-        let mut big = good.clone();
+        vec![
+            attack(
+                "expired beyond the skew",
+                mint(self.with(json!({"exp": now - 3600, "nbf": now - 7200, "iat": now - 7200}))),
+            ),
+            attack(
+                "nbf in the future beyond the skew",
+                mint(self.with(json!({"nbf": now + 3600, "exp": now + 7200}))),
+            ),
+            attack("no exp", mint(self.without("exp"))),
+            attack(
+                "exp as a string",
+                mint(self.with(json!({"exp": (now + 3600).to_string()}))),
+            ),
+            attack(
+                "nbf as a string in the future",
+                mint(self.with(json!({"nbf": (now + 3600).to_string()}))),
+            ),
+            attack("iss as a number", mint(self.with(json!({"iss": 42})))),
+            attack(
+                "wrong aud",
+                mint(self.with(json!({"aud": "00000000-0000-0000-0000-000000000000"}))),
+            ),
+            attack("no aud", mint(self.without("aud"))),
+            attack(
+                "wrong iss",
+                mint(self.with(json!({"iss": "https://evil.example/tenant/v2.0/"}))),
+            ),
+            attack(
+                "iss without the trailing slash",
+                mint(self.with(json!({"iss": issuer.issuer().trim_end_matches('/')}))),
+            ),
+            attack("no iss", mint(self.without("iss"))),
+            attack(
+                "ID token used as an access token",
+                mint(issuer.id_token_claims("attacker-sub")),
+            ),
+            attack(
+                "ID token claims with the API audience (nonce present)",
+                mint(merge(
+                    &issuer.id_token_claims("attacker-sub"),
+                    &json!({"aud": self.audience}),
+                )),
+            ),
+        ]
+    }
+
+    /// Not a token a validator may parse: an extension it must not ignore, too big, not three
+    /// base64url JSON segments, or nothing at all.
+    fn format_attacks(&self) -> Vec<Attack> {
+        let (signed_part, signature) = (&self.signed_part, &self.signature);
+        let mut big = self.good.clone();
         if let Some(map) = big.as_object_mut() {
             map.insert("padding".into(), Value::String("x".repeat(20 * 1024)));
         }
-
+        let claims_segment = signed_part
+            .split_once('.')
+            .map(|(_, c)| c)
+            .unwrap_or_default();
         vec![
-            Attack {
-                name: "alg none, no signature",
-                token: unsigned(&json!({"alg": "none", "typ": "JWT"}), &good),
-            },
-            Attack {
-                name: "alg none with the current kid",
-                token: unsigned(&json!({"alg": "none", "typ": "JWT", "kid": kid}), &good),
-            },
-            Attack {
-                name: "alg NONE (case variant)",
-                token: unsigned(&json!({"alg": "NONE", "kid": kid}), &good),
-            },
-            Attack {
-                name: "signature stripped",
-                token: format!("{signed_part}."),
-            },
-            Attack {
-                name: "signature corrupted",
-                token: corrupted,
-            },
-            Attack {
-                name: "claims changed after signing",
-                token: {
-                    let (header, _) = signed_part.split_once('.').unwrap_or((signed_part, ""));
-                    let forged = URL_SAFE_NO_PAD.encode(
-                        serde_json::to_vec(&with(json!({"sub": "someone-else"})))
-                            .unwrap_or_default(),
-                    );
-                    format!("{header}.{forged}.{signature}")
-                },
-            },
-            Attack {
-                name: "HS256 signed with the public key as secret",
-                token: hs256,
-            },
-            Attack {
-                name: "HS256 signed with the JWK's modulus as secret",
-                token: hs256_with_secret(&good, &kid, jwk_n.as_bytes()),
-            },
-            Attack {
-                name: "unknown kid",
-                token: self.mint_with_header(&json!({"alg": "RS256", "kid": "no-such-key"}), &good),
-            },
-            Attack {
-                name: "kid with path characters",
-                token: self.mint_with_header(
-                    &json!({"alg": "RS256", "kid": "../../../../etc/passwd"}),
-                    &good,
+            attack(
+                "unknown crit header",
+                self.under_header(json!({"alg": "RS256", "kid": self.kid, "crit": ["urn:example:unknown"], "urn:example:unknown": true})),
+            ),
+            attack("oversized token (20 KiB claims)", self.issuer.mint(&big)),
+            attack("not a JWT", "not-a-jwt".into()),
+            attack("three garbage segments", "%%%.%%%.%%%".into()),
+            attack("two segments", signed_part.clone()),
+            attack(
+                "five segments (JWE shape)",
+                format!("{}.AAAA.BBBB", self.valid),
+            ),
+            attack(
+                "header is not JSON",
+                format!(
+                    "{}.{claims_segment}.{signature}",
+                    URL_SAFE_NO_PAD.encode(b"not json")
                 ),
-            },
-            Attack {
-                name: "kid with SQL characters",
-                token: self
-                    .mint_with_header(&json!({"alg": "RS256", "kid": "x' OR '1'='1' --"}), &good),
-            },
-            Attack {
-                name: "kid not a string",
-                token: self.mint_with_header(&json!({"alg": "RS256", "kid": 1}), &good),
-            },
-            Attack {
-                name: "no kid",
-                token: self.mint_with_header(&json!({"alg": "RS256", "typ": "JWT"}), &good),
-            },
-            Attack {
-                name: "jku pointing at the attacker's JWKS",
-                token: self.mint_with_unpublished_key(
-                    &json!({"alg": "RS256", "kid": rogue_kid, "jku": attacker_jwks}),
-                    &good,
-                ),
-            },
-            Attack {
-                name: "x5u pointing at the attacker",
-                token: self.mint_with_unpublished_key(
-                    &json!({"alg": "RS256", "kid": rogue_kid, "x5u": attacker_jwks}),
-                    &good,
-                ),
-            },
-            Attack {
-                name: "embedded jwk of the attacker's key",
-                token: self.mint_with_unpublished_key(
-                    &json!({"alg": "RS256", "kid": rogue_kid, "jwk": self.unpublished_jwk()}),
-                    &good,
-                ),
-            },
-            Attack {
-                name: "embedded jwk under the real kid",
-                token: self.mint_with_unpublished_key(
-                    &json!({"alg": "RS256", "kid": kid, "jwk": self.unpublished_jwk()}),
-                    &good,
-                ),
-            },
-            Attack {
-                name: "signed by a key not in the JWKS, real kid",
-                token: self.mint_with_unpublished_key(&rs256, &good),
-            },
-            Attack {
-                name: "expired beyond the skew",
-                token: self.mint(&with(json!({"exp": now - 3600, "nbf": now - 7200, "iat": now - 7200}))),
-            },
-            Attack {
-                name: "nbf in the future beyond the skew",
-                token: self.mint(&with(json!({"nbf": now + 3600, "exp": now + 7200}))),
-            },
-            Attack {
-                name: "no exp",
-                token: self.mint(&without("exp")),
-            },
-            Attack {
-                name: "exp as a string",
-                token: self.mint(&with(json!({"exp": (now + 3600).to_string()}))),
-            },
-            Attack {
-                name: "nbf as a string in the future",
-                token: self.mint(&with(json!({"nbf": (now + 3600).to_string()}))),
-            },
-            Attack {
-                name: "iss as a number",
-                token: self.mint(&with(json!({"iss": 42}))),
-            },
-            Attack {
-                name: "wrong aud",
-                token: self.mint(&with(json!({"aud": "00000000-0000-0000-0000-000000000000"}))),
-            },
-            Attack {
-                name: "no aud",
-                token: self.mint(&without("aud")),
-            },
-            Attack {
-                name: "wrong iss",
-                token: self.mint(&with(json!({"iss": "https://evil.example/tenant/v2.0/"}))),
-            },
-            Attack {
-                name: "iss without the trailing slash",
-                token: self.mint(&with(json!({"iss": self.issuer().trim_end_matches('/')}))),
-            },
-            Attack {
-                name: "no iss",
-                token: self.mint(&without("iss")),
-            },
-            Attack {
-                name: "ID token used as an access token",
-                token: self.mint(&self.id_token_claims("attacker-sub")),
-            },
-            Attack {
-                name: "ID token claims with the API audience (nonce present)",
-                token: self.mint(&merge(
-                    &self.id_token_claims("attacker-sub"),
-                    &json!({"aud": audience}),
-                )),
-            },
-            Attack {
-                name: "unknown crit header",
-                token: self.mint_with_header(
-                    &json!({"alg": "RS256", "kid": kid, "crit": ["urn:example:unknown"], "urn:example:unknown": true}),
-                    &good,
-                ),
-            },
-            Attack {
-                name: "oversized token (20 KiB claims)",
-                token: self.mint(&big),
-            },
-            Attack {
-                name: "not a JWT",
-                token: "not-a-jwt".into(),
-            },
-            Attack {
-                name: "three garbage segments",
-                token: "%%%.%%%.%%%".into(),
-            },
-            Attack {
-                name: "two segments",
-                token: signed_part.to_string(),
-            },
-            Attack {
-                name: "five segments (JWE shape)",
-                token: format!("{valid}.AAAA.BBBB"),
-            },
-            Attack {
-                name: "header is not JSON",
-                token: format!(
-                    "{}.{}.{signature}",
-                    URL_SAFE_NO_PAD.encode(b"not json"),
-                    signed_part.split_once('.').map(|(_, c)| c).unwrap_or_default()
-                ),
-            },
-            Attack {
-                name: "claims are not a JSON object",
-                token: self.mint(&json!(["an", "array"])),
-            },
-            Attack {
-                name: "claims are invalid UTF-8",
-                token: self.mint_raw_claims(&rs256, b"{\"sub\":\"\xff\xfe\"}"),
-            },
-            Attack {
-                name: "empty bearer",
-                token: String::new(),
-            },
+            ),
+            attack(
+                "claims are not a JSON object",
+                self.issuer.mint(&json!(["an", "array"])),
+            ),
+            attack(
+                "claims are invalid UTF-8",
+                self.issuer
+                    .mint_raw_claims(&self.rs256, b"{\"sub\":\"\xff\xfe\"}"),
+            ),
+            attack("empty bearer", String::new()),
         ]
     }
 }

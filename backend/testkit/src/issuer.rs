@@ -329,61 +329,62 @@ impl TestIssuer {
     /// `aud`, `iss`, `sub` = `oid`, `scp` (space-separated), `azp` = the SPA, `tfp`, `ver` "1.0",
     /// `iat`, `nbf`, `exp`, `auth_time`, `name`, `emails`.
     pub fn user_claims(&self, sub: &str, aud: &str, scopes: &[&str]) -> Value {
-        let now = now();
-        json!({
-            "iss": self.issuer(),
-            "exp": now + 3600,
-            "nbf": now,
-            "iat": now,
-            "aud": aud,
-            "sub": sub,
-            "oid": sub,
-            "name": "Alice Example",
-            "emails": ["alice@example.com"],
-            "tfp": POLICY,
-            "scp": scopes.join(" "),
-            "azp": SPA_CLIENT_ID,
-            "ver": "1.0",
-            "auth_time": now,
+        self.claims(sub, aud, |now| {
+            json!({
+                "name": "Alice Example",
+                "emails": ["alice@example.com"],
+                "tfp": POLICY,
+                "scp": scopes.join(" "),
+                "azp": SPA_CLIENT_ID,
+                "ver": "1.0",
+                "auth_time": now,
+            })
         })
     }
 
     /// Claims of a client-credentials (app-to-app, seed 004) token, valid for one hour:
     /// `sub` = `oid` = `azp` = the client id, `roles` as given, no `scp`, no `name`.
     pub fn app_claims(&self, client_id: &str, aud: &str, roles: &[&str]) -> Value {
-        let now = now();
-        json!({
-            "iss": self.issuer(),
-            "exp": now + 3600,
-            "nbf": now,
-            "iat": now,
-            "aud": aud,
-            "sub": client_id,
-            "oid": client_id,
-            "azp": client_id,
-            "roles": roles,
-            "ver": "2.0",
+        self.claims(client_id, aud, |_| {
+            json!({
+                "azp": client_id,
+                "roles": roles,
+                "ver": "2.0",
+            })
         })
     }
 
     /// Claims of a B2C ID token for the SPA: `aud` is the SPA's client id, with a `nonce`.
     pub fn id_token_claims(&self, sub: &str) -> Value {
+        self.claims(sub, SPA_CLIENT_ID, |now| {
+            json!({
+                "name": "Alice Example",
+                "emails": ["alice@example.com"],
+                "tfp": POLICY,
+                "nonce": "8f3c2a1b-nonce",
+                "ver": "1.0",
+                "auth_time": now,
+            })
+        })
+    }
+
+    /// What every token of this issuer carries — `iss`, one hour of `exp`/`nbf`/`iat`, `aud`,
+    /// `sub` = `oid` — followed by the kind's own claims, `rest(now)`.
+    fn claims(&self, sub: &str, aud: &str, rest: impl FnOnce(i64) -> Value) -> Value {
         let now = now();
-        json!({
+        let mut claims = json!({
             "iss": self.issuer(),
             "exp": now + 3600,
             "nbf": now,
             "iat": now,
-            "aud": SPA_CLIENT_ID,
+            "aud": aud,
             "sub": sub,
             "oid": sub,
-            "name": "Alice Example",
-            "emails": ["alice@example.com"],
-            "tfp": POLICY,
-            "nonce": "8f3c2a1b-nonce",
-            "ver": "1.0",
-            "auth_time": now,
-        })
+        });
+        if let (Some(target), Value::Object(fields)) = (claims.as_object_mut(), rest(now)) {
+            target.extend(fields);
+        }
+        claims
     }
 
     pub(crate) fn rogue(&self) -> &SigningKey {

@@ -156,14 +156,7 @@ async fn the_test_issuer_binary_serves_the_same_attack_list_and_signs_on_request
     let (_, stats) = get(&format!("{control}/stats")).await;
     assert_eq!(stats["jwks_fetches"], 1);
 
-    let rotated: Value = client
-        .post(format!("{control}/rotate"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let rotated = testkit::json_reply(client.post(format!("{control}/rotate"))).await;
     let (_, jwks) = get(metadata["jwks_uri"].as_str().unwrap()).await;
     assert!(kids(&jwks).contains(&rotated["kid"].as_str().unwrap().to_owned()));
     child.kill().await.unwrap();

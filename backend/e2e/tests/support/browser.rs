@@ -2,7 +2,7 @@
 //! the project's Chromium flags), shared by the browser suites. Each suite adds its own page
 //! helpers in an `impl Browser` block of its own.
 
-use super::{Proc, TempDir, test_output_dir, wait_for};
+use super::{ChildServer, TempDir, log, test_output_dir};
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
@@ -22,7 +22,7 @@ pub struct Browser {
     pub client: Client,
     driver_url: String,
     session_id: String,
-    _driver: Proc,
+    _driver: ChildServer,
     _profile: TempDir,
 }
 
@@ -37,10 +37,12 @@ impl Browser {
         let port = testkit::free_port();
         let mut command = std::process::Command::new("/usr/bin/chromedriver");
         command.arg(format!("--port={port}"));
-        let log = test_output_dir().join(format!("{label}.chromedriver.log"));
-        let mut driver = Proc::spawn(command, "chromedriver", log);
+        let log = log(&format!("{label}.chromedriver.log"));
+        let mut driver = ChildServer::spawn(command, "chromedriver", log);
         let driver_url = format!("http://127.0.0.1:{port}");
-        wait_for(&mut driver, &format!("{driver_url}/status"), true, STEP).await;
+        driver
+            .wait_ready(&format!("{driver_url}/status"), STEP)
+            .await;
 
         let profile = TempDir::new(&format!("chromium-{label}"));
         let capabilities = json!({

@@ -1,5 +1,6 @@
-//! What the e2e tests share: the workspace's paths, temporary folders, child processes whose
-//! output is kept in a log file, and readiness waits. Set-up failures panic: they fail the test.
+//! What the e2e tests share: the workspace's paths and binaries, temporary folders, log files in
+//! `test-output/`, and the dev IdP's configuration for the browser tests. Child processes and the
+//! stack itself are testkit's. Set-up failures panic: they fail the test.
 #![allow(dead_code, unused_macros, unused_imports, clippy::unwrap_used)]
 
 /// `ensure!(condition, "format", args…)`: a failed scenario step, with what was seen.
@@ -13,10 +14,10 @@ macro_rules! ensure {
 
 pub mod browser;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+
+pub use testkit::{ChildOutput, ChildServer};
 
 /// The repository root (this crate is `backend/e2e`).
 pub fn workspace_root() -> PathBuf {
@@ -95,79 +96,38 @@ impl TempDir {
     }
 }
 
-/// A child process killed (and reaped) when dropped; stdout and stderr go to `log`.
-pub struct Proc {
-    pub name: String,
-    child: Child,
-    pub log: PathBuf,
-}
-
-impl Proc {
-    pub fn spawn(mut command: Command, name: &str, log: PathBuf) -> Self {
-        let out = File::create(&log).unwrap();
-        let err = out.try_clone().unwrap();
-        let child = command
-            .stdin(Stdio::null())
-            .stdout(out)
-            .stderr(err)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name} ({command:?}): {e}"));
-        Self {
-            name: name.to_owned(),
-            child,
-            log,
-        }
-    }
-
-    /// Panics with the log's tail if the process has exited.
-    pub fn assert_running(&mut self) {
-        if let Ok(Some(status)) = self.child.try_wait() {
-            panic!(
-                "{} exited ({status}); its log {}:\n{}",
-                self.name,
-                self.log.display(),
-                tail(&self.log)
-            );
-        }
+/// The stack's three server binaries, built for this test's profile.
+pub fn binaries() -> testkit::Binaries {
+    testkit::Binaries {
+        dev_idp: workspace_binary("dev-idp"),
+        hello: workspace_binary("hello"),
+        gateway: workspace_binary("gateway"),
     }
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// A browser test's stack: the SPA at `spa_origin`, the dev IdP's data and its configuration
+/// file — `<data>/devidp.toml`, which the test writes before the spawn — in `data`, the user flow
+/// trusted, each server's log in `test-output/<name>.<server>.log`.
+pub fn browser_stack(
+    name: &str,
+    function_key: &str,
+    spa_origin: &str,
+    data: &TempDir,
+) -> testkit::StackOptions {
+    let mut stack = testkit::StackOptions::new(binaries(), name, function_key);
+    stack.log_dir = Some(test_output_dir());
+    stack.ready_timeout = browser::STEP;
+    let wiring = &mut stack.wiring;
+    wiring.spa_origins = vec![spa_origin.to_owned()];
+    wiring.trust = testkit::Trust::UserFlow;
+    wiring.idp_data_dir = Some(data.path().join("idp"));
+    wiring.idp_config = Some(data.path().join("devidp.toml"));
+    stack
 }
 
-/// The last 40 lines of a log file.
-pub fn tail(path: &Path) -> String {
-    let text = std::fs::read_to_string(path).unwrap_or_default();
-    let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(40)..].join("\n")
-}
-
-/// Waits until `url` answers at all (any status) — or 2xx when `want_ok` — within `timeout`.
-pub async fn wait_for(proc: &mut Proc, url: &str, want_ok: bool, timeout: Duration) {
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap();
-    let deadline = Instant::now() + timeout;
-    let mut last = String::from("no answer");
-    while Instant::now() < deadline {
-        proc.assert_running();
-        match client.get(url).send().await {
-            Ok(r) if !want_ok || r.status().is_success() => return,
-            Ok(r) => last = format!("status {}", r.status()),
-            Err(e) => last = e.to_string(),
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!(
-        "{} not ready at {url} after {timeout:?} ({last}); log:\n{}",
-        proc.name,
-        tail(&proc.log)
-    );
+/// Output into `test-output/<file>`.
+pub fn log(file: &str) -> ChildOutput {
+    ChildOutput::Log(test_output_dir().join(file))
 }
 
 // The development tenant of contract.md, as the browser tests configure and use it.
@@ -176,21 +136,12 @@ pub use testkit::dev_tenant::{
     CONSOLE_CLIENT_ID, IDP_HOST, POLICY, SPA_CLIENT_ID, TENANT_ID,
 };
 
-/// The dev IdP's configuration for one browser test: its port, a fresh data folder, the SPA's
-/// redirect URI on that test's port, and the access-token lifetime the test wants; otherwise the
-/// built-in development tenant (contract.md).
-pub fn dev_idp_toml(
-    port: u16,
-    data_dir: &Path,
-    spa_url: &str,
-    access_token_seconds: u64,
-) -> String {
+/// The dev IdP's configuration for one browser test: the SPA's redirect URI on that test's port
+/// and the access-token lifetime the test wants; otherwise the built-in development tenant
+/// (contract.md). Its port, address and data folder come from the stack's wiring.
+pub fn dev_idp_toml(spa_url: &str, access_token_seconds: u64) -> String {
     format!(
-        r#"port = {port}
-bind_address = "{IDP_HOST}"
-data_dir = "{data_dir}"
-
-[tenant]
+        r#"[tenant]
 name = "devtenant"
 id = "{TENANT_ID}"
 policies = ["{POLICY}", {{ name = "B2C_1_passwordreset", kind = "password_reset" }}, {{ name = "B2C_1_profileedit", kind = "profile_edit" }}]
@@ -230,7 +181,6 @@ api_permissions = ["{API_SCOPE}"]
 email = "{ALICE}"
 password = "{ALICE_PASSWORD}"
 display_name = "{ALICE_NAME}"
-"#,
-        data_dir = data_dir.display(),
+"#
     )
 }

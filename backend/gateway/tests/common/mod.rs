@@ -15,9 +15,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
-use testkit::{API_CLIENT_ID, API_SCOPE, TestIssuer};
+use testkit::{API_CLIENT_ID, API_SCOPE, ChildOutput, ChildServer, InProcessServer, TestIssuer};
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 /// The key the gateway sends upstream in these tests; no response may ever contain it.
 pub const FUNCTION_KEY: &str = "gw-test-function-key-6f1d2c9a8b7e";
@@ -53,30 +52,40 @@ pub fn config_for(issuer: &TestIssuer, backend_url: &str) -> Config {
 pub struct RunningGateway {
     pub url: String,
     pub gateway: Gateway,
-    _stop: oneshot::Sender<()>,
+    _server: InProcessServer,
 }
 
 impl RunningGateway {
     pub fn hello_url(&self) -> String {
         format!("{}/api/hello", self.url)
     }
+
+    /// Waits until the gateway's shared counters are connected to Redis (without Redis: at once).
+    pub async fn wait_for_redis(&self) {
+        let Some(redis) = self.gateway.redis.clone() else {
+            return;
+        };
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !redis.is_connected() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the gateway never connected to Redis"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 pub async fn start_gateway(config: Config) -> RunningGateway {
     let gateway = Gateway::new(&config).await.unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(gateway::serve(gateway.clone(), listener, async move {
-        let _ = stopped.await;
-    }));
-    testkit::wait_for_http_ok(&format!("{url}/healthz"), Duration::from_secs(10))
-        .await
-        .unwrap();
+    let served = gateway.clone();
+    let server =
+        InProcessServer::start(|listener, shutdown| gateway::serve(served, listener, shutdown))
+            .await;
     RunningGateway {
-        url,
+        url: server.url.clone(),
         gateway,
-        _stop: stop,
+        _server: server,
     }
 }
 
@@ -262,8 +271,9 @@ pub async fn start_redis() -> Option<RedisServer> {
     })
 }
 
-/// The real hello function in process, trusting `issuer` and the gateway's function key.
-pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::Sender<()>) {
+/// The real hello function in process, trusting `issuer` and the gateway's function key; it
+/// stops when the returned server is dropped.
+pub async fn start_hello(issuer: &TestIssuer) -> (String, InProcessServer) {
     let vars = std::collections::HashMap::from([
         ("HELLO_FUNCTION_KEYS", FUNCTION_KEY.to_owned()),
         ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
@@ -272,28 +282,17 @@ pub async fn start_hello(issuer: &TestIssuer) -> (String, tokio::sync::oneshot::
         ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_owned()),
     ]);
     let config = hello::Config::from_source(&vars).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(hello::serve(config, listener, async move {
-        let _ = stopped.await;
-    }));
-    testkit::wait_for_http_ok(&format!("{url}/healthz"), Duration::from_secs(10))
-        .await
-        .unwrap();
-    (url, stop)
+    let server =
+        InProcessServer::start(|listener, shutdown| hello::serve(config, listener, shutdown)).await;
+    (server.url.clone(), server)
 }
 
-/// The binary at `bin` with exactly `env` (nothing inherited), stdout and stderr captured for its
-/// log; killed when dropped.
-pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> tokio::process::Child {
-    tokio::process::Command::new(bin)
+/// The binary at `bin` with exactly `env` (nothing inherited), its output kept for
+/// `stop_and_read`; killed when dropped.
+pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> ChildServer {
+    let mut command = tokio::process::Command::new(bin);
+    command
         .env_clear()
-        .envs(env.iter().map(|(k, v)| (*k, v.as_str())))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    ChildServer::spawn(command, bin, ChildOutput::Captured)
 }

@@ -3,11 +3,10 @@
 #![allow(clippy::unwrap_used, dead_code)]
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use hello::{AppState, Config};
-use testkit::{API_CLIENT_ID, API_SCOPE, TestIssuer};
+use testkit::{API_CLIENT_ID, API_SCOPE, InProcessServer, TestIssuer};
 
 pub const KEY: &str = "test-function-key-0123456789abcdef";
 pub const SECOND_KEY: &str = "second-function-key-0123456789abc";
@@ -17,13 +16,7 @@ pub struct Function {
     pub base: String,
     pub client: reqwest::Client,
     pub state: std::sync::Arc<AppState>,
-    server: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for Function {
-    fn drop(&mut self) {
-        self.server.abort();
-    }
+    _server: InProcessServer,
 }
 
 /// Settings as the environment would give them, on top of working defaults for `issuer`.
@@ -57,27 +50,21 @@ pub async fn start_with(issuer: TestIssuer, config: Config) -> Function {
 
 /// Serving, without waiting for the IdP's metadata and keys (as right after a real start).
 pub async fn start_unready(issuer: TestIssuer, config: Config) -> Function {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
     let state = AppState::new(config).await;
-    let app = hello::router(state.clone());
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .await
-        .unwrap();
-    });
+    let served = state.clone();
+    let server = InProcessServer::start_unready(|listener, shutdown| {
+        hello::serve_state(served, listener, shutdown)
+    })
+    .await;
     Function {
         issuer,
-        base: format!("http://{addr}"),
+        base: server.url.clone(),
         client: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap(),
         state,
-        server,
+        _server: server,
     }
 }
 
