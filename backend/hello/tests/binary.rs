@@ -64,7 +64,9 @@ async fn serves_on_the_worker_threads_it_is_given() {
     .await
     .unwrap();
     let pid = server.id().unwrap();
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task")).unwrap().count();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
     // The main thread blocks on the runtime; three workers run its tasks.
     assert!(threads >= 4, "{threads} threads");
     let token = issuer.mint(&issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]));
