@@ -5,15 +5,7 @@ const crypto = require('node:crypto');
 const express = require('express');
 const { createRemoteJWKSet, jwtVerify } = require('jose');
 
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`missing setting ${name}`);
-    process.exit(2);
-  }
-  return value;
-};
-const list = (value) => value.split(/[ ,]+/).filter(Boolean);
+const { env, list } = require('./settings');
 
 const port = Number(env('PORT', '7171'));
 const functionKeys = list(env('FUNCTION_KEYS')).map((k) => Buffer.from(k));

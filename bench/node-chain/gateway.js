@@ -9,15 +9,7 @@ const { rateLimit } = require('express-rate-limit');
 const { createProxyMiddleware } = require('http-proxy-middleware');
 const { createRemoteJWKSet, jwtVerify } = require('jose');
 
-const env = (name, fallback) => {
-  const value = process.env[name] ?? fallback;
-  if (value === undefined || value === '') {
-    console.error(`missing setting ${name}`);
-    process.exit(2);
-  }
-  return value;
-};
-const list = (value) => value.split(/[ ,]+/).filter(Boolean);
+const { env, list } = require('./settings');
 const limit = (value) => {
   const [calls, seconds] = value.split('/').map(Number);
   return { limit: calls, windowMs: seconds * 1000 };

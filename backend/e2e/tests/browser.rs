@@ -1471,7 +1471,15 @@ async fn an_opened_tab_never_redeems_its_openers_refresh_token() {
             opened_family != first_family,
             "the opened tab renewed its opener's refresh-token family"
         );
-        let idp_log = std::fs::read_to_string(&s.procs[0].log).map_err(err("dev-idp log"))?;
+        let idp_log = s
+            .log_paths()
+            .into_iter()
+            .find(|path| path.to_string_lossy().ends_with(".dev-idp.log"))
+            .ok_or("the stack keeps no dev-idp log")
+            .and_then(|path| {
+                std::fs::read_to_string(path).map_err(|_| "the dev-idp log is unreadable")
+            })
+            .map_err(err("dev-idp log"))?;
         ensure!(
             !idp_log.contains("refresh token reused"),
             "a refresh token was redeemed twice (the IdP revoked its family)"

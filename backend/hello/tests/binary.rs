@@ -12,42 +12,17 @@ const KEY: &str = "binary-test-key-0123456789abcdef";
 #[tokio::test]
 async fn starts_fast_and_answers_hello() {
     let issuer = TestIssuer::start().await;
-    let port = free_port();
     let started = Instant::now();
-    let _server = ChildServer::start(
-        BIN,
-        [
-            ("FUNCTIONS_CUSTOMHANDLER_PORT", port.to_string()),
-            ("HELLO_FUNCTION_KEYS", KEY.to_string()),
-            ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
-            ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
-            ("HELLO_ALLOWED_IPS", "127.0.0.1/32".to_string()),
-        ],
-        &format!("http://127.0.0.1:{port}/healthz"),
-        Duration::from_secs(10),
-    )
-    .await
-    .unwrap();
+    let (_server, port) = start(&issuer, ("HELLO_ALLOWED_IPS", "127.0.0.1/32")).await;
     let ready = started.elapsed();
     println!("hello binary ready after {ready:?}");
     assert!(ready < Duration::from_secs(3));
-
-    let token = issuer.mint(&issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]));
-    let response = reqwest::Client::new()
-        .get(format!("http://127.0.0.1:{port}/api/hello?code={KEY}"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    let body: shared::HelloResponse = response.json().await.unwrap();
+    let body: shared::HelloResponse = hello(&issuer, port).await.json().await.unwrap();
     assert_eq!(body.caller.subject, "user-1");
 }
 
-/// `HELLO_WORKER_THREADS` gives the function more than the default one thread.
-#[tokio::test]
-async fn serves_on_the_worker_threads_it_is_given() {
-    let issuer = TestIssuer::start().await;
+/// The binary with the settings every test here needs plus `extra`, ready on a free port.
+async fn start(issuer: &TestIssuer, extra: (&'static str, &str)) -> (ChildServer, u16) {
     let port = free_port();
     let server = ChildServer::start(
         BIN,
@@ -56,19 +31,18 @@ async fn serves_on_the_worker_threads_it_is_given() {
             ("HELLO_FUNCTION_KEYS", KEY.to_string()),
             ("EASYAUTH_OPENID_CONFIG_URL", issuer.openid_config_url()),
             ("EASYAUTH_AUDIENCES", API_CLIENT_ID.to_string()),
-            ("HELLO_WORKER_THREADS", "3".to_string()),
+            (extra.0, extra.1.to_string()),
         ],
         &format!("http://127.0.0.1:{port}/healthz"),
         Duration::from_secs(10),
     )
     .await
     .unwrap();
-    let pid = server.id().unwrap();
-    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
-        .unwrap()
-        .count();
-    // The main thread blocks on the runtime; three workers run its tasks.
-    assert!(threads >= 4, "{threads} threads");
+    (server, port)
+}
+
+/// `GET /api/hello` with the key and a valid user token; asserts the 200.
+async fn hello(issuer: &TestIssuer, port: u16) -> reqwest::Response {
     let token = issuer.mint(&issuer.user_claims("user-1", API_CLIENT_ID, &[API_SCOPE]));
     let response = reqwest::Client::new()
         .get(format!("http://127.0.0.1:{port}/api/hello?code={KEY}"))
@@ -77,6 +51,21 @@ async fn serves_on_the_worker_threads_it_is_given() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200);
+    response
+}
+
+/// `HELLO_WORKER_THREADS` gives the function more than the default one thread.
+#[tokio::test]
+async fn serves_on_the_worker_threads_it_is_given() {
+    let issuer = TestIssuer::start().await;
+    let (server, port) = start(&issuer, ("HELLO_WORKER_THREADS", "3")).await;
+    let pid = server.id().unwrap();
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .unwrap()
+        .count();
+    // The main thread blocks on the runtime; three workers run its tasks.
+    assert!(threads >= 4, "{threads} threads");
+    hello(&issuer, port).await;
     server.stop().await;
 }
 
