@@ -12,24 +12,40 @@ pub struct TraceParent {
     pub flags: u8,
 }
 
+/// The value of one lowercase hex digit (the spec allows no uppercase).
+fn nibble(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
 fn hex<const N: usize>(text: &str) -> Option<[u8; N]> {
-    if text.len() != 2 * N
-        || !text
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    {
+    let digits = text.as_bytes();
+    if digits.len() != 2 * N {
         return None;
     }
     let mut out = [0u8; N];
-    for (i, byte) in out.iter_mut().enumerate() {
-        *byte = u8::from_str_radix(text.get(2 * i..2 * i + 2)?, 16).ok()?;
+    for (byte, pair) in out.iter_mut().zip(digits.chunks_exact(2)) {
+        *byte = (nibble(pair[0])? << 4) | nibble(pair[1])?;
     }
     Some(out)
 }
 
-fn write_hex(f: &mut fmt::Formatter<'_>, bytes: &[u8]) -> fmt::Result {
-    bytes.iter().try_for_each(|b| write!(f, "{b:02x}"))
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
+/// `bytes` as lowercase hex into `out` (twice as long): the header is built on every call, and
+/// `write!` per byte was a visible share of the gateway's CPU.
+fn encode_hex(bytes: &[u8], out: &mut [u8]) {
+    for (byte, pair) in bytes.iter().zip(out.chunks_exact_mut(2)) {
+        pair[0] = DIGITS[usize::from(byte >> 4)];
+        pair[1] = DIGITS[usize::from(byte & 0x0f)];
+    }
 }
+
+/// The length of a version-00 `traceparent`: `00-` + 32 + `-` + 16 + `-` + 2.
+pub const TRACEPARENT_LEN: usize = 55;
 
 impl TraceParent {
     /// The spec's parsing rules: version `00` is exactly four fields; a later version may add
@@ -71,18 +87,29 @@ pub struct TraceId(pub [u8; 16]);
 
 impl fmt::Display for TraceId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write_hex(f, &self.0)
+        let mut text = [0u8; 32];
+        encode_hex(&self.0, &mut text);
+        // Hex digits are ASCII.
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 
-/// Always written as version `00`, the one this code knows.
+impl TraceParent {
+    /// The header's bytes, always version `00` (the one this code knows).
+    pub fn to_bytes(&self) -> [u8; TRACEPARENT_LEN] {
+        let mut out = [b'-'; TRACEPARENT_LEN];
+        out[..2].copy_from_slice(b"00");
+        encode_hex(&self.trace_id, &mut out[3..35]);
+        encode_hex(&self.parent_id, &mut out[36..52]);
+        encode_hex(&[self.flags], &mut out[53..55]);
+        out
+    }
+}
+
 impl fmt::Display for TraceParent {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("00-")?;
-        write_hex(f, &self.trace_id)?;
-        f.write_str("-")?;
-        write_hex(f, &self.parent_id)?;
-        write!(f, "-{:02x}", self.flags)
+        let text = self.to_bytes();
+        f.write_str(std::str::from_utf8(&text).map_err(|_| fmt::Error)?)
     }
 }
 

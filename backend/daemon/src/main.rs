@@ -47,7 +47,7 @@ async fn main() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(BAD_SETTING, format_args!("invalid setting {error}")),
     };
-    logging::init(filter, Output::Stderr);
+    let _log = logging::init(filter, Output::Stderr);
     let daemon = match Daemon::new(&config) {
         Ok(daemon) => daemon,
         Err(error) => return fail(1, format_args!("cannot build the HTTP client: {error}")),

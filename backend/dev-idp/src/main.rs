@@ -27,7 +27,7 @@ fn main() -> ExitCode {
         Err(e) => return fail(e),
     };
     // Its stdout is the one "listening" line; logs go to stderr.
-    logging::init(filter, Output::Stderr);
+    let _log = logging::init(filter, Output::Stderr);
 
     let command = std::env::args().nth(1);
     let config = match EnvOverrides::from_env() {

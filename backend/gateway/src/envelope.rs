@@ -6,10 +6,11 @@
 use crate::access_log::RequestFacts;
 use crate::client_addr::{self, TrustedProxies};
 use crate::metrics::{Metrics, Timing};
-use crate::{request_id, trace_context};
+use crate::trace_context;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
+use http_serve::request_id;
 use std::net::SocketAddr;
 use std::sync::Arc;
 

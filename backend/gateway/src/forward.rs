@@ -19,6 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use rustls_platform_verifier::BuilderVerifierExt;
 use shared::{ApiError, HelloResponse};
+use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -241,7 +242,8 @@ fn upstream_headers(incoming: &HeaderMap, peer: SocketAddr, key: &FunctionKey) -
     if !chain.is_empty() {
         chain.push_str(", ");
     }
-    chain.push_str(&peer.ip().to_string());
+    // Formatted into the chain: no `String` of its own.
+    let _ = write!(chain, "{}", peer.ip());
     if let Ok(value) = HeaderValue::from_str(&chain) {
         headers.insert(X_FORWARDED_FOR, value);
     }

@@ -27,7 +27,6 @@ pub mod openapi;
 pub mod policy;
 pub mod quota;
 pub mod rate_limit;
-pub mod request_id;
 pub mod required_claims;
 pub mod subscription;
 pub mod tls;

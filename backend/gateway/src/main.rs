@@ -177,7 +177,7 @@ async fn run() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return bad_setting(error),
     };
-    logging::init(filter, Output::Stdout);
+    let _log = logging::init(filter, Output::Stdout);
     let address = std::net::SocketAddr::new(config.bind_address, config.port);
     let listener = match listen(address, "gateway").await {
         Ok(listener) => listener,

@@ -58,7 +58,7 @@ pub fn propagate(request: &mut Request) {
     if !continued {
         headers.remove(&TRACESTATE);
     }
-    if let Ok(value) = HeaderValue::from_str(&trace.to_string()) {
+    if let Ok(value) = HeaderValue::from_bytes(&trace.to_bytes()) {
         headers.insert(TRACEPARENT, value);
     }
     request.extensions_mut().insert(trace);

@@ -484,6 +484,56 @@ async fn the_binary_serves_on_its_configured_port() {
     server.stop().await;
 }
 
+/// The log is batched (http_serve::logging), not held back: a call's line is in the file while
+/// the gateway keeps running, once it has nothing else to do.
+#[tokio::test]
+async fn a_calls_access_line_is_written_while_the_gateway_runs() {
+    let issuer = testkit::TestIssuer::start().await;
+    let port = testkit::free_port();
+    let mut env = serving_env(&issuer, port);
+    env.push((
+        "GATEWAY_BACKEND_URL",
+        format!("http://127.0.0.1:{}", testkit::free_port()),
+    ));
+    env.push(("RUST_LOG", "info".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.log");
+    let mut command = tokio::process::Command::new(BIN);
+    command
+        .env_clear()
+        .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut child =
+        testkit::ChildServer::spawn(command, "gateway", testkit::ChildOutput::Log(path.clone()));
+    let base = format!("http://127.0.0.1:{port}");
+    child
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await;
+    let response = reqwest::Client::new()
+        .get(format!("{base}/api/hello"))
+        .header("x-request-id", "written-while-running")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let log = std::fs::read_to_string(&path).unwrap_or_default();
+        if log
+            .lines()
+            .any(|l| l.contains("gateway::access") && l.contains("written-while-running"))
+        {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no access line after 5 s while running:\n{log}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    child.assert_running();
+    child.stop().await;
+}
+
 #[tokio::test]
 async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     let issuer = testkit::TestIssuer::start().await;
@@ -525,7 +575,7 @@ async fn the_access_log_names_each_call_but_never_the_token_or_key() {
         .unwrap();
     assert_eq!(response.status(), 401);
 
-    // SIGKILL: the log lines are already written (stdout is flushed per event).
+    // SIGTERM: the last batched lines are written out as the gateway stops.
     let log = child.stop_and_read().await;
     let line = |id: &str| {
         log.lines()

@@ -66,7 +66,7 @@ async fn one_trace_id_is_in_the_gateways_and_the_functions_log() {
     );
     let function_line = text
         .lines()
-        .find(|l| l.contains("request{") && l.contains("request_id=\"trace-req-1\""))
+        .find(|l| l.contains("hello::access") && l.contains("request_id=\"trace-req-1\""))
         .unwrap_or_else(|| panic!("no function line in\n{text}"));
     assert!(
         function_line.contains(&format!("trace_id=\"{TRACE_ID}\"")),

@@ -175,7 +175,7 @@ fn insert_all(headers: &mut HeaderMap, values: &[(HeaderName, Option<HeaderValue
 /// instead of on every call. Keyed by the principal's address: the entry's `Weak` keeps that
 /// allocation from being reused while the entry exists, so an address names one principal only.
 pub struct PrincipalHeaders {
-    built: Cache<usize, Arc<BuiltHeaders>>,
+    built: Cache<usize, Arc<BuiltHeaders>, foldhash::fast::RandomState>,
 }
 
 struct BuiltHeaders {
@@ -190,7 +190,7 @@ impl PrincipalHeaders {
             built: Cache::builder()
                 .max_capacity(capacity)
                 .time_to_live(ttl)
-                .build(),
+                .build_with_hasher(foldhash::fast::RandomState::default()),
         }
     }
 

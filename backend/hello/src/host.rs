@@ -8,6 +8,7 @@ use axum::extract::{Request, State};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::envelope::Caller;
 use crate::{AppState, binding, easyauth};
 
 /// The route layer (`from_fn_with_state`) of `/api/hello`.
@@ -20,7 +21,17 @@ pub async fn admit(State(state): State<Arc<AppState>>, request: Request, next: N
     }
     let action = state.config.unauthenticated_action;
     match easyauth::authenticate(&state, request, action).await {
-        Ok(request) => next.run(request).await,
+        Ok(request) => {
+            let caller = request
+                .extensions()
+                .get::<easyauth::Authenticated>()
+                .map(|authenticated| Caller(authenticated.principal.clone()));
+            let mut response = next.run(request).await;
+            if let Some(caller) = caller {
+                response.extensions_mut().insert(caller);
+            }
+            response
+        }
         Err(refused) => refused,
     }
 }

@@ -22,6 +22,7 @@ pub mod binding;
 pub mod client_principal;
 pub mod config;
 pub mod easyauth;
+pub mod envelope;
 pub mod function_key;
 pub mod greeting;
 pub mod health;
@@ -38,17 +39,10 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::extract::Request;
-use axum::http::{HeaderName, StatusCode};
-use axum::middleware::from_fn_with_state;
+use axum::middleware::{from_fn, from_fn_with_state};
 use axum::routing::{any, get, post};
 use token_validation::{Validator, ValidatorConfig};
 use tokio::net::TcpListener;
-use tower::ServiceBuilder;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::timeout::TimeoutLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use client_principal::PrincipalHeaders;
 pub use config::{Config, ConfigError, FunctionKey, UnauthenticatedAction};
@@ -127,61 +121,19 @@ pub fn router(state: Arc<AppState>) -> Router {
         )
         .route("/.auth/logout", get(login_session::logout))
         .with_state(state.clone());
-    let request_id = HeaderName::from_static("x-request-id");
-    Router::new()
+    let routes = Router::new()
         .merge(function)
         .merge(auth_me)
         .merge(login)
         .route("/healthz", get(health::healthz))
-        .fallback(|| async { Refusal::NotFound })
-        .layer(
-            ServiceBuilder::new()
-                .layer(SetRequestIdLayer::new(request_id.clone(), MakeRequestUuid))
-                .layer(
-                    TraceLayer::new_for_http()
-                        .make_span_with(request_span)
-                        .on_response(DefaultOnResponse::new().level(Level::INFO)),
-                )
-                .layer(PropagateRequestIdLayer::new(request_id))
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    Duration::from_secs(30),
-                ))
-                // Absent, not a no-op, without HELLO_ALLOWED_IPS.
-                .option_layer(
-                    state
-                        .allow_list
-                        .is_some()
-                        .then(|| from_fn_with_state(state, ip_filter::allow_listed)),
-                ),
-        )
-}
-
-/// One span per request with its request id and W3C trace id (the gateway's `traceparent`, so
-/// one call can be found in both logs; a malformed one is not logged). The path only: the query
-/// string may hold the function key.
-fn request_span(request: &Request) -> tracing::Span {
-    let header = |name| request.headers().get(name).and_then(|v| v.to_str().ok());
-    let id = header("x-request-id").unwrap_or_default();
-    let trace_id = SpanTraceId(
-        header("traceparent")
-            .and_then(shared::trace_context::TraceParent::parse)
-            .map(|t| t.trace_id()),
-    );
-    tracing::info_span!("request", method = %request.method(), path = request.uri().path(), request_id = id, trace_id = %trace_id)
-}
-
-/// The span's trace id, formatted once where the span's fields are (no `String` on the way),
-/// quoted as the log shows text fields; `""` without a trace.
-struct SpanTraceId(Option<shared::trace_context::TraceId>);
-
-impl std::fmt::Display for SpanTraceId {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match &self.0 {
-            Some(id) => write!(f, "\"{id}\""),
-            None => f.write_str("\"\""),
-        }
-    }
+        .fallback(|| async { Refusal::NotFound });
+    // Absent, not a no-op, without HELLO_ALLOWED_IPS.
+    let routes = match state.allow_list {
+        Some(_) => routes.layer(from_fn_with_state(state, ip_filter::allow_listed)),
+        None => routes,
+    };
+    // Around everything, whatever answers: request id, deadline, access line.
+    routes.layer(from_fn(envelope::around))
 }
 
 /// Serves until `shutdown` completes, with peer addresses for the IP allow-list.

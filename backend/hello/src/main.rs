@@ -32,7 +32,7 @@ async fn start() -> ExitCode {
         Ok(settings) => settings,
         Err(error) => return fail(NAME, BAD_SETTING, format_args!("invalid setting {error}")),
     };
-    logging::init(filter, Output::Stdout);
+    let _log = logging::init(filter, Output::Stdout);
     let address = SocketAddr::new(config.bind_address, config.port);
     let listener = match listen(address, "hello function").await {
         Ok(listener) => listener,

@@ -20,6 +20,7 @@
 pub mod cookie;
 pub mod logging;
 pub mod markup;
+pub mod request_id;
 pub mod settings;
 pub mod shutdown;
 pub mod startup;

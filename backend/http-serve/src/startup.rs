@@ -58,7 +58,8 @@ pub fn worker_threads(
 }
 
 /// The runtime `main` blocks on: tokio's current-thread scheduler for one thread (no work
-/// stealing to pay for), the multi-thread one otherwise.
+/// stealing to pay for), the multi-thread one otherwise. A thread about to sleep first writes out
+/// the batched log lines ([`crate::logging`]).
 pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
     let mut builder = if threads <= 1 {
         tokio::runtime::Builder::new_current_thread()
@@ -67,7 +68,10 @@ pub fn runtime(threads: usize) -> std::io::Result<tokio::runtime::Runtime> {
         builder.worker_threads(threads);
         builder
     };
-    builder.enable_all().build()
+    builder
+        .on_thread_park(crate::logging::flush)
+        .enable_all()
+        .build()
 }
 
 #[cfg(test)]

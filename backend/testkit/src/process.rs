@@ -186,19 +186,43 @@ impl ChildServer {
         let _ = self.child.kill().await;
     }
 
-    /// Kills the process (SIGKILL: what it logged is already written) and returns its stdout
-    /// and then its stderr, as text; empty unless spawned with [`ChildOutput::Captured`].
+    /// Stops the process as the Functions host and container runtimes do (SIGTERM, SIGKILL if it
+    /// is still running after 5 s) and returns its stdout and then its stderr, as text; empty
+    /// unless spawned with [`ChildOutput::Captured`]. SIGTERM, not SIGKILL: the servers batch
+    /// their log lines (`http_serve::logging`) and write out the last ones as they stop.
     pub async fn stop_and_read(mut self) -> String {
-        let _ = self.child.start_kill();
-        match self.child.wait_with_output().await {
-            Ok(output) => format!(
-                "{}{}",
-                String::from_utf8_lossy(&output.stdout),
-                String::from_utf8_lossy(&output.stderr)
-            ),
-            Err(e) => panic!("{} could not be reaped: {e}", self.name),
+        let stdout = self.child.stdout.take().map(read_all);
+        let stderr = self.child.stderr.take().map(read_all);
+        if let Some(pid) = self.child.id() {
+            let _ = Command::new("kill")
+                .args(["-TERM", &pid.to_string()])
+                .status()
+                .await;
         }
+        if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
+            .await
+            .is_err()
+        {
+            let _ = self.child.kill().await;
+        }
+        let mut text = String::new();
+        for pipe in [stdout, stderr].into_iter().flatten() {
+            let bytes = pipe.await.unwrap_or_default();
+            text.push_str(&String::from_utf8_lossy(&bytes));
+        }
+        text
     }
+}
+
+/// Everything a child writes to `pipe`, read as it comes (a full pipe would stall the child).
+fn read_all(
+    mut pipe: impl tokio::io::AsyncRead + Unpin + Send + 'static,
+) -> tokio::task::JoinHandle<Vec<u8>> {
+    tokio::spawn(async move {
+        let mut bytes = Vec::new();
+        let _ = tokio::io::AsyncReadExt::read_to_end(&mut pipe, &mut bytes).await;
+        bytes
+    })
 }
 
 /// The last 40 lines of a log file.

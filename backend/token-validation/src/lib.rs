@@ -70,7 +70,8 @@ impl std::fmt::Debug for Validator {
 struct Inner {
     config: ValidatorConfig,
     keys: Arc<KeyStore>,
-    cache: Option<Cache<u64, Arc<CachedToken>>>,
+    /// Its keys are already a keyed hash: moka's SipHash over them again was wasted work.
+    cache: Option<Cache<u64, Arc<CachedToken>, foldhash::fast::RandomState>>,
     /// The cache's keyed hash: random per validator, so nobody can aim tokens at one key.
     cache_key: foldhash::quality::RandomState,
 }
@@ -124,7 +125,7 @@ impl Validator {
             Cache::builder()
                 .max_capacity(config.token_cache_capacity)
                 .expire_after(UntilTokenExpiry)
-                .build()
+                .build_with_hasher(foldhash::fast::RandomState::default())
         });
         Validator {
             inner: Arc::new(Inner {

@@ -1,5 +1,6 @@
-//! `x-request-id`: kept when the caller sent a sane one, generated otherwise; sent to the backend
-//! and returned to the client so one id follows a call through every log.
+//! `x-request-id`: kept when the caller sent a sane one, generated otherwise; sent on (the
+//! gateway's to the function) and returned to the client, so one id follows a call through the
+//! gateway's and the function's logs.
 
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
