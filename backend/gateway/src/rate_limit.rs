@@ -243,11 +243,7 @@ impl RedisCounters {
             return Err(RedisUnavailable::NotConnected);
         }
         let (reply, decisions) = oneshot::channel();
-        let call = batch::Call {
-            policies,
-            member: self.member(),
-            reply,
-        };
+        let call = batch::Call { policies, reply };
         self.batch
             .try_send(call)
             .map_err(|_| RedisUnavailable::Busy)?;

@@ -7,8 +7,8 @@
 //!
 //! The limits stay exact: the script checks the calls one after the other, in queue order, with
 //! one clock reading, as the same calls one script each would have been checked within the same
-//! millisecond. Within a script a key's expired calls are removed and its calls counted once, and
-//! the calls it accepts are added once (one `ZADD` of all their members, one `PEXPIRE`).
+//! millisecond. Within a script each key is read and written once, whatever the number of calls
+//! it counts ([`BATCH_LUA`] says how).
 //!
 //! Bounded: at most [`QUEUE`] calls wait (a full queue sends the call to the local counters, as
 //! an unreachable Redis does), and a failed script pauses Redis for everyone (see the parent
@@ -29,43 +29,66 @@ pub const QUEUE: usize = 4096;
 /// One call's checks: the policies in order (Redis key, limit), up to the first refusal.
 pub struct Call {
     pub policies: Vec<(String, RateLimit)>,
-    /// The member its accepted checks add (unique across instances).
-    pub member: String,
     /// Its decisions, or `None`: use the local counters (the failure is reported here).
     pub reply: oneshot::Sender<Option<Vec<Decision>>>,
 }
 
-/// ARGV: the number of calls, then per call its number of policies, a limit and period (ms) per
-/// policy and its member; KEYS: every call's keys in the same order. Returns per call the number
-/// of decisions, then (allowed, remaining, retry ms) for each.
+/// ARGV: the number of calls, this script's member tag (unique across instances), then per call
+/// its number of policies and a limit and period (ms) per policy; KEYS: every call's keys in the
+/// same order. Returns per call the number of decisions, then (allowed, remaining, retry ms) for
+/// each.
+///
+/// A key is a sorted set of the accepted calls by time, one member per script that added any
+/// (`{tag}:{calls}`, scored with the script's clock, in ms), and `#` holding the calls in the
+/// window (scored `-(calls + 1)`, below every time). So a script touches a key a few times
+/// however many calls it counts: one member per call made Redis insert and later remove a member
+/// for every call of every policy. A key written by the earlier one-member-per-call script
+/// (no `#`) is counted once from its members.
 const BATCH_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local count, added, period_of = {}, {}, {}
+local tag = ARGV[2]
+local function calls_of(member)
+  return tonumber(string.match(member, ':(%d+)$')) or 1
+end
+local state = {}
+local function open(key, period)
+  if state[key] then return state[key] end
+  local s = {period = period, added = 0, changed = false}
+  local score = redis.call('ZSCORE', key, '#')
+  local expired = redis.call('ZRANGEBYSCORE', key, 0, now - period)
+  if #expired > 0 then
+    redis.call('ZREMRANGEBYSCORE', key, 0, now - period)
+    s.changed = true
+  end
+  if score then
+    s.count = -tonumber(score) - 1
+    for _, m in ipairs(expired) do s.count = s.count - calls_of(m) end
+  else
+    s.count = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, 0, '+inf')) do s.count = s.count + calls_of(m) end
+    s.changed = true
+  end
+  state[key] = s
+  return s
+end
 local out = {}
-local k, a = 1, 2
+local k, a = 1, 3
 for c = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
-  local member = ARGV[a + 2 * n + 1]
   local decided = {}
   for i = 1, n do
     local key = KEYS[k + i - 1]
     local limit = tonumber(ARGV[a + 2 * i - 1])
     local period = tonumber(ARGV[a + 2 * i])
-    if count[key] == nil then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - period)
-      count[key] = redis.call('ZCARD', key)
-      added[key] = {}
-      period_of[key] = period
-    end
-    if count[key] < limit then
-      count[key] = count[key] + 1
-      table.insert(added[key], now)
-      table.insert(added[key], member)
-      table.insert(decided, 1); table.insert(decided, limit - count[key]); table.insert(decided, 0)
+    local s = open(key, period)
+    if s.count < limit then
+      s.count = s.count + 1
+      s.added = s.added + 1
+      table.insert(decided, 1); table.insert(decided, limit - s.count); table.insert(decided, 0)
     else
       local retry = period
-      local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+      local oldest = redis.call('ZRANGEBYSCORE', key, 0, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
       if oldest[2] then retry = tonumber(oldest[2]) + period - now end
       table.insert(decided, 0); table.insert(decided, 0); table.insert(decided, retry)
       break
@@ -74,12 +97,14 @@ for c = 1, tonumber(ARGV[1]) do
   table.insert(out, #decided / 3)
   for _, v in ipairs(decided) do table.insert(out, v) end
   k = k + n
-  a = a + 2 * n + 2
+  a = a + 2 * n + 1
 end
-for key, members in pairs(added) do
-  if #members > 0 then
-    redis.call('ZADD', key, unpack(members))
-    redis.call('PEXPIRE', key, period_of[key])
+for key, s in pairs(state) do
+  if s.added > 0 then
+    redis.call('ZADD', key, now, tag .. ':' .. s.added, -(s.count + 1), '#')
+    redis.call('PEXPIRE', key, s.period)
+  elseif s.changed then
+    redis.call('ZADD', key, -(s.count + 1), '#')
   end
 end
 return out
@@ -93,7 +118,8 @@ pub async fn run(mut queue: mpsc::Receiver<Call>, counters: Weak<RedisCounters>)
         let Some(counters) = counters.upgrade() else {
             return;
         };
-        let reply = counters.invoke(&invocation(&script, &calls)).await;
+        let tag = counters.member();
+        let reply = counters.invoke(&invocation(&script, &tag, &calls)).await;
         let decisions = match reply.and_then(|reply| split(&reply, &calls)) {
             Ok(decisions) => decisions.into_iter().map(Some).collect(),
             Err(error) => {
@@ -114,9 +140,13 @@ pub async fn run(mut queue: mpsc::Receiver<Call>, counters: Weak<RedisCounters>)
     }
 }
 
-fn invocation<'a>(script: &'a redis::Script, calls: &[Call]) -> redis::ScriptInvocation<'a> {
+fn invocation<'a>(
+    script: &'a redis::Script,
+    tag: &str,
+    calls: &[Call],
+) -> redis::ScriptInvocation<'a> {
     let mut invocation = script.prepare_invoke();
-    invocation.arg(calls.len());
+    invocation.arg(calls.len()).arg(tag);
     for call in calls {
         invocation.arg(call.policies.len());
         for (key, limit) in &call.policies {
@@ -125,7 +155,6 @@ fn invocation<'a>(script: &'a redis::Script, calls: &[Call]) -> redis::ScriptInv
                 .arg(limit.calls)
                 .arg(limit.period.as_millis() as u64);
         }
-        invocation.arg(&call.member);
     }
     invocation
 }
