@@ -35,8 +35,10 @@ pub struct Call {
 
 /// ARGV: the number of calls, this script's member tag (unique across instances), then per call
 /// its number of policies and a limit and period (ms) per policy; KEYS: every call's keys in the
-/// same order. Returns per call the number of decisions, then (allowed, remaining, retry ms) for
-/// each.
+/// same order. Returns the decisions, call after call, policy after policy up to a call's first
+/// refusal: the calls left (`>= 0`) for an acceptance, `-(retry ms) - 1` for a refusal. (Three
+/// values per decision and a count per call made the script's bookkeeping and reply cost more
+/// than its Redis commands.)
 ///
 /// A key is a sorted set of the accepted calls by time, one member per script that added any
 /// (`{tag}:{calls}`, scored with the script's clock, in ms), and `#` holding the calls in the
@@ -48,54 +50,50 @@ const BATCH_LUA: &str = r"
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local tag = ARGV[2]
-local function calls_of(member)
-  return tonumber(string.match(member, ':(%d+)$')) or 1
-end
 local state = {}
-local function open(key, period)
-  if state[key] then return state[key] end
-  local s = {period = period, added = 0, changed = false}
-  local score = redis.call('ZSCORE', key, '#')
-  local expired = redis.call('ZRANGEBYSCORE', key, 0, now - period)
-  if #expired > 0 then
-    redis.call('ZREMRANGEBYSCORE', key, 0, now - period)
-    s.changed = true
-  end
-  if score then
-    s.count = -tonumber(score) - 1
-    for _, m in ipairs(expired) do s.count = s.count - calls_of(m) end
-  else
-    s.count = 0
-    for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, 0, '+inf')) do s.count = s.count + calls_of(m) end
-    s.changed = true
-  end
-  state[key] = s
-  return s
-end
-local out = {}
+local out, o = {}, 0
 local k, a = 1, 3
 for c = 1, tonumber(ARGV[1]) do
   local n = tonumber(ARGV[a])
-  local decided = {}
   for i = 1, n do
     local key = KEYS[k + i - 1]
     local limit = tonumber(ARGV[a + 2 * i - 1])
-    local period = tonumber(ARGV[a + 2 * i])
-    local s = open(key, period)
+    local s = state[key]
+    if not s then
+      local period = tonumber(ARGV[a + 2 * i])
+      s = {period = period, added = 0, changed = false}
+      local score = redis.call('ZSCORE', key, '#')
+      local expired = redis.call('ZRANGEBYSCORE', key, 0, now - period)
+      if #expired > 0 then
+        redis.call('ZREMRANGEBYSCORE', key, 0, now - period)
+        s.changed = true
+      end
+      local count = 0
+      if score then
+        count = -tonumber(score) - 1
+        for _, m in ipairs(expired) do count = count - (tonumber(string.match(m, ':(%d+)$')) or 1) end
+      else
+        for _, m in ipairs(redis.call('ZRANGEBYSCORE', key, 0, '+inf')) do
+          count = count + (tonumber(string.match(m, ':(%d+)$')) or 1)
+        end
+        s.changed = true
+      end
+      s.count = count
+      state[key] = s
+    end
+    o = o + 1
     if s.count < limit then
       s.count = s.count + 1
       s.added = s.added + 1
-      table.insert(decided, 1); table.insert(decided, limit - s.count); table.insert(decided, 0)
+      out[o] = limit - s.count
     else
-      local retry = period
+      local retry = s.period
       local oldest = redis.call('ZRANGEBYSCORE', key, 0, '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
-      if oldest[2] then retry = tonumber(oldest[2]) + period - now end
-      table.insert(decided, 0); table.insert(decided, 0); table.insert(decided, retry)
+      if oldest[2] then retry = tonumber(oldest[2]) + s.period - now end
+      out[o] = -retry - 1
       break
     end
   end
-  table.insert(out, #decided / 3)
-  for _, v in ipairs(decided) do table.insert(out, v) end
   k = k + n
   a = a + 2 * n + 1
 end
@@ -159,40 +157,89 @@ fn invocation<'a>(
     invocation
 }
 
-/// Each call's decisions from the script's flat reply. Every policy of a call decided, or its
-/// checks stopped at a refusal: a reply that skipped a policy after an acceptance would let a
-/// call past it unchecked, so anything else fails the whole batch.
+/// Each call's decisions from the script's flat reply: every policy of a call decided, or its
+/// checks stopped at a refusal; a reply with values missing or left over fails the whole batch.
 fn split(reply: &[i64], calls: &[Call]) -> Result<Vec<Vec<Decision>>, RedisUnavailable> {
-    let mut rest = reply;
+    let mut values = reply.iter();
     let mut out = Vec::with_capacity(calls.len());
     for call in calls {
-        let (&n, tail) = rest
-            .split_first()
-            .ok_or_else(RedisUnavailable::unexpected_reply)?;
-        let n = usize::try_from(n).map_err(|_| RedisUnavailable::unexpected_reply())?;
-        if n == 0 || n > call.policies.len() || tail.len() < n * 3 {
-            return Err(RedisUnavailable::unexpected_reply());
-        }
-        let (values, tail) = tail.split_at(n * 3);
-        let decisions: Vec<Decision> = values
-            .chunks_exact(3)
-            .map(|d| Decision {
-                allowed: d[0] == 1,
-                remaining: u32::try_from(d[1]).unwrap_or(0),
-                retry_after: std::time::Duration::from_millis(u64::try_from(d[2]).unwrap_or(0)),
-            })
-            .collect();
-        let complete =
-            decisions.len() == call.policies.len() || decisions.last().is_some_and(|d| !d.allowed);
-        if !complete {
-            return Err(RedisUnavailable::unexpected_reply());
+        let mut decisions = Vec::with_capacity(call.policies.len());
+        for _ in &call.policies {
+            let &value = values
+                .next()
+                .ok_or_else(RedisUnavailable::unexpected_reply)?;
+            let decision = decision(value);
+            decisions.push(decision);
+            if !decision.allowed {
+                break;
+            }
         }
         out.push(decisions);
-        rest = tail;
     }
-    if rest.is_empty() {
-        Ok(out)
-    } else {
-        Err(RedisUnavailable::unexpected_reply())
+    match values.next() {
+        None => Ok(out),
+        Some(_) => Err(RedisUnavailable::unexpected_reply()),
+    }
+}
+
+fn decision(value: i64) -> Decision {
+    match u32::try_from(value) {
+        Ok(remaining) => Decision {
+            allowed: true,
+            remaining,
+            retry_after: std::time::Duration::ZERO,
+        },
+        // More calls left than a u32 holds cannot be: the limit is a u32.
+        Err(_) if value >= 0 => Decision {
+            allowed: true,
+            remaining: u32::MAX,
+            retry_after: std::time::Duration::ZERO,
+        },
+        Err(_) => Decision {
+            allowed: false,
+            remaining: 0,
+            retry_after: std::time::Duration::from_millis(value.unsigned_abs() - 1),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    fn call(policies: usize) -> Call {
+        let (reply, _) = oneshot::channel();
+        Call {
+            policies: vec![("k".to_owned(), RateLimit::new(5, 60)); policies],
+            reply,
+        }
+    }
+
+    #[test]
+    fn a_reply_is_split_per_call() {
+        let calls = [call(2), call(2), call(1)];
+        // accepted twice; accepted then refused (1.5 s); refused at once (0.9 s)
+        let reply = [4, 3, 2, -1501, -901];
+        let decisions = split(&reply, &calls).unwrap();
+        assert_eq!(decisions.len(), 3);
+        assert!(decisions[0].iter().all(|d| d.allowed));
+        assert_eq!(decisions[0][1].remaining, 3);
+        assert!(decisions[1][0].allowed && !decisions[1][1].allowed);
+        assert_eq!(decisions[1][1].retry_after_seconds(), 2);
+        assert!(!decisions[2][0].allowed);
+        assert_eq!(decisions[2][0].retry_after.as_millis(), 900);
+    }
+
+    #[test]
+    fn a_reply_with_values_missing_or_left_over_fails_every_call() {
+        let calls = [call(2), call(1)];
+        for bad in [&[4, 3][..], &[][..], &[4, 3, 2, 1][..], &[-5][..]] {
+            assert!(split(bad, &calls).is_err(), "{bad:?}");
+        }
+        // A refusal ends a call's decisions: the next value is the next call's.
+        let decisions = split(&[-5, 1], &calls).unwrap();
+        assert_eq!(decisions[0].len(), 1);
+        assert!(decisions[1][0].allowed);
     }
 }
