@@ -33,6 +33,7 @@ pub mod tls;
 pub mod trace_context;
 pub mod validation;
 
+use auth::Admission;
 use axum::Router;
 use axum::middleware::{FromFnLayer, from_fn_with_state};
 use axum::routing::get;
@@ -59,8 +60,8 @@ use tower::ServiceBuilder;
 pub struct Gateway {
     pub cors: Arc<CorsPolicy>,
     pub validator: Validator,
-    /// The API's `rate-limit-by-key` policies, by IP then by subject.
-    pub rate_limits: Arc<IpThenSubject>,
+    /// validate-jwt's validator and the API's `rate-limit-by-key` policies, by IP then by subject.
+    pub admission: Arc<Admission>,
     pub backend: Arc<Backend>,
     /// Present with `GATEWAY_REDIS_URL`.
     pub redis: Option<Arc<RedisCounters>>,
@@ -124,26 +125,29 @@ impl Gateway {
             cors: Arc::new(CorsPolicy::new(policy.allowed_origins.clone())),
             openapi: Arc::new(openapi::Published::new(policy.clone(), validator.clone())),
             validation,
-            validator,
-            rate_limits: Arc::new(IpThenSubject {
-                ip: Arc::new(Limiter::new(
-                    "ip",
-                    policy.per_ip,
-                    config.rate_limit_max_keys,
-                    redis.clone(),
-                    (rate_limit::IP_REMAINING_HEADER, rate_limit::IP_LIMIT_HEADER),
-                )),
-                subject: Arc::new(Limiter::new(
-                    "subject",
-                    policy.per_subject,
-                    config.rate_limit_max_keys,
-                    redis.clone(),
-                    (
-                        rate_limit::SUBJECT_REMAINING_HEADER,
-                        rate_limit::SUBJECT_LIMIT_HEADER,
-                    ),
-                )),
+            admission: Arc::new(Admission {
+                validator: validator.clone(),
+                rate_limits: Arc::new(IpThenSubject {
+                    ip: Arc::new(Limiter::new(
+                        "ip",
+                        policy.per_ip,
+                        config.rate_limit_max_keys,
+                        redis.clone(),
+                        (rate_limit::IP_REMAINING_HEADER, rate_limit::IP_LIMIT_HEADER),
+                    )),
+                    subject: Arc::new(Limiter::new(
+                        "subject",
+                        policy.per_subject,
+                        config.rate_limit_max_keys,
+                        redis.clone(),
+                        (
+                            rate_limit::SUBJECT_REMAINING_HEADER,
+                            rate_limit::SUBJECT_LIMIT_HEADER,
+                        ),
+                    )),
+                }),
             }),
+            validator,
             backend: Arc::new(Backend::new(config)?),
             subscriptions: policy.products.clone().map(|catalogue| {
                 Arc::new(Subscriptions::new(
@@ -183,15 +187,11 @@ pub fn router(gateway: &Gateway) -> Router {
         .option_layer(optional(&gateway.subscriptions, subscription::check_key))
         // validate-parameters / validate-content: cheap, so before the signature check.
         .option_layer(optional(&gateway.validation, validation::request))
+        // validate-jwt, then rate-limit-by-key by IP, then by subject: one layer (and with
+        // Redis one round trip for both counters).
         .layer(from_fn_with_state(
-            gateway.validator.clone(),
-            auth::validate_jwt,
-        ))
-        // rate-limit-by-key by IP, then by subject: one layer, so shared counters cost one
-        // Redis round trip per call.
-        .layer(from_fn_with_state(
-            gateway.rate_limits.clone(),
-            rate_limit::by_ip_then_subject,
+            gateway.admission.clone(),
+            auth::validate_jwt_then_rate_limit,
         ))
         // The product's rate-limit and quota (product scope: after the API's policies).
         .option_layer(optional(&gateway.subscriptions, subscription::limits))

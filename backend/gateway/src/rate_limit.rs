@@ -30,8 +30,7 @@ use crate::client_addr::ClientIp;
 use crate::config::RateLimit;
 use crate::error::GatewayError;
 use crate::metrics::Outcome;
-use axum::Extension;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -457,20 +456,16 @@ impl IpThenSubject {
 /// `rate-limit-by-key counter-key="@(context.Request.IpAddress)"`, then `rate-limit-by-key
 /// counter-key="@(…AsJwt()?.Subject)"`: the [`ClientIp`] (the socket peer, or the client behind a
 /// trusted proxy, never an address the client wrote itself), then the `sub` of the token
-/// validate-jwt verified. Without one (the layer order is broken) the call is refused, never
-/// counted as "no key". Refused → APIM's 429; either way the response carries the
+/// validate-jwt verified (both given by [`crate::auth::validate_jwt_then_rate_limit`], which
+/// cannot call this without them). Refused → APIM's 429; either way the response carries the
 /// remaining/total calls headers of each policy that counted the call.
 pub async fn by_ip_then_subject(
-    State(limits): State<Arc<IpThenSubject>>,
-    Extension(ClientIp(client)): Extension<ClientIp>,
+    limits: &IpThenSubject,
+    ClientIp(client): ClientIp,
+    principal: &Principal,
     request: Request,
     next: Next,
 ) -> Response {
-    // The principal itself (a reference count), so the subject is not copied per call.
-    let Some(principal) = request.extensions().get::<Arc<Principal>>().cloned() else {
-        tracing::error!("rate limit by subject reached without a validated principal");
-        return GatewayError::Unauthorized.into_response();
-    };
     let (by_ip, by_subject) = limits.check(client, &principal.subject).await;
     let mut response = match by_subject {
         _ if !by_ip.allowed => limits.ip.refuse(by_ip),
