@@ -484,18 +484,24 @@ async fn the_binary_serves_on_its_configured_port() {
     server.stop().await;
 }
 
+/// [`serving_env`] with the access log on and a backend that is not there (every call a 502).
+fn logging_env(issuer: &testkit::TestIssuer, port: u16) -> Vec<(&'static str, String)> {
+    let mut env = serving_env(issuer, port);
+    env.push((
+        "GATEWAY_BACKEND_URL",
+        format!("http://127.0.0.1:{}", testkit::free_port()),
+    ));
+    env.push(("RUST_LOG", "info".into()));
+    env
+}
+
 /// The log is batched (http_serve::logging), not held back: a call's line is in the file while
 /// the gateway keeps running, once it has nothing else to do.
 #[tokio::test]
 async fn a_calls_access_line_is_written_while_the_gateway_runs() {
     let issuer = testkit::TestIssuer::start().await;
     let port = testkit::free_port();
-    let mut env = serving_env(&issuer, port);
-    env.push((
-        "GATEWAY_BACKEND_URL",
-        format!("http://127.0.0.1:{}", testkit::free_port()),
-    ));
-    env.push(("RUST_LOG", "info".into()));
+    let env = logging_env(&issuer, port);
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gateway.log");
     let mut command = tokio::process::Command::new(BIN);
@@ -538,12 +544,7 @@ async fn a_calls_access_line_is_written_while_the_gateway_runs() {
 async fn the_access_log_names_each_call_but_never_the_token_or_key() {
     let issuer = testkit::TestIssuer::start().await;
     let port = testkit::free_port();
-    let mut env = serving_env(&issuer, port);
-    env.push((
-        "GATEWAY_BACKEND_URL",
-        format!("http://127.0.0.1:{}", testkit::free_port()),
-    ));
-    env.push(("RUST_LOG", "info".into()));
+    let mut env = logging_env(&issuer, port);
     env.push(("GATEWAY_TRUSTED_PROXIES", "127.0.0.1".into()));
     let mut child = spawn_logged(BIN, &env);
     let base = format!("http://127.0.0.1:{port}");
