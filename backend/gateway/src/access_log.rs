@@ -9,6 +9,7 @@ use crate::subscription::Subscriber;
 use crate::tls::ClientCertificate;
 use axum::extract::Request;
 use axum::response::Response;
+use http_serve::logging::Quoted;
 use http_serve::request_id::REQUEST_ID;
 use shared::trace_context::TraceParent;
 use std::fmt;
@@ -25,20 +26,6 @@ pub struct RequestFacts {
     client: Option<ClientIp>,
     certificate: ClientCertificate,
     trace: Option<TraceParent>,
-}
-
-/// A field formatted straight into the line, quoted as the log shows text fields (`"-"` for what
-/// is absent: the line always has every field). Only for values that never need escaping (an
-/// address, hex digits).
-struct Quoted<T>(Option<T>);
-
-impl<T: fmt::Display> fmt::Display for Quoted<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.0 {
-            Some(value) => write!(f, "\"{value}\""),
-            None => f.write_str("\"-\""),
-        }
-    }
 }
 
 impl RequestFacts {

@@ -141,10 +141,10 @@ impl<K: CounterKey> MemoryWindows<K> {
 /// Counters in Redis, shared by every gateway instance that points at the same server.
 pub struct RedisCounters {
     connection: RwLock<Option<redis::aio::ConnectionManager>>,
-    /// This process's part of each remembered call's member (random), and a counter for the rest:
-    /// members stay unique across instances without a random draw per call.
+    /// This process's part of each script's tag (random), and a counter for the rest: tags stay
+    /// unique across instances without a random draw per script.
     instance: String,
-    calls: AtomicU64,
+    scripts: AtomicU64,
     /// Rate-limit checks waiting for their script ([`batch`]).
     batch: mpsc::Sender<batch::Call>,
     /// Set after a failure: until then checks go straight to the local fallback.
@@ -181,7 +181,7 @@ impl RedisCounters {
         let counters = Arc::new(Self {
             connection: RwLock::new(None),
             instance: uuid::Uuid::new_v4().simple().to_string(),
-            calls: AtomicU64::new(0),
+            scripts: AtomicU64::new(0),
             batch,
             paused_until: Mutex::new(None),
         });
@@ -261,10 +261,10 @@ impl RedisCounters {
         paused.is_some_and(|until| Instant::now() < until)
     }
 
-    /// A member no other call of any instance uses.
-    pub(crate) fn member(&self) -> String {
-        let call = self.calls.fetch_add(1, Ordering::Relaxed);
-        format!("{}-{call}", self.instance)
+    /// A tag no other script of any instance uses (the rate-limit keys' members, [`batch`]).
+    pub(crate) fn script_tag(&self) -> String {
+        let script = self.scripts.fetch_add(1, Ordering::Relaxed);
+        format!("{}-{script}", self.instance)
     }
 
     /// Runs one counter script, unless Redis is paused after a failure; a failure pauses it.
@@ -273,16 +273,8 @@ impl RedisCounters {
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<Vec<i64>, RedisUnavailable> {
-        {
-            let mut paused = self
-                .paused_until
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            match *paused {
-                Some(until) if Instant::now() < until => return Err(RedisUnavailable::Paused),
-                Some(_) => *paused = None,
-                None => {}
-            }
+        if self.is_paused() {
+            return Err(RedisUnavailable::Paused);
         }
         let mut connection = self
             .connection

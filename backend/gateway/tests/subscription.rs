@@ -429,7 +429,7 @@ async fn the_binary_reports_usage_and_rereads_the_file_on_sighup() {
     // Rotate: the primary key is replaced, the secondary stays.
     let rotated = products("100/60", "3/3600").replace(DEV_KEY, "contoso-dev-rotated-0007");
     std::fs::write(&file.0, rotated).unwrap();
-    hangup(&server);
+    assert!(server.signal("HUP").await);
     // Polled with the new key: its 401s are not counted, so the quota stays at two calls.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while raw_call(&mut connection, &token, "contoso-dev-rotated-0007") == 401 {
@@ -443,18 +443,10 @@ async fn the_binary_reports_usage_and_rereads_the_file_on_sighup() {
 
     // A broken file is refused and the current products stay.
     std::fs::write(&file.0, "[[product]]\nname = 'x y'\n").unwrap();
-    hangup(&server);
+    assert!(server.signal("HUP").await);
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(raw_call(&mut connection, &token, OTHER_KEY), 200);
     server.stop().await;
-}
-
-fn hangup(server: &testkit::ChildServer) {
-    let status = std::process::Command::new("kill")
-        .args(["-HUP", &server.id().unwrap().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
 }
 
 /// One keep-alive HTTP/1.1 call on `connection`; the status.

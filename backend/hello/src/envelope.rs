@@ -12,6 +12,7 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
+use http_serve::logging::Quoted;
 use http_serve::request_id;
 use shared::trace_context::{TraceId, TraceParent};
 use token_validation::Principal;
@@ -58,18 +59,15 @@ impl Facts {
         if !tracing::enabled!(target: "hello::access", tracing::Level::INFO) {
             return None;
         }
-        let header = |name| {
-            request
-                .headers()
-                .get(name)
-                .and_then(|v: &axum::http::HeaderValue| v.to_str().ok())
-        };
         Some(Self {
             started: Instant::now(),
             method: request.method().clone(),
             uri: request.uri().clone(),
             request_id: request.headers().get(&request_id::REQUEST_ID).cloned()?,
-            trace: header("traceparent")
+            trace: request
+                .headers()
+                .get("traceparent")
+                .and_then(|v| v.to_str().ok())
                 .and_then(TraceParent::parse)
                 .map(|t| t.trace_id()),
         })
@@ -92,16 +90,13 @@ impl fmt::Display for Line<'_> {
         write!(
             f,
             "method={} path={:?} status={} latency_ms={} subject={subject:?} request_id={:?} \
-             trace_id=",
+             trace_id={}",
             facts.method,
             facts.uri.path(),
             response.status().as_u16(),
             facts.started.elapsed().as_secs_f64() * 1000.0,
             facts.request_id.to_str().unwrap_or("-"),
-        )?;
-        match facts.trace {
-            Some(id) => write!(f, "\"{id}\""),
-            None => f.write_str("\"-\""),
-        }
+            Quoted(facts.trace),
+        )
     }
 }

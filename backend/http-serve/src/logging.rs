@@ -68,7 +68,7 @@ impl Drop for Flushed {
     }
 }
 
-/// At most this much waits before it is written out.
+/// About this much waits at most (one line more) before it is written out.
 pub const BATCH_BYTES: usize = 32 * 1024;
 
 /// Log lines not yet written to stdout.
@@ -82,13 +82,16 @@ static BATCH: Batch = Batch {
 };
 
 impl Batch {
-    fn append(&self, line: &[u8]) {
+    /// Lets `add` append to the waiting lines, then writes them out if they passed
+    /// [`BATCH_BYTES`]: the one place the bound is kept, for the fmt layer's lines and
+    /// [`info_line!`]'s alike.
+    fn append(&self, add: impl FnOnce(&mut Vec<u8>)) {
         // A panic elsewhere while holding the lock leaves whole lines: still fine to write.
         let mut lines = self.lines.lock().unwrap_or_else(PoisonError::into_inner);
-        if lines.len() + line.len() > BATCH_BYTES {
+        add(&mut lines);
+        if lines.len() > BATCH_BYTES {
             write_out(&mut lines);
         }
-        lines.extend_from_slice(line);
     }
 
     fn flush(&self) {
@@ -140,13 +143,25 @@ static BATCHED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::n
 
 /// [`info_line!`]'s way into the batch.
 pub fn append_info(target: &str, fields: impl fmt::Display) {
-    let mut lines = BATCH.lines.lock().unwrap_or_else(PoisonError::into_inner);
-    let mut out = Text(&mut lines);
-    let _ = tracing_subscriber::fmt::time::SystemTime
-        .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut out));
-    let _ = writeln!(out, "  INFO {target}: {fields}");
-    if lines.len() > BATCH_BYTES {
-        write_out(&mut lines);
+    BATCH.append(|lines| {
+        let mut out = Text(lines);
+        let _ = tracing_subscriber::fmt::time::SystemTime
+            .format_time(&mut tracing_subscriber::fmt::format::Writer::new(&mut out));
+        let _ = writeln!(out, "  INFO {target}: {fields}");
+    });
+}
+
+/// A field of an [`info_line!`] line, quoted as the log shows text fields (`"-"` for what is
+/// absent: the line always has every field). Only for values that never need escaping (an
+/// address, hex digits); text goes through `{:?}`.
+pub struct Quoted<T>(pub Option<T>);
+
+impl<T: fmt::Display> fmt::Display for Quoted<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.0 {
+            Some(value) => write!(f, "\"{value}\""),
+            None => f.write_str("\"-\""),
+        }
     }
 }
 
@@ -173,7 +188,7 @@ impl<'a> MakeWriter<'a> for Batched {
 
 impl Write for Batched {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        BATCH.append(buf);
+        BATCH.append(|lines| lines.extend_from_slice(buf));
         Ok(buf.len())
     }
     fn flush(&mut self) -> std::io::Result<()> {

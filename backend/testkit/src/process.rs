@@ -181,6 +181,18 @@ impl ChildServer {
         self.child.id()
     }
 
+    /// Sends `signal` (`"TERM"`, `"HUP"`, …) with kill(1); whether it was delivered.
+    pub async fn signal(&self, signal: &str) -> bool {
+        let Some(pid) = self.child.id() else {
+            return false;
+        };
+        Command::new("kill")
+            .args([format!("-{signal}"), pid.to_string()])
+            .status()
+            .await
+            .is_ok_and(|status| status.success())
+    }
+
     /// Kills the process and waits for it.
     pub async fn stop(mut self) {
         let _ = self.child.kill().await;
@@ -193,12 +205,7 @@ impl ChildServer {
     pub async fn stop_and_read(mut self) -> String {
         let stdout = self.child.stdout.take().map(read_all);
         let stderr = self.child.stderr.take().map(read_all);
-        if let Some(pid) = self.child.id() {
-            let _ = Command::new("kill")
-                .args(["-TERM", &pid.to_string()])
-                .status()
-                .await;
-        }
+        self.signal("TERM").await;
         if tokio::time::timeout(Duration::from_secs(5), self.child.wait())
             .await
             .is_err()

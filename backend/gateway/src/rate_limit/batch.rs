@@ -116,7 +116,7 @@ pub async fn run(mut queue: mpsc::Receiver<Call>, counters: Weak<RedisCounters>)
         let Some(counters) = counters.upgrade() else {
             return;
         };
-        let tag = counters.member();
+        let tag = counters.script_tag();
         let reply = counters.invoke(&invocation(&script, &tag, &calls)).await;
         let decisions = match reply.and_then(|reply| split(&reply, &calls)) {
             Ok(decisions) => decisions.into_iter().map(Some).collect(),
