@@ -49,7 +49,7 @@ impl Transport {
 
 /// Builds the client every outbound request uses.
 pub fn client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+    trust_store::reqwest_builder()
         .timeout(timeout)
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())

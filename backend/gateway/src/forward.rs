@@ -17,7 +17,6 @@ use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use rustls_platform_verifier::BuilderVerifierExt;
 use shared::{ApiError, HelloResponse};
 use std::fmt::Write as _;
 use std::net::SocketAddr;
@@ -61,14 +60,9 @@ impl Backend {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(config.backend_connect_timeout));
-        // rustls with the system's trust store, as reqwest (used for the JWKS) does; the crypto
-        // provider is named so that no feature unification can make the choice ambiguous.
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::aws_lc_rs::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_platform_verifier()?
-        .with_no_client_auth();
+        // The system's trust store, as for the JWKS, read on the first https call; no ALPN
+        // (hyper-rustls sets it from enable_http1).
+        let tls = trust_store::client_config(&[])?;
         let https = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()

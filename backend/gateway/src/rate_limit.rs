@@ -149,6 +149,8 @@ pub struct RedisCounters {
     batch: mpsc::Sender<batch::Call>,
     /// Set after a failure: until then checks go straight to the local fallback.
     paused_until: Mutex<Option<Instant>>,
+    /// When a full queue was last reported ([`RedisCounters::busy`]).
+    busy_reported: Mutex<Option<Instant>>,
 }
 
 /// How long one check may take before the local counters answer instead.
@@ -163,10 +165,10 @@ pub enum RedisUnavailable {
     Paused,
     #[error("timed out")]
     Timeout,
-    #[error("too many checks waiting")]
+    #[error("too many checks waiting (said at most once a second)")]
     Busy,
-    /// The batch's script failed, and said so once for all its calls.
-    #[error("reported by the batch")]
+    /// Already said: by the batch's failed script, once for all its calls, or by the last `Busy`.
+    #[error("already reported")]
     Reported,
     #[error("{0}")]
     Redis(#[from] redis::RedisError),
@@ -184,6 +186,7 @@ impl RedisCounters {
             scripts: AtomicU64::new(0),
             batch,
             paused_until: Mutex::new(None),
+            busy_reported: Mutex::new(None),
         });
         tokio::spawn(Self::keep_connecting(client, Arc::downgrade(&counters)));
         tokio::spawn(batch::run(queue, Arc::downgrade(&counters)));
@@ -243,14 +246,28 @@ impl RedisCounters {
         }
         let (reply, decisions) = oneshot::channel();
         let call = batch::Call { policies, reply };
-        self.batch
-            .try_send(call)
-            .map_err(|_| RedisUnavailable::Busy)?;
+        self.batch.try_send(call).map_err(|_| self.busy())?;
         decisions
             .await
             .ok()
             .flatten()
             .ok_or(RedisUnavailable::Reported)
+    }
+
+    /// A full queue sends calls to the local counters until it drains. The flood that fills it
+    /// must not become a flood of warnings: `Busy` (logged) at most once a second, `Reported`
+    /// (silent) for the other calls.
+    fn busy(&self) -> RedisUnavailable {
+        let mut reported = self
+            .busy_reported
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        let now = Instant::now();
+        if reported.is_some_and(|at| now.duration_since(at) < REDIS_PAUSE_AFTER_FAILURE) {
+            return RedisUnavailable::Reported;
+        }
+        *reported = Some(now);
+        RedisUnavailable::Busy
     }
 
     fn is_paused(&self) -> bool {

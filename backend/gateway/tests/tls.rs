@@ -354,3 +354,63 @@ async fn a_client_that_never_finishes_its_tls_handshake_is_cut_off() {
     );
     gw.stop().await;
 }
+
+/// A gateway whose backend is `https://`: it trusts the system's roots (here `SSL_CERT_FILE`, which
+/// rustls-native-certs reads instead of the system store), read on its first call, not at start.
+async fn gateway_in_front_of(
+    backend: &str,
+    roots: &str,
+    issuer: &TestIssuer,
+) -> (String, testkit::ChildServer) {
+    let port = testkit::free_port();
+    let mut env: Vec<(&'static str, String)> = env_for(&[issuer], backend).into_iter().collect();
+    env.push(("GATEWAY_PORT", port.to_string()));
+    env.push(("SSL_CERT_FILE", roots.to_owned()));
+    let mut child = spawn_logged(BIN, &env);
+    let base = format!("http://127.0.0.1:{port}");
+    child
+        .wait_ready(&format!("{base}/healthz"), Duration::from_secs(20))
+        .await;
+    (base, child)
+}
+
+/// Azure's function app is `https://<app>.azurewebsites.net`: the gateway forwards over TLS to a
+/// backend whose certificate chains to a trusted root and names its host, and to no other.
+#[tokio::test]
+async fn an_https_backend_is_called_when_its_certificate_is_trusted_and_refused_otherwise() {
+    let issuer = TestIssuer::start().await;
+    // The TLS-serving gateway (in front of the echo backend) plays the https function app.
+    let (backend, pki) = TlsGateway::start(&issuer, Vec::new()).await;
+    let backend_url = backend.base.replace("127.0.0.1", "localhost");
+    let dir = scratch_dir();
+    let trusted = write(&dir, "trusted.pem", &pki.server_ca_pem);
+    let untrusted = write(&dir, "untrusted.pem", &ca("Some Other CA").pem());
+    let token = token(&issuer, "https-backend-user");
+    let hello = |base: String| {
+        let token = token.clone();
+        async move {
+            let response = client()
+                .get(format!("{base}/api/hello"))
+                .header("origin", SPA_ORIGIN)
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap();
+            read(response).await
+        }
+    };
+
+    let (base, gateway) = gateway_in_front_of(&backend_url, &trusted, &issuer).await;
+    let (status, _, body) = hello(base).await;
+    assert_eq!(status, 200, "{body}\n{}", gateway.stop_and_read().await);
+
+    let (base, gateway) = gateway_in_front_of(&backend_url, &untrusted, &issuer).await;
+    let (status, headers, body) = hello(base).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(
+        assert_api_error(status, &headers, &body),
+        "Backend service is unavailable."
+    );
+    gateway.stop().await;
+    backend.stop().await;
+}

@@ -64,7 +64,7 @@ pub struct AppState {
     /// Signs EasyAuth's login and session cookies.
     pub sealer: login_session::Sealer,
     /// Redeems the sign-in code at the IdP's token endpoint: present with a client secret only
-    /// (a client loads the system's CA roots, milliseconds of every cold start).
+    /// (it has nothing to redeem without one).
     pub token_client: Option<reqwest::Client>,
 }
 

@@ -370,7 +370,7 @@ const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 
 /// The client of the token endpoint: bounded in time, no redirects (the secret stays where sent).
 pub fn token_client(timeout: std::time::Duration) -> reqwest::Client {
-    reqwest::Client::builder()
+    trust_store::reqwest_builder()
         .timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .build()

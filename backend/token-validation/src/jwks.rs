@@ -99,7 +99,7 @@ impl KeyStore {
         http_timeout: Duration,
         min_refetch_interval: Duration,
     ) -> Self {
-        let client = reqwest::Client::builder()
+        let client = trust_store::reqwest_builder()
             .timeout(http_timeout)
             .redirect(reqwest::redirect::Policy::limited(3))
             .build()

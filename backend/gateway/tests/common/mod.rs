@@ -225,6 +225,24 @@ impl RedisServer {
     pub async fn kill(mut self) {
         let _ = self.child.kill().await;
     }
+
+    /// SIGSTOP: the server keeps its connections and answers nothing until [`Self::resume`].
+    pub fn pause(&self) {
+        self.signal("-STOP");
+    }
+
+    pub fn resume(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = self.child.id().unwrap().to_string();
+        let status = std::process::Command::new("kill")
+            .args([signal, &pid])
+            .status()
+            .unwrap();
+        assert!(status.success(), "kill {signal} {pid}");
+    }
 }
 
 pub const REDIS_SERVER: &str = "/usr/bin/redis-server";
