@@ -9,7 +9,7 @@ use crate::subscription::Subscriber;
 use crate::tls::ClientCertificate;
 use axum::extract::Request;
 use axum::response::Response;
-use http_serve::logging::Quoted;
+use http_serve::logging::{Escaped, Millis, Quoted};
 use http_serve::request_id::REQUEST_ID;
 use shared::trace_context::TraceParent;
 use std::fmt;
@@ -89,16 +89,18 @@ impl fmt::Display for Line<'_> {
             .unwrap_or("-");
         write!(
             f,
-            "method={} path={:?} status={} latency_ms={} client={} cert_thumbprint={:?} \
-             cert_subject={:?} subject={subject:?} subscription={subscription:?} \
-             request_id={request_id:?} trace_id={}",
+            "method={} path={} status={} latency_ms={} client={} cert_thumbprint={} \
+             cert_subject={} subject={} subscription={} request_id={} trace_id={}",
             facts.method,
-            facts.uri.path(),
+            Escaped(facts.uri.path()),
             response.status().as_u16(),
-            facts.started.elapsed().as_secs_f64() * 1000.0,
+            Millis(facts.started.elapsed()),
             Quoted(facts.client.map(|c| c.0)),
-            certificate.map_or("-", |c| c.thumbprint.as_str()),
-            certificate.map_or("-", |c| c.subject.as_str()),
+            Escaped(certificate.map_or("-", |c| c.thumbprint.as_str())),
+            Escaped(certificate.map_or("-", |c| c.subject.as_str())),
+            Escaped(subject),
+            Escaped(subscription),
+            Escaped(request_id),
             Quoted(facts.trace.as_ref().map(TraceParent::trace_id)),
         )
     }

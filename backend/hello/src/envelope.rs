@@ -12,7 +12,7 @@ use axum::extract::Request;
 use axum::http::{Method, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use http_serve::logging::Quoted;
+use http_serve::logging::{Escaped, Millis, Quoted};
 use http_serve::request_id;
 use shared::trace_context::{TraceId, TraceParent};
 use token_validation::Principal;
@@ -89,13 +89,13 @@ impl fmt::Display for Line<'_> {
             .map_or("-", |caller| caller.0.subject.as_str());
         write!(
             f,
-            "method={} path={:?} status={} latency_ms={} subject={subject:?} request_id={:?} \
-             trace_id={}",
+            "method={} path={} status={} latency_ms={} subject={} request_id={} trace_id={}",
             facts.method,
-            facts.uri.path(),
+            Escaped(facts.uri.path()),
             response.status().as_u16(),
-            facts.started.elapsed().as_secs_f64() * 1000.0,
-            facts.request_id.to_str().unwrap_or("-"),
+            Millis(facts.started.elapsed()),
+            Escaped(subject),
+            Escaped(facts.request_id.to_str().unwrap_or("-")),
             Quoted(facts.trace),
         )
     }
