@@ -20,24 +20,12 @@ fn captured_log() -> Arc<Mutex<Vec<u8>>> {
         let subscriber = tracing_subscriber::fmt()
             .with_ansi(false)
             .with_env_filter("info")
-            .with_writer(move || LogWriter(writer.clone()))
+            .with_writer(move || LogSink(writer.clone()))
             .finish();
         tracing::subscriber::set_global_default(subscriber).unwrap();
         log
     })
     .clone()
-}
-
-struct LogWriter(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for LogWriter {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
 }
 
 #[tokio::test]

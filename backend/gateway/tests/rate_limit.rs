@@ -349,20 +349,6 @@ async fn a_call_refused_by_the_ip_limit_is_not_counted_for_its_subject() {
     }
 }
 
-/// A log sink for the test's own subscriber.
-#[derive(Clone, Default)]
-struct Lines(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Lines {
-    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(bytes);
-        Ok(bytes.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// A Redis that stops answering while calls pour in: the batch's queue fills, the calls beyond
 /// it are counted locally at once, and the full queue is said once, not once per call (a flood
 /// must not turn into a flood of log lines).
@@ -372,7 +358,7 @@ async fn a_full_redis_queue_is_reported_once_not_once_per_call() {
     let Some(redis) = start_redis().await else {
         return;
     };
-    let lines = Lines::default();
+    let lines = LogSink::default();
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_writer(move || writer.clone())
@@ -407,7 +393,7 @@ async fn a_full_redis_queue_is_reported_once_not_once_per_call() {
         allowed, 6_000,
         "every call is decided, locally when Redis is stuck"
     );
-    let log = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let log = lines.text();
     let busy = log.matches("too many checks waiting").count();
     assert_eq!(busy, 1, "{busy} lines said the queue was full");
 }

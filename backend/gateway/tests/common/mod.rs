@@ -314,3 +314,23 @@ pub fn spawn_logged(bin: &str, env: &[(&'static str, String)]) -> ChildServer {
         .envs(env.iter().map(|(k, v)| (*k, v.as_str())));
     ChildServer::spawn(command, bin, ChildOutput::Captured)
 }
+
+/// Where a test's own tracing subscriber writes: every line, kept for the test to read.
+#[derive(Clone, Default)]
+pub struct LogSink(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogSink {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogSink {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(bytes);
+        Ok(bytes.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
